@@ -1,0 +1,1 @@
+"""Bridge: Nova notifications from RabbitMQ into Kafka."""

@@ -1,0 +1,1 @@
+"""Pipeline: faust agents that turn notifications into operation state and derived events."""

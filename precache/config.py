@@ -1,0 +1,36 @@
+"""Settings every component shares: where Kafka is and what its topics are called.
+
+Each component (bridge, worker, watcher, simulator) has one settings object that extends
+:class:`KafkaSettings`, built once at its entry point and passed down. All of them read
+``PRECACHE_*`` environment variables, so one env file configures a whole deployment.
+"""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PRECACHE_"
+
+
+class PrecacheSettings(BaseSettings):
+    """Base of every component's settings: env prefix, frozen, unknown env vars ignored."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_file=None
+    )
+
+
+class TopicNames(PrecacheSettings):
+    """Kafka topic names; the defaults are the contract documented in README."""
+
+    raw_topic: str = Field("nova.notifications", description="bridge output, pipeline input")
+    raw_partitions: int = Field(4, ge=1, description="partitions of the raw topic and tables")
+    dlq_topic: str = Field("nova.notifications.dlq", description="bridge dead letters")
+    pipeline_dlq_topic: str = Field("precache.dlq", description="pipeline dead letters")
+    status_topic: str = "precache.operation.status"
+    completed_topic: str = "precache.operation.completed"
+    host_failed_topic: str = "precache.host.failed"
+    stalled_topic: str = "precache.operation.stalled"
+
+
+class KafkaSettings(TopicNames):
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")

@@ -1,0 +1,51 @@
+"""docker-compose.yml cannot run here (no Docker engine), so check that it agrees with the code."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from precache.config import ENV_PREFIX, KafkaSettings
+from precache.stack import StackSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in service.get("environment", {}).items()}
+
+
+def test_brokers_publish_the_ports_the_local_stack_uses(compose: dict[str, Any]) -> None:
+    stack = StackSettings()
+    services = compose["services"]
+    assert f"{stack.amqp_port}:5672" in services["rabbitmq"]["ports"]
+    assert f"{stack.kafka_port}:9092" in services["kafka"]["ports"]
+    assert services["kafka"]["image"] == f"apache/kafka:{stack.kafka_version}"
+    assert "broker,controller" in _env(services["kafka"])["KAFKA_PROCESS_ROLES"]
+
+
+def test_precache_services_point_at_the_compose_brokers(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    kafka_listener = _env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
+    for name in ("bridge", "worker", "simulate", "watch"):
+        env = _env(services[name])
+        bootstrap = env[f"{ENV_PREFIX}KAFKA_BOOTSTRAP"]
+        assert f"PLAINTEXT://{bootstrap}" in kafka_listener, name
+        assert "@rabbitmq:5672/" in env[f"{ENV_PREFIX}AMQP_URL"], name
+        assert services[name]["build"] == "."
+
+
+def test_every_precache_env_var_is_a_known_setting(compose: dict[str, Any]) -> None:
+    known = {f"{ENV_PREFIX}{field}".upper() for field in KafkaSettings.model_fields}
+    known |= {f"{ENV_PREFIX}{f}".upper() for f in ("amqp_url", "region", "web_port", "data_dir")}
+    for name, service in compose["services"].items():
+        for var in _env(service):
+            if var.startswith(ENV_PREFIX):
+                assert var in known, f"{name}: {var} is not a setting"
