@@ -1,0 +1,19 @@
+"""Emit image pre-cache operations into RabbitMQ the way Nova's conductor does.
+
+Notifications go through oslo.messaging's own Notifier (driver messagingv2, control exchange
+``nova``), so the bytes on the wire are Nova's, not a hand-built imitation. The demo, the
+end-to-end tests and the benchmarks all use this.
+"""
+
+from precache.simulate.conductor import SimulationResult, simulate_operation
+from precache.simulate.plan import HostOutcome, SimulationPlan, parse_host_ranges
+from precache.simulate.settings import SimulateSettings
+
+__all__ = [
+    "HostOutcome",
+    "SimulateSettings",
+    "SimulationPlan",
+    "SimulationResult",
+    "parse_host_ranges",
+    "simulate_operation",
+]
