@@ -1,0 +1,3 @@
+from precache.cli.main import app
+
+app()
