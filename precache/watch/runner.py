@@ -82,9 +82,9 @@ class _Watch:
         self._renderer.waiting(self._options.filters)
         ended = await self._apply(self._tracker.start(await self._source.backlog()))
         while ended is None and self._tracker.completed is None:
-            for event in await self._source.poll():
+            for event in await self._source.poll():  # the whole batch: it may name failed hosts
                 ended = await self._apply(self._tracker.feed(event))
-                if ended is not None or self._tracker.completed is not None:
+                if ended is not None:
                     break
         return ended
 
