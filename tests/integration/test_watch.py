@@ -38,17 +38,17 @@ class Watcher:
         self.stdout: list[str] = []
         self.stderr: list[str] = []
 
-    async def line(self, expected: str, *, err: bool = False, timeout: float = 30) -> None:
+    async def line(self, expected: str, *, err: bool = False, limit_s: float = 30) -> None:
         """Reads until a line equal to ``expected``: the watcher has reached that point."""
         stream, seen = (self.proc.stderr, self.stderr) if err else (self.proc.stdout, self.stdout)
         assert stream is not None
         while expected not in seen:
-            raw = await asyncio.wait_for(stream.readline(), timeout)
+            raw = await asyncio.wait_for(stream.readline(), limit_s)
             assert raw, f"watcher ended before {expected!r}; saw {seen}"
             seen.append(raw.decode().rstrip("\n"))
 
-    async def result(self, timeout: float = 60) -> int:
-        out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+    async def result(self, limit_s: float = 60) -> int:
+        out, err = await asyncio.wait_for(self.proc.communicate(), limit_s)
         self.stdout += out.decode().splitlines()
         self.stderr += err.decode().splitlines()
         assert self.proc.returncode is not None
@@ -71,7 +71,9 @@ async def start_watch(bootstrap: str, topics: dict[str, str], *args: str) -> Wat
 
 async def test_started_before_the_operation(kafka_bootstrap: str, topics: dict[str, str]) -> None:
     watcher = await start_watch(kafka_bootstrap, topics, "--aggregate", "my-application")
-    await watcher.line("Waiting for an image cache operation of aggregate 'my-application'", err=True)
+    await watcher.line(
+        "Waiting for an image cache operation of aggregate 'my-application'", err=True
+    )
     await produce(kafka_bootstrap, topics, announcement())
     assert await watcher.result() == 1
     assert watcher.stdout == [
