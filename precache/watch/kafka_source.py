@@ -139,11 +139,27 @@ class KafkaEventSource:
             if hit is not None:
                 self._consumer.seek(tp, hit.offset)
 
-    async def _maybe_refresh(self) -> None:
+    async def drain_failures(self) -> list[Event]:
+        """host.failed up to its end now: completion may be read before the failures that
+        preceded it, since they travel on another topic."""
+        await self._maybe_refresh(force=True)
+        partitions = [tp for tp in self._assigned if tp.topic == self._failed]
+        ends = await self._consumer.end_offsets(partitions) if partitions else {}
+        pending = {tp: end for tp, end in ends.items() if await self._consumer.position(tp) < end}
+        events: list[Event] = []
+        while pending:
+            batch = await self._consumer.getmany(*pending, timeout_ms=POLL_MS)
+            events += [e for rs in batch.values() for r in rs if (e := decode(r.value))]
+            for tp in list(pending):
+                if await self._consumer.position(tp) >= pending[tp]:
+                    del pending[tp]
+        return events
+
+    async def _maybe_refresh(self, *, force: bool = False) -> None:
         """Adds topics (and partitions) created since start-up, read from their beginning."""
         if {tp.topic for tp in self._assigned} >= set(self._topics):
             return
-        if time.monotonic() < self._next_refresh:
+        if not force and time.monotonic() < self._next_refresh:
             return
         self._next_refresh = time.monotonic() + REFRESH_S
         found = await self._existing_partitions()

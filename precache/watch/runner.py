@@ -74,6 +74,7 @@ class _Watch:
             return WatchResult.NOT_COMPLETED
         if ended is not None:
             return ended
+        await self._drain_failures()
         await self._collect_failures()
         return self._finish()
 
@@ -104,6 +105,17 @@ class _Watch:
         started = update.snapshot.started_at
         lookback = timedelta(seconds=self._settings.failures_lookback_s)
         await self._source.rewind_failures(None if started is None else started - lookback)
+
+    async def _drain_failures(self) -> None:
+        """host.failed events written before the completion, read after it (--json shows them;
+        the error list may need them)."""
+        try:
+            async with asyncio.timeout(self._settings.failures_wait_s):
+                for event in await self._source.drain_failures():
+                    for update in self._tracker.feed(event):
+                        self._renderer.update(update)
+        except TimeoutError:
+            return
 
     async def _collect_failures(self) -> None:
         """A truncated failed_hosts list is completed from host.failed events, which may

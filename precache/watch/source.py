@@ -15,6 +15,9 @@ class EventSource(Protocol):
     async def poll(self) -> list[Event]:
         """The next events from every derived topic; may be empty after a short wait."""
 
+    async def drain_failures(self) -> list[Event]:
+        """host.failed events up to that topic's current end (read after a completion)."""
+
     async def rewind_failures(self, since: datetime | None) -> None:
         """Re-read host.failed from ``since`` (None: its beginning), for a followed operation
         that began before the watcher."""

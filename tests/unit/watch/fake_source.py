@@ -28,6 +28,9 @@ class FakeSource:
         batch, self._live = self._live[:2], self._live[2:]
         return batch
 
+    async def drain_failures(self) -> list[Event]:
+        return []
+
     async def rewind_failures(self, since: datetime | None) -> None:
         self.rewound.append(since)
 
