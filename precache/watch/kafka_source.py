@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from precache.watch.errors import KafkaUnreachable
+from precache.watch.errors import KafkaUnreachable, WatchError
 from precache.watch.events import Event, decode
 from precache.watch.settings import WatchSettings
 
@@ -39,6 +39,8 @@ async def open_kafka_source(settings: WatchSettings) -> AsyncIterator["KafkaEven
         source = KafkaEventSource(consumer, settings)
         await source.assign_existing()
         yield source
+    except KafkaError as exc:  # while reading: one line and exit 3, like a failed connect
+        raise WatchError(f"reading Kafka at {settings.kafka_bootstrap} failed: {exc!r}") from exc
     finally:
         await consumer.stop()
 
@@ -59,11 +61,11 @@ class KafkaEventSource:
         self._consumer = consumer
         self._status = settings.status_topic
         self._failed = settings.host_failed_topic
-        self._topics = [
+        self._topics = [  # in the order _in_order puts events written at the same time
             settings.status_topic,
-            settings.completed_topic,
             settings.host_failed_topic,
             settings.stalled_topic,
+            settings.completed_topic,
         ]
         self._assigned: set[TopicPartition] = set()
         self._backlog_end: dict[TopicPartition, int] = {}
@@ -118,13 +120,16 @@ class KafkaEventSource:
         if not self._assigned:
             await asyncio.sleep(POLL_MS / 1000)
             return []
-        batch = await self._consumer.getmany(timeout_ms=POLL_MS)
-        return [
-            event
-            for records in batch.values()
-            for record in records
-            if (event := decode(record.value)) is not None
-        ]
+        return self._in_order(await self._consumer.getmany(timeout_ms=POLL_MS))
+
+    def _in_order(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[Event]:
+        """One poll's records across topics in the order they were written (record time, then
+        status before failures before stalls before completion), so that a watcher catching up
+        sees an operation's progress before its completion."""
+        rank = {topic: i for i, topic in enumerate(self._topics)}
+        records = [r for rs in batch.values() for r in rs]
+        records.sort(key=lambda r: (r.timestamp, rank.get(r.topic, 0)))
+        return [e for r in records if (e := decode(r.value)) is not None]
 
     async def rewind_failures(self, since: datetime | None) -> None:
         partitions = [tp for tp in self._assigned if tp.topic == self._failed]
