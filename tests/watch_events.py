@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from precache.watch.events import Event, decode
 
@@ -189,3 +190,23 @@ async def produce(bootstrap: str, topics: dict[str, str], events: list[dict[str,
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def create_topics(bootstrap: str, topics: dict[str, str], partitions: int = 3) -> None:
+    """The derived topics as the pipeline creates them: several partitions, status compacted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    topic_configs={"cleanup.policy": "compact"} if field == "status_topic" else {},
+                )
+                for field, name in topics.items()
+            ]
+        )
+    finally:
+        await admin.close()

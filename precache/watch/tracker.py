@@ -47,10 +47,12 @@ class Tracker:
         return self._follow(last, first)
 
     def feed(self, event: Event) -> list[Update]:
-        if event.operation_id in self._done_before or not self._filters.matches(event.data):
+        if event.operation_id in self._done_before:
             return []
-        if isinstance(event.data, HostFailure):
+        if isinstance(event.data, HostFailure):  # belongs by operation id, filters or not
             return self._host_failed(event, event.data)
+        if not self._filters.matches(event.data):
+            return []
         if self._followed is None:
             if event.type is EventType.STALLED or event.data.state == "stalled":
                 return []

@@ -15,6 +15,7 @@ from tests.watch_events import (
     TOPIC_ENV,
     announcement,
     completed,
+    create_topics,
     host_failed,
     produce,
     status,
@@ -94,6 +95,7 @@ async def test_started_in_the_middle_of_an_operation(
 ) -> None:
     began = datetime.now(UTC) - timedelta(minutes=1)
     run = {"total": 4, "started_at": began}
+    await create_topics(kafka_bootstrap, topics)
     await produce(
         kafka_bootstrap,
         topics,

@@ -130,3 +130,11 @@ def test_snapshots_after_completion_are_ignored() -> None:
     tracker.feed(decoded(status(reported=1)))
     tracker.feed(decoded(completed(reported=95, duration_s=3)))
     assert tracker.feed(decoded(status(reported=95, state="completed", duration_s=3))) == []
+
+
+def test_host_failures_belong_by_operation_id_even_without_aggregate() -> None:
+    tracker = Tracker(Filters(aggregate="my-application", region="RegionOne"))
+    tracker.start([decoded(status(reported=1))])
+    raw = host_failed("h9")
+    raw["data"] = {k: v for k, v in raw["data"].items() if k not in ("aggregate", "region")}
+    assert [type(u) for u in tracker.feed(decoded(raw))] == [HostFailed]
