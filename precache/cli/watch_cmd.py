@@ -49,19 +49,25 @@ class OneLineUsageErrors(TyperCommand):
 
 @one_line_errors
 def watch(
-    aggregate: str | None = typer.Option(None, help="aggregate name or uuid to follow"),
-    region: str | None = typer.Option(None, help="region to follow"),
+    aggregate: str | None = typer.Option(
+        None, metavar="NAME|UUID", help="aggregate name or uuid to follow"
+    ),
+    region: str | None = typer.Option(None, metavar="R", help="region to follow"),
     timeout: float | None = typer.Option(
-        None, min=0.001, help="exit 2 unless the operation completes within S seconds"
+        None, min=0.001, metavar="S", help="exit 2 unless it completes within S seconds"
     ),
     json_lines: bool = typer.Option(False, "--json", help="print the CloudEvents, one per line"),
     plain: bool = typer.Option(False, "--plain", help="plain lines even on a terminal"),
     then: str | None = typer.Option(
-        None, help="shell command to run when every host succeeded; exit with its status"
+        None, metavar="CMD", help="shell command run when every host succeeded; its status is ours"
     ),
-    kafka: str | None = typer.Option(None, help="Kafka bootstrap, host:port[,host:port]"),
+    kafka: str | None = typer.Option(None, metavar="HOST:PORT", help="Kafka bootstrap servers"),
 ) -> None:
-    """Follow the first matching pre-cache operation until it completes."""
+    """Follow the first matching pre-cache operation until it completes.
+
+    Exit status: 0 every host succeeded, 1 completed with failed hosts, 2 stalled or timed out,
+    3 bad arguments or Kafka unreachable.
+    """
     settings = _settings(kafka)
     logs.configure("WARNING")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # we report Kafka ourselves
