@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.watch_events import (
@@ -72,11 +73,19 @@ async def start_watch(bootstrap: str, topics: dict[str, str], *args: str) -> Wat
 
 async def test_started_before_the_operation(kafka_bootstrap: str, topics: dict[str, str]) -> None:
     watcher = await start_watch(kafka_bootstrap, topics, "--aggregate", "my-application")
+    scripted = await start_watch(kafka_bootstrap, topics, "--json")
     await watcher.line(
         "Waiting for an image cache operation of aggregate 'my-application'", err=True
     )
-    await produce(kafka_bootstrap, topics, announcement())
+    await scripted.line("Waiting for an image cache operation", err=True)
+    events = announcement()
+    await produce(kafka_bootstrap, topics, events)
     assert await watcher.result() == 1
+    assert await scripted.result() == 1
+    printed = [orjson.loads(line) for line in scripted.stdout]
+    failures = [e for e in events if e["type"] == "precache.host.failed"]
+    assert [e for e in printed if e["type"] == "precache.host.failed"] == failures
+    assert printed[-1]["data"]["state"] == "completed"
     assert watcher.stdout == [
         "Image cache started on 95 hosts",
         "Aggregate 'my-application' host 24: 25% complete (8 errors)",

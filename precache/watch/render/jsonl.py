@@ -1,6 +1,6 @@
 """``--json``: the followed operation's CloudEvents, one per line, as read; for scripts.
 
-stdout carries only events; the reason a watch gave up goes to stderr.
+stdout carries only events; waiting and the reason a watch gave up go to stderr.
 """
 
 from typing import TextIO
@@ -8,6 +8,7 @@ from typing import TextIO
 import orjson
 
 from precache.watch.follow import Filters, Update
+from precache.watch.render import describe
 from precache.watch.summary import Summary
 
 
@@ -17,7 +18,7 @@ class JsonRenderer:
         self._err = err
 
     def waiting(self, filters: Filters) -> None:
-        return
+        print(f"Waiting for an image cache operation{describe(filters)}", file=self._err)
 
     def update(self, update: Update) -> None:
         self._out.write(orjson.dumps(update.event.raw).decode() + "\n")
