@@ -2,7 +2,7 @@
 
 import typer
 
-from precache.cli import demo_cmd, simulate_cmd, stack_cmd
+from precache.cli import demo_cmd, simulate_cmd, stack_cmd, watch_cmd
 
 app = typer.Typer(
     name="precache",
@@ -14,3 +14,4 @@ app = typer.Typer(
 app.add_typer(stack_cmd.app, name="stack")
 app.command("demo")(demo_cmd.demo)
 app.command("simulate")(simulate_cmd.simulate)
+app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)

@@ -1,0 +1,1 @@
+"""``precache demo``: the whole flow on the local stack, as one command."""

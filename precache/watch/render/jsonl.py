@@ -1,0 +1,34 @@
+"""``--json``: the followed operation's CloudEvents, one per line, as read; for scripts.
+
+stdout carries only events; waiting and the reason a watch gave up go to stderr.
+"""
+
+from typing import TextIO
+
+import orjson
+
+from precache.watch.follow import Filters, Update
+from precache.watch.render import describe
+from precache.watch.summary import Summary
+
+
+class JsonRenderer:
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self._out = out
+        self._err = err
+
+    def waiting(self, filters: Filters) -> None:
+        print(f"Waiting for an image cache operation{describe(filters)}", file=self._err)
+
+    def update(self, update: Update) -> None:
+        self._out.write(orjson.dumps(update.event.raw).decode() + "\n")
+        self._out.flush()
+
+    def finished(self, summary: Summary) -> None:
+        return
+
+    def gave_up(self, reason: str) -> None:
+        print(reason, file=self._err, flush=True)
+
+    def close(self) -> None:
+        self._out.flush()

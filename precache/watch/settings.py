@@ -1,0 +1,39 @@
+"""Where the watcher reads, and how long it waits for Kafka and for late host events."""
+
+from pydantic import Field, field_validator
+
+from precache.config import KafkaSettings
+
+
+class WatchSettings(KafkaSettings):
+    """Settings of ``precache watch``; env vars ``PRECACHE_*`` (topics, ``KAFKA_BOOTSTRAP``).
+
+    What to watch (aggregate, region, timeout) are command options, not settings: they change
+    with every call, while these describe the deployment.
+    """
+
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="give up (exit 3) when Kafka does not answer within this time"
+    )
+    failures_wait_s: float = Field(
+        10.0,
+        ge=0,
+        description="after completion, how long to wait for host.failed events that complete "
+        "a truncated failed_hosts list",
+    )
+    failures_lookback_s: float = Field(
+        300.0,
+        ge=0,
+        description="host.failed is re-read from the operation's start minus this margin "
+        "(clock skew between Nova and the pipeline)",
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        """Fail at the entry point on a typo, not after a connect timeout."""
+        for item in value.split(","):
+            host, sep, port = item.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
