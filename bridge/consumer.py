@@ -128,6 +128,7 @@ class AmqpConsumer:
         with Connection(url, heartbeat=_HEARTBEAT_S, connect_timeout=5) as conn:
             conn.connect()
             channel = conn.channel()
+            channel.auto_decode = False  # keep bodies as the bytes RabbitMQ holds
             queues = [q.bind(channel) for q in declared_queues(self._settings)]
             for q in queues:
                 q.declare()
@@ -149,7 +150,10 @@ class AmqpConsumer:
 
     def _on_message(self, message: Message) -> None:
         info = message.delivery_info
-        self._batch.append(Delivery(info["delivery_tag"], message.body, info["routing_key"]))
+        body = message.body
+        if isinstance(body, str):  # only if a channel decoded it despite auto_decode=False
+            body = body.encode()
+        self._batch.append(Delivery(info["delivery_tag"], body, info["routing_key"]))
 
     def _drain(self, conn: Connection, consumer: Consumer, epoch: int) -> None:
         last_beat = time.monotonic()

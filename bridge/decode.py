@@ -22,6 +22,7 @@ class Reason(StrEnum):
     NOT_ENVELOPE = "not_envelope"
     NO_EVENT_TYPE = "no_event_type"
     TOO_LARGE = "too_large"
+    BRIDGE_ERROR = "bridge_error"  # the bridge itself failed on this body (a bug); kept whole
 
 
 @dataclass(frozen=True, slots=True)

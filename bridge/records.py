@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from bridge.decode import DecodeError, decode
+from bridge.decode import DecodeError, Reason, decode
 from bridge.keys import partition_key
 from bridge.scrub import scrub
 from bridge.settings import BridgeSettings
@@ -48,10 +48,13 @@ class RecordBuilder:
         self._legacy_prefix = "notifications."
 
     def build(self, delivery: Delivery, now: bytes) -> Record:
-        decoded = decode(delivery.body, self._settings.max_body_bytes)
-        if isinstance(decoded, DecodeError):
-            return self.dead_letter(delivery, decoded, now)
-        return self._record(delivery, scrub(decoded, self._secret_fields), now)
+        try:
+            decoded = decode(delivery.body, self._settings.max_body_bytes)
+            if isinstance(decoded, DecodeError):
+                return self.dead_letter(delivery, decoded, now)
+            return self._record(delivery, scrub(decoded, self._secret_fields), now)
+        except Exception as exc:  # a poison message must not stop the bridge, nor be lost
+            return self.dead_letter(delivery, DecodeError(Reason.BRIDGE_ERROR, repr(exc)), now)
 
     def _record(self, delivery: Delivery, message: dict[str, Any], now: bytes) -> Record:
         key = partition_key(message)
