@@ -2,9 +2,13 @@
 
 import asyncio
 import contextlib
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -131,3 +135,85 @@ async def running_bridge(settings: BridgeSettings) -> AsyncIterator[Bridge]:
     finally:
         stop.set()
         await asyncio.wait_for(task, settings.shutdown_timeout_s + 5)
+
+
+class StreamingPublisher:
+    """Publishes ``count`` notifications in a thread, retrying through broker restarts.
+
+    ``confirmed`` holds the message_ids RabbitMQ confirmed: the ones the bridge must deliver.
+    """
+
+    def __init__(
+        self, amqp_url: str, exchange: str, count: int, rate: float = 0, durable: bool = False
+    ) -> None:
+        self._url, self._exchange, self._count, self._rate = amqp_url, exchange, count, rate
+        self._durable = durable
+        self.confirmed: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "StreamingPublisher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def wait(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"publisher not done after {timeout}s"
+
+    def _run(self) -> None:
+        aggregate = str(uuid.uuid4())
+        pending = [notification(aggregate, i) for i in range(self._count)]
+        while pending and not self._stop.is_set():
+            try:
+                self._publish(pending)
+            except Exception:
+                time.sleep(0.5)  # broker away: reconnect and send the unconfirmed rest again
+
+    def _publish(self, pending: list[dict[str, Any]]) -> None:
+        with Connection(self._url, transport_options={"confirm_publish": True}) as conn:
+            target = Exchange(
+                self._exchange, type="topic", durable=self._durable, auto_delete=False
+            )
+            with conn.Producer() as producer:
+                target(producer.channel).declare()
+                while pending and not self._stop.is_set():
+                    message = pending[0]
+                    producer.publish(
+                        envelope(message),
+                        exchange=target,
+                        routing_key=ROUTING_KEY,
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        delivery_mode=2,
+                    )
+                    self.confirmed.add(message["message_id"])
+                    pending.pop(0)
+                    if self._rate:
+                        time.sleep(1 / self._rate)
+
+
+def bridge_argv(settings: BridgeSettings) -> list[str]:
+    """``precache bridge`` with this test's settings, as an operator would start it."""
+    return [
+        str(Path(sys.executable).parent / "precache"),
+        "bridge",
+        f"--amqp-url={settings.amqp_url.get_secret_value()}",
+        f"--kafka={settings.kafka_bootstrap}",
+        f"--exchange={settings.exchange}",
+        f"--queue={settings.queue}",
+        f"--raw-topic={settings.raw_topic}",
+        f"--dlq-topic={settings.dlq_topic}",
+        f"--prefetch={settings.prefetch}",
+        f"--region={settings.region}",
+        f"--{'' if settings.exchange_durable else 'no-'}exchange-durable",
+        "--metrics-port=0",
+    ]
+
+
+def start_bridge_process(settings: BridgeSettings, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(bridge_argv(settings), stdout=out, stderr=subprocess.STDOUT)

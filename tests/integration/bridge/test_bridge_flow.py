@@ -31,7 +31,7 @@ FIXTURE = Path("/work/shared/fixtures/nova/conductor-cache_images-12hosts.json")
 TOKEN = "gAAAAAB-this-is-a-keystone-token-" + uuid.uuid4().hex
 
 
-class _UnredactedContext(RequestContext):  # type: ignore[misc]
+class _UnredactedContext(RequestContext):
     """A Nova-like context as oslo.messaging < 14.4 sent it: token and catalog included.
 
     Newer oslo.messaging sends ``redacted_copy()``; returning ourselves restores the old leak.

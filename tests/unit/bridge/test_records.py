@@ -13,7 +13,7 @@ def _body(inner: dict[str, object]) -> bytes:
 
 def test_record_follows_the_contract() -> None:
     settings = BridgeSettings(region="r1", bridge_id="b1")
-    inner = {
+    inner: dict[str, object] = {
         "message_id": "m1",
         "publisher_id": "nova-api:a",
         "event_type": "aggregate.cache_images.start",
