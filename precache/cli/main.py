@@ -2,7 +2,7 @@
 
 import typer
 
-from precache.cli import demo_cmd, simulate_cmd, stack_cmd, watch_cmd
+from precache.cli import bridge_cmd, demo_cmd, simulate_cmd, stack_cmd, watch_cmd
 
 app = typer.Typer(
     name="precache",
@@ -13,5 +13,6 @@ app = typer.Typer(
 )
 app.add_typer(stack_cmd.app, name="stack")
 app.command("demo")(demo_cmd.demo)
+app.command("bridge")(bridge_cmd.command)
 app.command("simulate")(simulate_cmd.simulate)
 app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)

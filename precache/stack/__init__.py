@@ -6,6 +6,21 @@ demo and the integration tests stand on.
 """
 
 from precache.stack.settings import StackSettings
-from precache.stack.stack import BrokerStatus, stack_down, stack_status, stack_up
+from precache.stack.stack import (
+    BrokerStatus,
+    stack_down,
+    stack_status,
+    stack_up,
+    start_broker,
+    stop_broker,
+)
 
-__all__ = ["BrokerStatus", "StackSettings", "stack_down", "stack_status", "stack_up"]
+__all__ = [
+    "BrokerStatus",
+    "StackSettings",
+    "stack_down",
+    "stack_status",
+    "stack_up",
+    "start_broker",
+    "stop_broker",
+]

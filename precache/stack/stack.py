@@ -106,6 +106,33 @@ def stack_down(settings: StackSettings) -> list[str]:
     return stopped
 
 
+def stop_broker(settings: StackSettings, name: str) -> bool:
+    """Stop one broker that ``up`` started (fault tests restart brokers mid-stream)."""
+    broker = _broker(name)
+    pid = broker.running_pid(settings)
+    if pid is not None:
+        stop_group(pid)
+    broker.pid_file(settings).unlink(missing_ok=True)
+    return pid is not None
+
+
+def start_broker(settings: StackSettings, name: str) -> BrokerStatus:
+    """Start one broker (if not running) and wait until it answers."""
+    broker = _broker(name)
+    started = broker.running_pid(settings) is None
+    if started:
+        broker.start(settings)
+    _wait_until_answering(broker, settings, time.monotonic() + settings.start_timeout_s)
+    return _status(broker, settings, started_now=started)
+
+
+def _broker(name: str) -> _Broker:
+    for broker in _BROKERS:
+        if broker.name == name:
+            return broker
+    raise StackError(f"no broker called {name!r}; known: {[b.name for b in _BROKERS]}")
+
+
 def stack_status(settings: StackSettings) -> list[BrokerStatus]:
     return [_status(broker, settings) for broker in _BROKERS]
 

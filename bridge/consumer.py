@@ -1,0 +1,197 @@
+"""RabbitMQ side: kombu, in a thread of its own because kombu (py-amqp) is blocking.
+
+The thread owns the connection: it declares our queue, fetches deliveries (at most ``prefetch``
+unacked, which is the bridge's backpressure), hands them to the asyncio side in batches and
+sends the acks the asyncio side asks for. Acks are multiple-acks; each connection has an
+*epoch*, and an ack meant for an older connection is dropped (those messages come back).
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import amqp.exceptions
+import structlog
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue, binding
+from kombu.message import Message
+from kombu.messaging import Consumer
+
+from bridge.exceptions import AmqpSetupError
+from bridge.metrics import BridgeMetrics
+from bridge.records import Delivery
+from bridge.settings import BridgeSettings, QueueType
+
+log = structlog.get_logger(__name__)
+
+DeliverFn = Callable[[int, list[Delivery]], object]
+FatalFn = Callable[[BaseException], object]
+
+_POLL_S = 0.02
+_BATCH_MAX = 500
+_HEARTBEAT_S = 30
+_FATAL = (amqp.exceptions.IrrecoverableChannelError, amqp.exceptions.AccessRefused)
+
+
+def declared_queues(settings: BridgeSettings) -> list[Queue]:
+    """Our queue(s), declared the way the settings say (or exactly as oslo declares Nova's)."""
+    exchange = Exchange(
+        settings.exchange, type="topic", durable=settings.exchange_durable, auto_delete=False
+    )
+    queues = [_queue(settings, exchange, settings.queue_name, settings.binding_keys)]
+    if settings.legacy:
+        queues.append(_queue(settings, exchange, settings.legacy_queue_name, ["notifications.*"]))
+    return queues
+
+
+def _queue(settings: BridgeSettings, exchange: Exchange, name: str, keys: list[str]) -> Queue:
+    if settings.use_nova_queue:
+        return Queue(
+            name,
+            exchange,
+            routing_key=name,
+            durable=settings.exchange_durable,
+            auto_delete=False,
+        )
+    arguments = {"x-queue-type": settings.queue_type.value}
+    return Queue(
+        name,
+        bindings=[binding(exchange, routing_key=key) for key in keys],
+        durable=True,
+        auto_delete=False,
+        exclusive=False,
+        queue_arguments=arguments if settings.queue_type is QueueType.QUORUM else None,
+    )
+
+
+class AmqpConsumer:
+    """Fetches from RabbitMQ and acks on request; reconnects with backoff until stopped."""
+
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        deliver: DeliverFn,
+        on_fatal: FatalFn,
+        metrics: BridgeMetrics,
+    ) -> None:
+        self._settings = settings
+        self._deliver = deliver
+        self._on_fatal = on_fatal
+        self._metrics = metrics
+        self._acks: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self.paused = threading.Event()
+        self._batch: list[Delivery] = []
+        self._epoch = 0
+        self._thread = threading.Thread(target=self._run, name="amqp-consumer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def ack(self, epoch: int, tag: int) -> None:
+        """Thread-safe: ack every delivery of connection ``epoch`` up to ``tag``."""
+        self._acks.put((epoch, tag))
+
+    def pause(self) -> None:
+        """Stop fetching (basic.cancel); acks still go out. ``paused`` is set once done."""
+        self._pause.set()
+
+    def stop(self, timeout: float) -> None:
+        """Send the acks queued so far, close the connection (unacked messages requeue)."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                self._session()
+            except _FATAL as exc:
+                self._on_fatal(AmqpSetupError(f"RabbitMQ refused: {exc}"))
+                return
+            except (OSError, amqp.exceptions.AMQPError) as exc:
+                log.warning("amqp connection lost", error=str(exc), retry_in_s=delay)
+            except Exception as exc:
+                self._on_fatal(exc)
+                return
+            if time.monotonic() - began > 30:
+                delay = 0.5
+            self._stop.wait(delay)
+            delay = min(delay * 2, self._settings.retry_backoff_max_s)
+        self.paused.set()
+
+    def _session(self) -> None:
+        url = self._settings.amqp_url.get_secret_value()
+        with Connection(url, heartbeat=_HEARTBEAT_S, connect_timeout=5) as conn:
+            conn.connect()
+            channel = conn.channel()
+            channel.auto_decode = False  # keep bodies as the bytes RabbitMQ holds
+            queues = [q.bind(channel) for q in declared_queues(self._settings)]
+            for q in queues:
+                q.declare()
+            channel.basic_qos(0, self._settings.prefetch, False)
+            consumer = Consumer(channel, queues=queues, on_message=self._on_message)
+            self._epoch += 1
+            self._metrics.reconnects.inc()
+            self._batch = []
+            if not self._pause.is_set():
+                consumer.consume()
+            log.info(
+                "amqp consuming",
+                url=self._settings.amqp_url_masked,
+                queues=[q.name for q in queues],
+                prefetch=self._settings.prefetch,
+                epoch=self._epoch,
+            )
+            self._drain(conn, consumer, self._epoch)
+
+    def _on_message(self, message: Message) -> None:
+        info = message.delivery_info
+        body = message.body
+        if isinstance(body, str):  # only if a channel decoded it despite auto_decode=False
+            body = body.encode()
+        self._batch.append(Delivery(info["delivery_tag"], body, info["routing_key"]))
+
+    def _drain(self, conn: Connection, consumer: Consumer, epoch: int) -> None:
+        last_beat = time.monotonic()
+        while True:
+            self._send_acks(consumer, epoch)
+            if self._stop.is_set():
+                return
+            if self._pause.is_set() and not self.paused.is_set():
+                self._cancel(consumer, epoch)
+            try:
+                conn.drain_events(timeout=_POLL_S)
+                while len(self._batch) < _BATCH_MAX:
+                    conn.drain_events(timeout=0)
+            except TimeoutError:
+                pass
+            self._flush(epoch)
+            if time.monotonic() - last_beat > 1:
+                conn.heartbeat_check()
+                last_beat = time.monotonic()
+
+    def _cancel(self, consumer: Consumer, epoch: int) -> None:
+        consumer.cancel()
+        self._flush(epoch)
+        self.paused.set()
+
+    def _flush(self, epoch: int) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._deliver(epoch, batch)
+
+    def _send_acks(self, consumer: Consumer, epoch: int) -> None:
+        highest = 0
+        while True:
+            try:
+                ack_epoch, tag = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            if ack_epoch == epoch and tag > highest:
+                highest = tag
+        if highest and consumer.channel is not None:
+            consumer.channel.basic_ack(highest, multiple=True)

@@ -1,0 +1,57 @@
+"""Prometheus counters: what went where, and why something went to the DLQ."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from bridge.decode import Reason
+from precache.errors import ConfigError
+
+
+class BridgeMetrics:
+    """One registry per bridge, so several bridges (or tests) in one process do not clash."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.received = Counter(
+            "precache_bridge_received", "AMQP messages received", registry=self.registry
+        )
+        self.forwarded = Counter(
+            "precache_bridge_forwarded",
+            "records Kafka acknowledged",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "precache_bridge_dead_letters",
+            "bodies sent to the DLQ",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.send_retries = Counter(
+            "precache_bridge_send_retries", "Kafka sends retried", registry=self.registry
+        )
+        self.reconnects = Counter(
+            "precache_bridge_amqp_connects", "AMQP (re)connections", registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "precache_bridge_in_flight", "deliveries not yet acked", registry=self.registry
+        )
+        for reason in Reason:
+            self.dead_letters.labels(reason=reason.value)
+
+    def serve(self, port: int) -> None:
+        """Expose /metrics on ``port`` (0: not at all)."""
+        if not port:
+            return
+        try:
+            start_http_server(port, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(f"setting metrics_port: cannot listen on {port}: {exc}") from exc
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        return {
+            reason.value: int(self._sample("precache_bridge_dead_letters_total", reason.value))
+            for reason in Reason
+        }
+
+    def _sample(self, name: str, reason: str) -> float:
+        return self.registry.get_sample_value(name, {"reason": reason}) or 0.0

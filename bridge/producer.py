@@ -1,0 +1,115 @@
+"""Kafka side: one idempotent aiokafka producer (acks=all) and the topics it writes to.
+
+``send`` returns as soon as the record sits in aiokafka's batch for its partition; the returned
+future resolves when Kafka acknowledged it. Many sends are in flight at once, which is what
+lets throughput follow the brokers rather than round trips.
+"""
+
+import asyncio
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from bridge.exceptions import KafkaSetupError
+from bridge.records import Record
+from bridge.settings import BridgeSettings
+
+log = structlog.get_logger(__name__)
+
+
+def topics(settings: BridgeSettings) -> dict[str, int]:
+    """Topic name -> partitions, for the topics this bridge writes."""
+    wanted = {settings.raw_topic: settings.raw_partitions, settings.dlq_topic: 1}
+    if settings.legacy:
+        wanted[settings.legacy_topic] = settings.raw_partitions
+    return wanted
+
+
+async def ensure_topics(settings: BridgeSettings) -> None:
+    """Create missing topics; raises KafkaError (retriable) when Kafka is unreachable."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, settings.topic_replication)
+            for name, partitions in topics(settings).items()
+            if name not in existing
+        ]
+        if missing:
+            response = await admin.create_topics(missing)
+            _check_created(response.topic_errors)
+            log.info("kafka topics created", topics=[t.name for t in missing])
+    finally:
+        await admin.close()
+
+
+def _check_created(topic_errors: list[Any]) -> None:
+    for name, code, *rest in topic_errors:
+        error = for_code(code)
+        if code == 0 or error is TopicAlreadyExistsError:
+            continue
+        message = rest[0] if rest and rest[0] else error.__name__
+        if error.retriable:
+            raise error(message)
+        raise KafkaSetupError(f"cannot create Kafka topic {name}: {message}")
+
+
+class KafkaSink:
+    """The producer; ``start`` waits (with backoff) until Kafka answers and the topics exist."""
+
+    def __init__(self, settings: BridgeSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await ensure_topics(self._settings)
+                self._producer = await self._started_producer()
+            except KafkaError as exc:
+                log.warning("kafka not ready", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._settings.retry_backoff_max_s)
+                continue
+            log.info("kafka producer started", bootstrap=self._settings.kafka_bootstrap)
+            return
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            client_id=self._settings.source,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._settings.linger_ms,
+            max_batch_size=self._settings.max_batch_bytes,
+            max_request_size=1_048_576,
+            request_timeout_ms=30_000,
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    async def send(self, record: Record) -> "asyncio.Future[Any]":
+        """Queue ``record``; the future resolves once Kafka has it (acks=all)."""
+        assert self._producer is not None, "start() first"
+        future: asyncio.Future[Any] = await self._producer.send(
+            record.topic, record.value, key=record.key, headers=record.headers
+        )
+        return future
+
+    async def flush(self) -> None:
+        if self._producer is not None:
+            await self._producer.flush()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

@@ -1,0 +1,92 @@
+"""The Kafka records the bridge writes: the contract the pipeline reads (see README, Bridge)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bridge.decode import DecodeError, Reason, decode
+from bridge.keys import partition_key
+from bridge.scrub import scrub
+from bridge.settings import BridgeSettings
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One AMQP message as the consumer hands it over."""
+
+    tag: int
+    body: bytes
+    routing_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: Headers
+    reason: str | None = None  # set on DLQ records
+
+
+def received_at() -> bytes:
+    """One timestamp per delivery batch: ISO 8601, UTC."""
+    return datetime.now(UTC).isoformat().encode()
+
+
+class RecordBuilder:
+    """Turns deliveries into records; holds the settings-derived constants."""
+
+    def __init__(self, settings: BridgeSettings) -> None:
+        self._settings = settings
+        self._secret_fields = tuple(settings.secret_fields)
+        self._region = settings.region.encode()
+        self._source = settings.source.encode()
+        self._legacy_prefix = "notifications."
+
+    def build(self, delivery: Delivery, now: bytes) -> Record:
+        try:
+            decoded = decode(delivery.body, self._settings.max_body_bytes)
+            if isinstance(decoded, DecodeError):
+                return self.dead_letter(delivery, decoded, now)
+            return self._record(delivery, scrub(decoded, self._secret_fields), now)
+        except Exception as exc:  # a poison message must not stop the bridge, nor be lost
+            return self.dead_letter(delivery, DecodeError(Reason.BRIDGE_ERROR, repr(exc)), now)
+
+    def _record(self, delivery: Delivery, message: dict[str, Any], now: bytes) -> Record:
+        key = partition_key(message)
+        headers: Headers = [
+            ("region", self._region),
+            ("event_type", message["event_type"].encode()),
+            ("message_id", str(message.get("message_id", "")).encode()),
+            ("source", self._source),
+            ("received_at", now),
+        ]
+        return Record(
+            topic=self._topic(delivery.routing_key),
+            value=orjson.dumps(message),
+            key=key.encode() if key is not None else None,
+            headers=headers,
+        )
+
+    def _topic(self, routing_key: str) -> str:
+        if self._settings.legacy and routing_key.startswith(self._legacy_prefix):
+            return self._settings.legacy_topic
+        return self._settings.raw_topic
+
+    def dead_letter(self, delivery: Delivery, error: DecodeError, now: bytes) -> Record:
+        """The original bytes (cut at the size limit when too large for Kafka) and the reason."""
+        value = delivery.body[: self._settings.max_body_bytes]
+        headers: Headers = [
+            ("reason", error.reason.value.encode()),
+            ("error", error.detail[:500].encode()),
+            ("region", self._region),
+            ("source", self._source),
+            ("received_at", now),
+            ("routing_key", delivery.routing_key.encode()),
+            ("original_bytes", str(len(delivery.body)).encode()),
+        ]
+        return Record(self._settings.dlq_topic, value, None, headers, error.reason.value)

@@ -1,0 +1,213 @@
+"""Wires consumer -> records -> producer, and acks each delivery only after Kafka has it.
+
+Flow: the consumer thread hands batches of deliveries to ``_process`` (asyncio); each becomes a
+record (or a dead letter) and is sent without waiting; when Kafka confirms a record its tag is
+marked done and the highest tag with nothing unconfirmed before it is multiple-acked. A failed
+send is retried with backoff and never acked, so at most ``prefetch`` messages wait while Kafka
+is away, and RabbitMQ keeps the rest.
+"""
+
+import asyncio
+import contextlib
+import functools
+import signal
+import time
+from typing import Any
+
+import structlog
+from aiokafka.errors import KafkaError
+
+from bridge.acks import AckWindow
+from bridge.consumer import AmqpConsumer
+from bridge.metrics import BridgeMetrics
+from bridge.producer import KafkaSink
+from bridge.records import Delivery, Record, RecordBuilder, received_at
+from bridge.settings import BridgeSettings
+
+log = structlog.get_logger(__name__)
+
+
+class Bridge:
+    """One region's RabbitMQ into Kafka; ``run`` returns after ``stop`` is set and all is acked."""
+
+    def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics | None = None) -> None:
+        self._settings = settings
+        self.metrics = metrics or BridgeMetrics()
+        self._builder = RecordBuilder(settings)
+        self._sink = KafkaSink(settings)
+        self._inbox: asyncio.Queue[tuple[int, list[Delivery]]] = asyncio.Queue()
+        self._windows: dict[int, AckWindow] = {}
+        self._epoch = 0
+        self._busy = False
+        self._retries: set[asyncio.Task[None]] = set()
+        self._consumer: AmqpConsumer | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await _until_stopped(self._sink.start(), stop):
+            await self._sink.stop()
+            return
+        loop = asyncio.get_running_loop()
+        fatal: asyncio.Future[None] = loop.create_future()
+        self._consumer = AmqpConsumer(
+            self._settings,
+            deliver=lambda epoch, batch: loop.call_soon_threadsafe(
+                self._inbox.put_nowait, (epoch, batch)
+            ),
+            on_fatal=lambda exc: loop.call_soon_threadsafe(_fail, fatal, exc),
+            metrics=self.metrics,
+        )
+        self._consumer.start()
+        worker = asyncio.create_task(self._process())
+        stopping = asyncio.create_task(stop.wait())
+        waited: list[asyncio.Future[Any]] = [worker, stopping, fatal]
+        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        await self._shutdown(self._consumer, worker, stopping)
+        if fatal.done():
+            fatal.result()
+        if worker.done() and not worker.cancelled():
+            worker.result()
+
+    async def _process(self) -> None:
+        while True:
+            epoch, batch = await self._inbox.get()
+            self._busy = True
+            if epoch != self._epoch:
+                self._windows = {epoch: AckWindow()}
+                self._epoch = epoch
+            window = self._windows[epoch]
+            now = received_at()
+            self.metrics.received.inc(len(batch))
+            for delivery in batch:
+                window.add(delivery.tag)
+                await self._send(epoch, delivery, self._builder.build(delivery, now), 0)
+            self.metrics.in_flight.set(len(window))
+            self._busy = self._inbox.qsize() > 0
+
+    async def _send(self, epoch: int, delivery: Delivery, record: Record, attempt: int) -> None:
+        try:
+            future = await self._sink.send(record)
+        except KafkaError as exc:
+            self._retry(epoch, delivery, record, attempt, exc)
+            return
+        future.add_done_callback(functools.partial(self._on_sent, epoch, delivery, record, attempt))
+
+    def _on_sent(
+        self,
+        epoch: int,
+        delivery: Delivery,
+        record: Record,
+        attempt: int,
+        fut: "asyncio.Future[Any]",
+    ) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._retry(epoch, delivery, record, attempt, exc)
+            return
+        self._count(record, delivery)
+        window = self._windows.get(epoch)
+        highest = window.done(delivery.tag) if window is not None else None
+        if highest is not None and self._consumer is not None:
+            self._consumer.ack(epoch, highest)
+
+    def _count(self, record: Record, delivery: Delivery) -> None:
+        if record.reason is None:
+            self.metrics.forwarded.labels(topic=record.topic).inc()
+            return
+        self.metrics.dead_letters.labels(reason=record.reason).inc()
+        log.warning(
+            "dead letter",
+            reason=record.reason,
+            routing_key=delivery.routing_key,
+            error=dict(record.headers)["error"].decode(),
+        )
+
+    def _retry(
+        self, epoch: int, delivery: Delivery, record: Record, attempt: int, exc: BaseException
+    ) -> None:
+        """Kafka did not take the record: send it again later; its delivery stays unacked."""
+        if epoch != self._epoch:
+            return  # that connection is gone: RabbitMQ redelivers the message
+        delay = min(0.5 * 2**attempt, self._settings.retry_backoff_max_s)
+        self.metrics.send_retries.inc()
+        log.warning("kafka send failed, will retry", error=repr(exc), retry_in_s=delay)
+        task = asyncio.get_running_loop().create_task(
+            self._send_later(delay, epoch, delivery, record, attempt + 1)
+        )
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _send_later(
+        self, delay: float, epoch: int, delivery: Delivery, record: Record, attempt: int
+    ) -> None:
+        await asyncio.sleep(delay)
+        await self._send(epoch, delivery, record, attempt)
+
+    def _settled(self) -> bool:
+        window = self._windows.get(self._epoch)
+        return not self._busy and self._inbox.empty() and (window is None or len(window) == 0)
+
+    async def _shutdown(
+        self, consumer: AmqpConsumer, worker: "asyncio.Task[None]", stopping: "asyncio.Task[Any]"
+    ) -> None:
+        """Stop fetching, let Kafka confirm what is in flight, ack it, close both sides."""
+        deadline = time.monotonic() + self._settings.shutdown_timeout_s
+        consumer.pause()
+        await asyncio.to_thread(consumer.paused.wait, self._settings.shutdown_timeout_s / 2)
+        with contextlib.suppress(KafkaError):
+            await asyncio.wait_for(self._sink.flush(), max(0.1, deadline - time.monotonic()))
+        while not self._settled() and time.monotonic() < deadline and not worker.done():  # noqa: ASYNC110 - settles via Kafka callbacks, polled
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(consumer.stop, max(1.0, deadline - time.monotonic()))
+        for task in (worker, stopping, *self._retries):
+            task.cancel()
+        await asyncio.gather(worker, stopping, *self._retries, return_exceptions=True)
+        await self._sink.stop()
+        log.info(
+            "bridge stopped",
+            settled=self._settled(),
+            received=self.metrics.registry.get_sample_value("precache_bridge_received_total"),
+            amqp_connections=self._epoch,
+            dead_letters=self.metrics.dead_letter_counts(),
+        )
+
+
+def _fail(fatal: "asyncio.Future[None]", exc: BaseException) -> None:
+    if not fatal.done():
+        fatal.set_exception(exc)
+
+
+async def _until_stopped(work: Any, stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first; True if it finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, stopping):
+        pending.cancel()
+    await asyncio.gather(task, stopping, return_exceptions=True)
+    if task.cancelled():
+        return False
+    error = task.exception()
+    if error is not None:
+        raise error
+    return True
+
+
+async def serve(settings: BridgeSettings) -> None:
+    """The process entry point: run until SIGTERM/SIGINT, then flush, ack and return."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    bridge = Bridge(settings)
+    bridge.metrics.serve(settings.metrics_port)
+    log.info(
+        "bridge starting",
+        region=settings.region,
+        source=settings.source,
+        amqp=settings.amqp_url_masked,
+        kafka=settings.kafka_bootstrap,
+        topic=settings.raw_topic,
+    )
+    await bridge.run(stop)

@@ -1,0 +1,124 @@
+"""Everything the bridge can be told, from CLI options, ``PRECACHE_*`` env vars or a TOML file.
+
+Precedence: command-line options > environment > config file > defaults.
+"""
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from precache.config import ENV_PREFIX, KafkaSettings
+from precache.errors import ConfigError
+from precache.logs import mask_url
+
+DEFAULT_SECRET_FIELDS = ("_context_auth_token", "_context_service_catalog")
+
+
+class QueueType(StrEnum):
+    QUORUM = "quorum"
+    CLASSIC = "classic"
+
+
+class BridgeSettings(KafkaSettings):
+    """Settings of ``precache bridge``; one object, built at the entry point."""
+
+    region: str = Field("local", min_length=1, description="region name put on every record")
+    bridge_id: str = Field("", description="'source' header; default: bridge-<region>")
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672//"),
+        description="the region's RabbitMQ (password never logged)",
+    )
+    exchange: str = Field("nova", description="oslo.messaging control exchange (topic type)")
+    exchange_durable: bool = Field(
+        False, description="declare the exchange durable (nova.conf amqp_durable_queues)"
+    )
+    binding_keys: list[str] = Field(
+        ["versioned_notifications.*"], description="routing keys our own queue is bound with"
+    )
+    queue: str = Field("precache-bridge", min_length=1, description="our own durable queue")
+    queue_type: QueueType = Field(QueueType.QUORUM, description="quorum or classic")
+    use_nova_queue: bool = Field(
+        False,
+        description="consume Nova's versioned_notifications.info queue instead of our own "
+        "(takes messages away from any other reader of that queue)",
+    )
+    legacy: bool = Field(False, description="also bridge the unversioned notifications.* stream")
+    legacy_topic: str = Field("nova.notifications.legacy", description="Kafka topic for legacy")
+    prefetch: int = Field(
+        2000, ge=1, le=65535, description="unacked AMQP messages in flight (the backpressure)"
+    )
+    max_body_bytes: int = Field(
+        900_000, ge=1024, description="bodies above this go to the DLQ as too_large"
+    )
+    secret_fields: list[str] = Field(
+        list(DEFAULT_SECRET_FIELDS), description="context fields removed before Kafka"
+    )
+    topic_replication: int = Field(1, ge=1, description="replication factor of created topics")
+    linger_ms: int = Field(5, ge=0, description="Kafka producer batching delay")
+    max_batch_bytes: int = Field(262_144, ge=16_384, description="Kafka producer batch size")
+    retry_backoff_max_s: float = Field(10.0, gt=0, description="cap of reconnect backoff")
+    shutdown_timeout_s: float = Field(8.0, gt=0, description="SIGTERM: time to flush and ack")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0: off")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_file=None, toml_file=None
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @property
+    def source(self) -> str:
+        return self.bridge_id or f"bridge-{self.region}"
+
+    @property
+    def amqp_url_masked(self) -> str:
+        return mask_url(self.amqp_url.get_secret_value())
+
+    @property
+    def queue_name(self) -> str:
+        return "versioned_notifications.info" if self.use_nova_queue else self.queue
+
+    @property
+    def legacy_queue_name(self) -> str:
+        return "notifications.info" if self.use_nova_queue else f"{self.queue}-legacy"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> BridgeSettings:
+    """Build the settings once; a bad value becomes a ConfigError naming the setting."""
+    cls: type[BridgeSettings] = BridgeSettings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        config = SettingsConfigDict(**{**BridgeSettings.model_config, "toml_file": config_file})
+        cls = type("BridgeSettingsFromFile", (BridgeSettings,), {"model_config": config})
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+    except ValueError as exc:  # a TOML syntax error
+        raise ConfigError(f"config file {config_file}: {exc}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    name = ".".join(str(p) for p in first["loc"])
+    env = f"{ENV_PREFIX}{name}".upper()
+    return f"setting {name} (--{name.replace('_', '-')} / {env}): {first['msg']}"

@@ -1,0 +1,219 @@
+"""Real-broker helpers for the bridge tests: publish into RabbitMQ, read back from Kafka."""
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+from kombu.connection import Connection
+from kombu.entity import Exchange
+
+from bridge.service import Bridge
+from bridge.settings import BridgeSettings
+
+ROUTING_KEY = "versioned_notifications.info"
+
+
+def notification(aggregate: str, index: int, **extra: Any) -> dict[str, Any]:
+    """A Nova aggregate.cache_images.progress notification, as oslo puts it in the envelope."""
+    return {
+        "message_id": str(uuid.uuid4()),
+        "publisher_id": "nova-conductor:test",
+        "event_type": "aggregate.cache_images.progress",
+        "priority": "INFO",
+        "payload": {
+            "nova_object.name": "AggregateCachePayload",
+            "nova_object.data": {
+                "uuid": aggregate,
+                "host": f"host{index}",
+                "index": index,
+                "total": 1000,
+                "images_cached": ["img"],
+                "images_failed": [],
+            },
+        },
+        "timestamp": "2026-11-23 19:04:24.674505",
+        "_context_user": "admin",
+        **extra,
+    }
+
+
+def envelope(message: dict[str, Any]) -> bytes:
+    return orjson.dumps({"oslo.version": "2.0", "oslo.message": orjson.dumps(message).decode()})
+
+
+def publish(
+    amqp_url: str, exchange: str, bodies: Iterable[bytes], routing_key: str = ROUTING_KEY
+) -> None:
+    """Publish persistent messages with publisher confirms (each returns once RabbitMQ has it)."""
+    with Connection(amqp_url, transport_options={"confirm_publish": True}) as conn:
+        target = Exchange(exchange, type="topic", durable=False, auto_delete=False)
+        with conn.Producer() as producer:
+            target(producer.channel).declare()
+            for body in bodies:
+                producer.publish(
+                    body,
+                    exchange=target,
+                    routing_key=routing_key,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                )
+
+
+def queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
+    """(messages ready, consumers) of an existing queue."""
+    with Connection(amqp_url) as conn:
+        ok = conn.default_channel.queue_declare(queue, passive=True)
+        return int(ok.message_count), int(ok.consumer_count)
+
+
+def wait_for_consumer(amqp_url: str, queue: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if queue_counts(amqp_url, queue)[1] > 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nobody consumes {queue} after {timeout}s")
+
+
+def delete_queue(amqp_url: str, queue: str) -> None:
+    with Connection(amqp_url) as conn, contextlib.suppress(Exception):
+        conn.default_channel.queue_delete(queue)
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    within: float = 20,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the start, once ``until(records)`` holds (or ``within`` s)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + within
+    try:
+        while not until(records) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def message_ids(records: Iterable[ConsumerRecord[bytes, bytes]]) -> set[str]:
+    return {dict(r.headers)["message_id"].decode() for r in records}
+
+
+def has_ids(wanted: set[str]) -> Callable[[list[ConsumerRecord[bytes, bytes]]], bool]:
+    return lambda records: wanted <= message_ids(records)
+
+
+@contextlib.asynccontextmanager
+async def running_bridge(settings: BridgeSettings) -> AsyncIterator[Bridge]:
+    """A bridge in this process, consuming once the block starts; stopped (SIGTERM path) after."""
+    bridge = Bridge(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(bridge.run(stop))
+    await asyncio.to_thread(wait_for_consumer, settings.amqp_url.get_secret_value(), settings.queue)
+    try:
+        yield bridge
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, settings.shutdown_timeout_s + 5)
+
+
+class StreamingPublisher:
+    """Publishes ``count`` notifications in a thread, retrying through broker restarts.
+
+    ``confirmed`` holds the message_ids RabbitMQ confirmed: the ones the bridge must deliver.
+    """
+
+    def __init__(
+        self, amqp_url: str, exchange: str, count: int, rate: float = 0, durable: bool = False
+    ) -> None:
+        self._url, self._exchange, self._count, self._rate = amqp_url, exchange, count, rate
+        self._durable = durable
+        self.confirmed: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "StreamingPublisher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def wait(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"publisher not done after {timeout}s"
+
+    def _run(self) -> None:
+        aggregate = str(uuid.uuid4())
+        pending = [notification(aggregate, i) for i in range(self._count)]
+        while pending and not self._stop.is_set():
+            try:
+                self._publish(pending)
+            except Exception:
+                time.sleep(0.5)  # broker away: reconnect and send the unconfirmed rest again
+
+    def _publish(self, pending: list[dict[str, Any]]) -> None:
+        with Connection(self._url, transport_options={"confirm_publish": True}) as conn:
+            target = Exchange(
+                self._exchange, type="topic", durable=self._durable, auto_delete=False
+            )
+            with conn.Producer() as producer:
+                target(producer.channel).declare()
+                while pending and not self._stop.is_set():
+                    message = pending[0]
+                    producer.publish(
+                        envelope(message),
+                        exchange=target,
+                        routing_key=ROUTING_KEY,
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        delivery_mode=2,
+                    )
+                    self.confirmed.add(message["message_id"])
+                    pending.pop(0)
+                    if self._rate:
+                        time.sleep(1 / self._rate)
+
+
+def bridge_argv(settings: BridgeSettings) -> list[str]:
+    """``precache bridge`` with this test's settings, as an operator would start it."""
+    return [
+        str(Path(sys.executable).parent / "precache"),
+        "bridge",
+        f"--amqp-url={settings.amqp_url.get_secret_value()}",
+        f"--kafka={settings.kafka_bootstrap}",
+        f"--exchange={settings.exchange}",
+        f"--queue={settings.queue}",
+        f"--raw-topic={settings.raw_topic}",
+        f"--dlq-topic={settings.dlq_topic}",
+        f"--prefetch={settings.prefetch}",
+        f"--region={settings.region}",
+        f"--{'' if settings.exchange_durable else 'no-'}exchange-durable",
+        "--metrics-port=0",
+    ]
+
+
+def start_bridge_process(settings: BridgeSettings, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(bridge_argv(settings), stdout=out, stderr=subprocess.STDOUT)

@@ -1,0 +1,181 @@
+"""The bridge on the real brokers: oslo.messaging's own Notifier in, the record contract out."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import oslo_messaging
+import pytest
+from oslo_config import cfg
+from oslo_context.context import RequestContext
+
+from bridge.decode import Reason
+from tests.integration.bridge.conftest import SettingsFactory
+from tests.integration.bridge.helpers import (
+    envelope,
+    has_ids,
+    message_ids,
+    notification,
+    publish,
+    queue_counts,
+    read_topic,
+    running_bridge,
+)
+
+pytestmark = pytest.mark.integration
+
+FIXTURE = Path("/work/shared/fixtures/nova/conductor-cache_images-12hosts.json")
+TOKEN = "gAAAAAB-this-is-a-keystone-token-" + uuid.uuid4().hex
+
+
+class _UnredactedContext(RequestContext):
+    """A Nova-like context as oslo.messaging < 14.4 sent it: token and catalog included.
+
+    Newer oslo.messaging sends ``redacted_copy()``; returning ourselves restores the old leak.
+    """
+
+    def redacted_copy(self, **kwargs: Any) -> "_UnredactedContext":
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "service_catalog": [{"type": "image", "endpoints": []}]}
+
+
+def _emit_with_oslo(amqp_url: str, aggregate: str, count: int) -> None:
+    """What Nova does: messagingv2 Notifier, rabbit transport, control exchange ``nova``."""
+    conf = cfg.ConfigOpts()
+    conf([], project="precache-test")
+    oslo_messaging.set_transport_defaults(control_exchange="nova")
+    url = amqp_url.replace("amqp://", "rabbit://").rstrip("/") + "/"
+    transport = oslo_messaging.get_notification_transport(conf, url=url)
+    try:
+        notifier = oslo_messaging.Notifier(
+            transport,
+            publisher_id="nova-conductor:oslo-test",
+            driver="messagingv2",
+            topics=["versioned_notifications"],
+        )
+        context = _UnredactedContext(user_id="admin", auth_token=TOKEN)
+        for index in range(count):
+            payload = {"nova_object.data": {"uuid": aggregate, "host": f"h{index}", "index": index}}
+            notifier.info(context, "aggregate.cache_images.progress", payload)
+    finally:
+        transport.cleanup()
+
+
+async def test_oslo_notifier_notifications_arrive_intact_keyed_and_with_headers(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+) -> None:
+    settings = bridge_settings(exchange="nova", region="test-region")
+    aggregate = str(uuid.uuid4())
+    async with running_bridge(settings):
+        await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 20)
+        records = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 20)
+    assert len(records) == 20
+    assert len({r.partition for r in records}) == 1
+    indexes = []
+    for record in records:
+        value: dict[str, Any] = orjson.loads(record.value)
+        headers = dict(record.headers)
+        assert record.key == aggregate.encode()
+        assert headers["region"] == b"test-region"
+        assert headers["event_type"] == b"aggregate.cache_images.progress"
+        assert headers["message_id"] == value["message_id"].encode()
+        assert headers["source"] == b"bridge-test-region"
+        assert headers["received_at"].endswith(b"+00:00")
+        assert value["publisher_id"] == "nova-conductor:oslo-test"
+        assert value["priority"] == "INFO"
+        assert value["_context_user"] == "admin"
+        assert value["payload"]["nova_object.data"]["uuid"] == aggregate
+        assert "_context_auth_token" not in value
+        assert "_context_service_catalog" not in value
+        assert TOKEN.encode() not in record.value
+        assert all(TOKEN.encode() not in v for _, v in record.headers)
+        indexes.append(value["payload"]["nova_object.data"]["index"])
+    assert indexes == list(range(20)), "one aggregate: one partition, in order"
+    assert queue_counts(amqp_url, settings.queue)[0] == 0
+
+
+@pytest.mark.skipif(not FIXTURE.exists(), reason="shared Nova fixture not on this machine")
+async def test_the_12_host_nova_stream_replays_whole_and_in_order(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+) -> None:
+    settings = bridge_settings()
+    envelopes = json.loads(await asyncio.to_thread(FIXTURE.read_text))
+    expected = [json.loads(e["oslo.message"]) for e in envelopes]
+    for message in expected:
+        message.pop("_context_auth_token", None)
+        message.pop("_context_service_catalog", None)
+    async with running_bridge(settings):
+        await asyncio.to_thread(
+            publish, amqp_url, settings.exchange, [orjson.dumps(e) for e in envelopes]
+        )
+        records = await read_topic(
+            kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= len(expected)
+        )
+    assert [orjson.loads(r.value) for r in records] == expected
+    aggregate = expected[0]["payload"]["nova_object.data"]["uuid"]
+    assert {r.key for r in records} == {aggregate.encode()}
+
+
+async def test_two_regions_with_the_same_aggregate_stay_apart(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+) -> None:
+    """Two regions' RabbitMQs (two exchanges here) and bridges write into one Kafka topic."""
+    region_a = bridge_settings(region="a")
+    region_b = bridge_settings(region="b", raw_topic=region_a.raw_topic)
+    aggregate = str(uuid.uuid4())
+    sent = {"a": [notification(aggregate, i) for i in range(5)]}
+    sent["b"] = [notification(aggregate, i) for i in range(3)]
+    async with running_bridge(region_a), running_bridge(region_b):
+        for region, settings in (("a", region_a), ("b", region_b)):
+            bodies = [envelope(m) for m in sent[region]]
+            await asyncio.to_thread(publish, amqp_url, settings.exchange, bodies)
+        records = await read_topic(kafka_bootstrap, region_a.raw_topic, lambda r: len(r) >= 8)
+    by_region: dict[str, set[str]] = {"a": set(), "b": set()}
+    for record in records:
+        assert record.key == aggregate.encode()
+        by_region[dict(record.headers)["region"].decode()] |= message_ids([record])
+    assert by_region == {region: {m["message_id"] for m in sent[region]} for region in sent}
+
+
+BAD_BODIES = {
+    Reason.NOT_UTF8: b'{"event_type": "\xff\xfe"}',
+    Reason.NOT_JSON: b"<xml>not json</xml>",
+    Reason.NOT_ENVELOPE: b'{"oslo.version": "2.0", "oslo.message": 42}',
+    Reason.NO_EVENT_TYPE: envelope({"message_id": "no-event", "payload": {}}),
+    Reason.TOO_LARGE: envelope(notification("big", 0, padding="x" * 20_000)),
+}
+
+
+async def test_bad_bodies_go_to_the_dlq_and_good_ones_still_get_through(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+) -> None:
+    settings = bridge_settings(max_body_bytes=10_000)
+    good = [notification(str(uuid.uuid4()), i) for i in range(len(BAD_BODIES) + 1)]
+    bodies = [envelope(good[0])]
+    for bad, message in zip(BAD_BODIES.values(), good[1:], strict=True):
+        bodies += [bad, envelope(message)]
+    async with running_bridge(settings) as bridge:
+        await asyncio.to_thread(publish, amqp_url, settings.exchange, bodies)
+        wanted = {m["message_id"] for m in good}
+        raw = await read_topic(kafka_bootstrap, settings.raw_topic, has_ids(wanted))
+        dlq = await read_topic(
+            kafka_bootstrap, settings.dlq_topic, lambda r: len(r) >= len(BAD_BODIES)
+        )
+    assert message_ids(raw) == wanted
+    assert len(dlq) == len(BAD_BODIES)
+    for record in dlq:
+        headers = dict(record.headers)
+        reason = Reason(headers["reason"].decode())
+        assert record.value == BAD_BODIES[reason][: settings.max_body_bytes]
+        assert headers["region"] == b"local"
+        assert headers["routing_key"] == b"versioned_notifications.info"
+        assert headers["error"]
+        assert headers["received_at"]
+    expected_counts = {reason.value: 1 for reason in BAD_BODIES}
+    assert bridge.metrics.dead_letter_counts() == {**expected_counts, "bridge_error": 0}
+    assert queue_counts(amqp_url, settings.queue)[0] == 0

@@ -1,0 +1,56 @@
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bridge.decode import DecodeError, Reason, decode
+
+FIXTURE = Path("/work/shared/fixtures/nova/conductor-cache_images-12hosts.json")
+LIMIT = 100_000
+
+
+def _envelope(message: object) -> bytes:
+    return orjson.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(message)})
+
+
+def test_envelope_is_unwrapped_whole() -> None:
+    inner = {"message_id": "m1", "event_type": "aggregate.cache_images.start", "payload": {}}
+    assert decode(_envelope(inner), LIMIT) == inner
+
+
+def test_legacy_unenveloped_body_is_the_notification() -> None:
+    body = {"message_id": "m1", "event_type": "compute.instance.create.end", "payload": {}}
+    assert decode(orjson.dumps(body), LIMIT) == body
+
+
+@pytest.mark.skipif(not FIXTURE.exists(), reason="shared Nova fixture not on this machine")
+def test_every_envelope_of_the_nova_fixture_decodes() -> None:
+    for envelope in json.loads(FIXTURE.read_text()):
+        decoded = decode(orjson.dumps(envelope), LIMIT)
+        assert decoded == json.loads(envelope["oslo.message"])
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\xff\xfe not utf-8", Reason.NOT_UTF8),
+        (b"{not json", Reason.NOT_JSON),
+        (b"", Reason.NOT_JSON),
+        (b"[1, 2]", Reason.NOT_ENVELOPE),
+        (b'"a string"', Reason.NOT_ENVELOPE),
+        (b'{"hello": "world"}', Reason.NOT_ENVELOPE),
+        (b'{"oslo.version": "2.0", "oslo.message": 5}', Reason.NOT_ENVELOPE),
+        (b'{"oslo.version": "2.0", "oslo.message": "{broken"}', Reason.NOT_ENVELOPE),
+        (b'{"oslo.version": "2.0", "oslo.message": "[]"}', Reason.NOT_ENVELOPE),
+        (_envelope({"message_id": "m1", "payload": {}}), Reason.NO_EVENT_TYPE),
+        (_envelope({"message_id": "m1", "event_type": 7}), Reason.NO_EVENT_TYPE),
+        (b'{"publisher_id": "nova-compute:h1", "payload": {}}', Reason.NO_EVENT_TYPE),
+        (b'{"event_type": "x", "pad": "' + b"a" * LIMIT + b'"}', Reason.TOO_LARGE),
+    ],
+)
+def test_bad_bodies_name_their_reason(body: bytes, reason: Reason) -> None:
+    result = decode(body, LIMIT)
+    assert isinstance(result, DecodeError)
+    assert result.reason is reason
+    assert result.detail

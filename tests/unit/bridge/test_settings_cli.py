@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bridge.settings import BridgeSettings, QueueType, load_settings
+from precache.cli import app
+from precache.errors import ConfigError
+
+
+def test_defaults_reach_the_local_stack_and_hide_the_password() -> None:
+    settings = load_settings()
+    assert settings.region == "local"
+    assert settings.queue == "precache-bridge"
+    assert settings.queue_type is QueueType.QUORUM
+    assert "guest:guest" not in repr(settings)
+    assert settings.amqp_url_masked == "amqp://guest:***@127.0.0.1:5672//"
+
+
+def test_options_beat_env_which_beats_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('region = "from-file"\nqueue = "file-q"\nprefetch = 7\n')
+    monkeypatch.setenv("PRECACHE_QUEUE", "env-q")
+    monkeypatch.setenv("PRECACHE_PREFETCH", "8")
+    settings = load_settings(config, prefetch=9)
+    assert (settings.region, settings.queue, settings.prefetch) == ("from-file", "env-q", 9)
+
+
+def test_a_bad_value_names_the_setting_and_its_env_var() -> None:
+    with pytest.raises(ConfigError, match=r"prefetch .*PRECACHE_PREFETCH"):
+        load_settings(prefetch=0)
+
+
+def test_nova_queue_mode_uses_oslo_queue_names() -> None:
+    settings = BridgeSettings(use_nova_queue=True)
+    assert settings.queue_name == "versioned_notifications.info"
+    assert settings.legacy_queue_name == "notifications.info"
+
+
+def test_help_documents_every_bridge_setting() -> None:
+    result = CliRunner().invoke(app, ["bridge", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    for flag in ("--region", "--amqp-url", "--kafka", "--prefetch", "--secret-fields", "--config"):
+        assert flag in result.output
+
+
+def test_bad_option_is_one_line_and_exit_3() -> None:
+    result = CliRunner().invoke(app, ["bridge", "--prefetch", "0"])
+    assert result.exit_code == 3
+    assert result.output.strip().count("\n") == 0
+    assert "PRECACHE_PREFETCH" in result.output
