@@ -1,50 +1,26 @@
-"""``precache demo``: the README's first command.
-
-Until the simulator, bridge and worker land, it brings the local stack up and proves a round
-trip through both real brokers.
-"""
-
-import asyncio
-import uuid
+"""``precache demo``: the README's first command."""
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from kombu.connection import Connection
-from kombu.entity import Queue
 
 from precache.cli.errors import one_line_errors
-from precache.stack import StackSettings, stack_up
+from precache.stack import StackSettings
 
 
 @one_line_errors
-def demo() -> None:
-    """Bring the local stack up and send one message through RabbitMQ and one through Kafka."""
-    settings = StackSettings()
-    for status in stack_up(settings):
-        typer.echo(f"{status.name}: answering on {status.address} (pid {status.pid})")
-    name = f"precache-demo-{uuid.uuid4().hex[:8]}"
-    with Connection(settings.amqp_url) as conn:
-        queue = Queue(name, auto_delete=True)
-        with conn.Producer() as producer:
-            producer.publish({"demo": name}, routing_key=name, declare=[queue])
-        message = conn.SimpleQueue(queue).get(timeout=10)
-        message.ack()
-    typer.echo(f"rabbitmq: published and consumed {message.payload}")
-    value = asyncio.run(_kafka_round_trip(settings.kafka_bootstrap, name))
-    typer.echo(f"kafka: produced (acks=all) and consumed {value!r} on topic {name}")
+def demo(
+    hosts: int = typer.Option(95, help="hosts in the simulated aggregate"),
+    failing: str = typer.Option("2-9", help="hosts whose download fails"),
+    delay: float = typer.Option(0.8, help="seconds each host takes"),
+    web_port: int = typer.Option(6066, help="the worker's HTTP view"),
+    keep_stack: bool = typer.Option(False, help="leave the brokers running afterwards"),
+) -> None:
+    """Nova's announcement example end to end: stack, bridge, worker, simulation, watcher.
 
+    Exits with the watcher's status: 1 here, since hosts guaranine2-9 fail on purpose.
+    """
+    from precache.demo.run import DemoOptions, run_demo
 
-async def _kafka_round_trip(bootstrap: str, topic: str) -> bytes:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, topic.encode())
-    finally:
-        await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        record = await asyncio.wait_for(consumer.getone(), timeout=30)
-    finally:
-        await consumer.stop()
-    return bytes(record.value)
+    options = DemoOptions(
+        hosts=hosts, failing=failing, delay_s=delay, web_port=web_port, keep_stack=keep_stack
+    )
+    raise typer.Exit(run_demo(StackSettings(), options))
