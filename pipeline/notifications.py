@@ -56,10 +56,13 @@ class Progress(Notification):
     images_failed: tuple[str, ...]
 
 
-def header_map(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
+def header_map(
+    headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None,
+) -> dict[str, str]:
     """Kafka headers as text; undecodable values are dropped rather than crash the worker."""
     out: dict[str, str] = {}
-    for key, value in headers or ():
+    items = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for key, value in items:
         try:
             out[key] = value.decode() if isinstance(value, bytes) else str(value)
         except UnicodeDecodeError:

@@ -2,7 +2,7 @@
 
 import typer
 
-from precache.cli import demo_cmd, stack_cmd
+from precache.cli import demo_cmd, stack_cmd, worker_cmd
 
 app = typer.Typer(
     name="precache",
@@ -13,3 +13,4 @@ app = typer.Typer(
 )
 app.add_typer(stack_cmd.app, name="stack")
 app.command("demo")(demo_cmd.demo)
+app.command("worker")(worker_cmd.worker)
