@@ -96,7 +96,8 @@ class WorkerProcess:
         """Until the HTTP view answers and this worker owns ``partitions`` raw partitions."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, self.tail()
+            assert self.proc is not None
+            assert self.proc.poll() is None, self.tail()
             try:
                 status, body = self.get("/stats/")
                 owned = len(body.get("partitions", []))
@@ -126,7 +127,7 @@ async def read_until(
     bootstrap: str,
     topics: list[str],
     done: Callable[[list[dict[str, Any]]], bool],
-    timeout: float = 60,
+    wait_s: float = 60,
 ) -> list[dict[str, Any]]:
     """Every event on ``topics`` from the beginning, until ``done(events)`` or the timeout."""
     consumer = AIOKafkaConsumer(
@@ -135,7 +136,7 @@ async def read_until(
     await consumer.start()
     events: list[dict[str, Any]] = []
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while not done(events) and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():

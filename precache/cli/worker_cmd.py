@@ -2,7 +2,7 @@
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -11,14 +11,14 @@ from precache.cli.errors import one_line_errors
 
 @one_line_errors
 def worker(
-    kafka: str | None = typer.Option(None, help="Kafka bootstrap HOST:PORT"),
-    web_port: int | None = typer.Option(None, help="HTTP view port (one per worker)"),
-    data_dir: Path | None = typer.Option(None, help="faust data dir (one per worker)"),
-    store: str | None = typer.Option(None, help="table store: memory or rocksdb"),
-    app_id: str | None = typer.Option(None, help="faust app id (= consumer group)"),
-    grace_period_s: float | None = typer.Option(None, help="wait after .end for missing hosts"),
-    stall_after_s: float | None = typer.Option(None, help="no progress this long = stalled"),
-    log_level: str | None = typer.Option(None, help="DEBUG, INFO, WARNING..."),
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap HOST:PORT")] = None,
+    web_port: Annotated[int | None, typer.Option(help="HTTP view port (one per worker)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="faust data dir (one per worker)")] = None,
+    store: Annotated[str | None, typer.Option(help="table store: memory or rocksdb")] = None,
+    app_id: Annotated[str | None, typer.Option(help="faust app id (= consumer group)")] = None,
+    grace_period_s: Annotated[float | None, typer.Option(help="grace after .end")] = None,
+    stall_after_s: Annotated[float | None, typer.Option(help="stall period")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING...")] = None,
 ) -> None:
     """Follow every image pre-cache operation and emit status/completed/failed/stalled events."""
     from pipeline.settings import WorkerSettings
