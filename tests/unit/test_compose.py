@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pipeline.settings import WorkerSettings
 from precache.config import ENV_PREFIX, KafkaSettings
 from precache.stack import StackSettings
 
@@ -44,7 +45,8 @@ def test_precache_services_point_at_the_compose_brokers(compose: dict[str, Any])
 
 def test_every_precache_env_var_is_a_known_setting(compose: dict[str, Any]) -> None:
     known = {f"{ENV_PREFIX}{field}".upper() for field in KafkaSettings.model_fields}
-    known |= {f"{ENV_PREFIX}{f}".upper() for f in ("amqp_url", "region", "web_port", "data_dir")}
+    known |= {f"{ENV_PREFIX}{field}".upper() for field in WorkerSettings.model_fields}
+    known |= {f"{ENV_PREFIX}{f}".upper() for f in ("amqp_url", "region")}
     for name, service in compose["services"].items():
         for var in _env(service):
             if var.startswith(ENV_PREFIX):
