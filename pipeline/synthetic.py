@@ -93,7 +93,8 @@ class SyntheticOperation:
 
 def oslo_record(message: dict[str, Any], region: str) -> Record:
     """The bridge's Kafka record for one inner oslo message."""
-    key = str(message["payload"]["nova_object.data"].get("uuid", "")).encode()
+    data = message.get("payload", {}).get("nova_object.data", {})
+    key = str(data.get("uuid", "")).encode()
     headers = [
         ("region", region.encode()),
         ("event_type", str(message.get("event_type", "")).encode()),

@@ -155,3 +155,20 @@ def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def completed_ids(events: list[dict[str, Any]]) -> set[str]:
     return {e["subject"] for e in of_type(events, "operation.completed")}
+
+
+async def read_raw(bootstrap: str, topic: str, count: int, wait_s: float = 30) -> list[Any]:
+    """The first ``count`` records of ``topic`` (plain aiokafka records)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        deadline = time.monotonic() + wait_s
+        while len(out) < count and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out.extend(records)
+    finally:
+        await consumer.stop()
+    return out
