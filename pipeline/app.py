@@ -58,6 +58,8 @@ def faust_app(settings: WorkerSettings) -> Any:
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=True,
         web_bind=settings.web_host,
         web_host=settings.web_host,
