@@ -2,7 +2,7 @@
 
 import typer
 
-from precache.cli import bridge_cmd, demo_cmd, simulate_cmd, stack_cmd, watch_cmd
+from precache.cli import bridge_cmd, demo_cmd, simulate_cmd, stack_cmd, watch_cmd, worker_cmd
 
 app = typer.Typer(
     name="precache",
@@ -16,3 +16,4 @@ app.command("demo")(demo_cmd.demo)
 app.command("bridge")(bridge_cmd.command)
 app.command("simulate")(simulate_cmd.simulate)
 app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)
+app.command("worker")(worker_cmd.worker)

@@ -7,8 +7,11 @@ import pytest
 import yaml
 
 from bridge.settings import BridgeSettings
+from pipeline.settings import WorkerSettings
 from precache.config import ENV_PREFIX, KafkaSettings
+from precache.simulate import SimulateSettings
 from precache.stack import StackSettings
+from precache.watch import WatchSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,8 +48,9 @@ def test_precache_services_point_at_the_compose_brokers(compose: dict[str, Any])
 
 def test_every_precache_env_var_is_a_known_setting(compose: dict[str, Any]) -> None:
     known = {f"{ENV_PREFIX}{field}".upper() for field in KafkaSettings.model_fields}
-    known |= {f"{ENV_PREFIX}{field}".upper() for field in BridgeSettings.model_fields}
-    known |= {f"{ENV_PREFIX}{f}".upper() for f in ("web_port", "data_dir")}
+    for settings_cls in (BridgeSettings, WorkerSettings, SimulateSettings, WatchSettings):
+        known |= {f"{ENV_PREFIX}{field}".upper() for field in settings_cls.model_fields}
+    known.add(f"{ENV_PREFIX}REGION")  # simulate's --region reads it too
     for name, service in compose["services"].items():
         for var in _env(service):
             if var.startswith(ENV_PREFIX):

@@ -1,0 +1,95 @@
+"""The agent: one actor over the raw and ticks topics, so state changes never interleave."""
+
+import time
+from typing import Any
+
+import orjson
+import structlog
+
+from pipeline import engine, events
+from pipeline.app import Pipeline
+from pipeline.notifications import MalformedNotification, header_map, parse
+from pipeline.operation import Step
+
+log = structlog.get_logger(__name__)
+
+#: derived events that must be in Kafka before the state that records them is written
+CRITICAL = frozenset({"completed", "host_failed", "stalled"})
+
+
+def attach(p: Pipeline) -> None:
+    ticks_topic = p.settings.ticks_topic
+
+    async def operations(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            if message.topic == ticks_topic:
+                await on_tick(p, message.partition)
+            else:
+                await on_raw(p, message)
+
+    async def send_ticks() -> None:
+        """Wake the agent on every raw partition this worker owns (grace and stall checks)."""
+        now = orjson.dumps(time.time())
+        for tp in p.app.consumer.assignment():
+            if tp.topic == p.settings.raw_topic:
+                await p.ticks.send(value=now, partition=tp.partition)
+
+    p.app.agent(p.inputs, concurrency=1, name="operations")(operations)
+    p.app.timer(p.settings.tick_interval_s)(send_ticks)
+
+
+async def on_raw(p: Pipeline, message: Any) -> None:
+    headers = header_map(message.headers)
+    try:
+        notification = parse(message.value, headers)
+    except MalformedNotification as exc:
+        await dead_letter(p, message, str(exc))
+        return
+    if notification is None:
+        p.stats.ignored += 1
+        return
+    step = engine.process(
+        notification, message.offset, message.partition, time.time(), p.store, p.limits
+    )
+    await emit_and_commit(p, step)
+    p.stats.applied += 1
+
+
+async def on_tick(p: Pipeline, partition: int) -> None:
+    p.stats.ticks += 1
+    for step in engine.tick(partition, time.time(), p.store, p.limits):
+        await emit_and_commit(p, step)
+
+
+async def emit_and_commit(p: Pipeline, step: Step) -> None:
+    """Emit the step's events, wait for the critical ones, then write its state."""
+    summary = step.summary or p.store.get_summary(step.op_id)
+    if summary is not None:
+        pending = []
+        for effect in step.effects:
+            value = orjson.dumps(events.build(summary, effect))
+            topic = p.outputs[effect.kind]
+            fut = await topic.send(key=step.op_id.encode(), value=value)
+            if effect.kind in CRITICAL:
+                pending.append(fut)
+        for fut in pending:
+            await fut
+    engine.commit(step, p.store)
+
+
+async def dead_letter(p: Pipeline, message: Any, reason: str) -> None:
+    """Malformed records go to the pipeline DLQ with the reason; the worker carries on."""
+    p.stats.malformed += 1
+    key = reason.split(":")[0][:60]
+    p.stats.by_reason[key] = p.stats.by_reason.get(key, 0) + 1
+    raw = message.headers or []
+    headers = list(raw.items() if isinstance(raw, dict) else raw)
+    headers += [
+        ("reason", reason.encode()),
+        ("source_topic", str(message.topic).encode()),
+        ("source_partition", str(message.partition).encode()),
+        ("source_offset", str(message.offset).encode()),
+    ]
+    await p.dlq.send(key=message.key, value=message.value or b"", headers=headers)
+    log.warning("malformed notification", reason=reason, offset=message.offset)

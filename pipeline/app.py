@@ -1,0 +1,110 @@
+"""The single place where the faust app, its topics and tables are wired together.
+
+Settings chosen against faust-streaming's open reports (see README, "Pipeline"):
+
+- one agent, ``concurrency=1``: with more actors faust can commit an offset past an event that
+  is still in flight (faust-streaming#606, robinhood/faust#682);
+- ``processing_guarantee="at_least_once"``: state is idempotent under redelivery (see
+  :mod:`pipeline.operation`); no transactions, so changelog recovery never waits on
+  transaction markers;
+- faust flushes its producer before committing offsets, so a committed input offset implies its
+  changelog writes and derived events are in Kafka.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from pipeline.operation import Limits
+from pipeline.settings import WorkerSettings
+from pipeline.store import TableStore
+
+
+@dataclass
+class Stats:
+    """Counters exposed on ``GET /stats``."""
+
+    applied: int = 0
+    ignored: int = 0
+    malformed: int = 0
+    ticks: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Pipeline:
+    settings: WorkerSettings
+    app: Any
+    inputs: Any
+    ticks: Any
+    outputs: dict[str, Any]
+    dlq: Any
+    store: TableStore
+    limits: Limits
+    stats: Stats = field(default_factory=Stats)
+
+
+def faust_app(settings: WorkerSettings) -> Any:
+    store = "memory://" if settings.store == "memory" else "rocksdb://"
+    return faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.raw_partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.standby_replicas,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        producer_linger_ms=5,
+        stream_buffer_maxsize=65536,
+        autodiscover=False,
+        key_serializer="json",  # tables; topics below are raw bytes
+        value_serializer="json",
+    )
+
+
+def build(settings: WorkerSettings) -> Pipeline:
+    """Create the app with its topics and tables; agents and views are attached here too."""
+    from pipeline import agents, web
+
+    app = faust_app(settings)
+    n = settings.raw_partitions
+
+    def table(name: str) -> Any:
+        return app.Table(name, partitions=n)
+
+    def out(*names: str) -> Any:
+        return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
+
+    pipeline = Pipeline(
+        settings=settings,
+        app=app,
+        inputs=out(settings.raw_topic, settings.ticks_topic),
+        ticks=out(settings.ticks_topic),
+        outputs={
+            "status": out(settings.status_topic),
+            "completed": out(settings.completed_topic),
+            "host_failed": out(settings.host_failed_topic),
+            "stalled": out(settings.stalled_topic),
+        },
+        dlq=out(settings.pipeline_dlq_topic),
+        store=TableStore(table("operations"), table("hosts"), table("expected")),
+        limits=Limits(
+            grace_period_s=settings.grace_period_s,
+            stall_after_s=settings.stall_after_s,
+            failed_hosts_cap=settings.failed_hosts_cap,
+        ),
+    )
+    agents.attach(pipeline)
+    web.attach(pipeline)
+    return pipeline

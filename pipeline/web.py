@@ -1,0 +1,96 @@
+"""Read-only HTTP view: ``GET /operations`` and ``GET /operations/{id}``.
+
+Each worker answers from the partitions it owns; a request for an operation it does not own is
+forwarded to the other workers (found in faust's assignor metadata) with ``?local=1``, so the
+owning worker answers. ``GET /stats`` shows this worker's counters.
+"""
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from pipeline.app import Pipeline
+from pipeline.events import operation_data
+
+log = structlog.get_logger(__name__)
+
+
+def attach(p: Pipeline) -> None:
+    app = p.app
+
+    async def list_operations(view: Any, request: Any) -> Any:
+        found = local_operations(p)
+        if not request.query.get("local"):
+            for body in await fan_out(p, "/operations/?local=1"):
+                found.extend(body.get("operations", []))
+        found.sort(key=lambda d: (d["started_at"], d["operation_id"]))
+        return view.json({"operations": found, "count": len(found)})
+
+    async def get_operation(view: Any, request: Any, op_id: str) -> Any:
+        summary = owned_summary(p, op_id)
+        if summary is not None:
+            return view.json(operation_data(summary))
+        if not request.query.get("local"):
+            for body in await fan_out(p, f"/operations/{op_id}?local=1"):
+                if body.get("operation_id") == op_id:
+                    return view.json(body)
+        return view.json({"error": "not found", "operation_id": op_id}, status=404)
+
+    async def stats(view: Any, request: Any) -> Any:
+        s = p.stats
+        return view.json(
+            {
+                "applied": s.applied,
+                "ignored": s.ignored,
+                "malformed": s.malformed,
+                "malformed_by_reason": s.by_reason,
+                "ticks": s.ticks,
+                "partitions": sorted(owned_partitions(p)),
+            }
+        )
+
+    app.page("/operations/", name="operations-list")(list_operations)
+    app.page("/operations/{op_id:.+}", name="operations-detail")(get_operation)
+    app.page("/stats/", name="stats")(stats)
+
+
+def owned_partitions(p: Pipeline) -> set[int]:
+    raw = p.settings.raw_topic
+    return {tp.partition for tp in p.app.consumer.assignment() if tp.topic == raw}
+
+
+def owned_summary(p: Pipeline, op_id: str) -> dict[str, Any] | None:
+    summary = p.store.get_summary(op_id)
+    if summary is None or summary["partition"] not in owned_partitions(p):
+        return None  # unknown here, or left over from a partition since handed to another worker
+    return summary
+
+
+def local_operations(p: Pipeline) -> list[dict[str, Any]]:
+    owned = owned_partitions(p)
+    return [operation_data(s) for _, s in p.store.summaries() if s["partition"] in owned]
+
+
+def peer_urls(p: Pipeline) -> list[str]:
+    me = str(p.app.conf.canonical_url).rstrip("/")
+    urls = {str(u).rstrip("/") for u in p.app.router.tables_metadata()}
+    return sorted(urls - {me})
+
+
+async def fan_out(p: Pipeline, path: str) -> list[dict[str, Any]]:
+    """GET ``path`` on every other worker; unreachable ones are skipped (logged)."""
+
+    async def one(url: str) -> dict[str, Any] | None:
+        try:
+            async with p.app.http_client.get(url + path, timeout=5) as response:
+                if response.status != 200:
+                    return None
+                body: dict[str, Any] = await response.json()
+                return body
+        except (OSError, TimeoutError) as exc:
+            log.warning("peer did not answer", url=url, error=str(exc))
+            return None
+
+    results = await asyncio.gather(*(one(u) for u in peer_urls(p)))
+    return [r for r in results if r is not None]

@@ -1,0 +1,49 @@
+"""``precache worker``: the faust pipeline. Options override ``PRECACHE_*`` env vars."""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from precache.cli.errors import one_line_errors
+
+
+@one_line_errors
+def worker(
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap HOST:PORT")] = None,
+    web_port: Annotated[int | None, typer.Option(help="HTTP view port (one per worker)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="faust data dir (one per worker)")] = None,
+    store: Annotated[str | None, typer.Option(help="table store: memory or rocksdb")] = None,
+    app_id: Annotated[str | None, typer.Option(help="faust app id (= consumer group)")] = None,
+    grace_period_s: Annotated[float | None, typer.Option(help="grace after .end")] = None,
+    stall_after_s: Annotated[float | None, typer.Option(help="stall period")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING...")] = None,
+) -> None:
+    """Follow every image pre-cache operation and emit status/completed/failed/stalled events."""
+    from pipeline.settings import WorkerSettings
+
+    overrides: dict[str, Any] = {
+        "kafka_bootstrap": kafka,
+        "web_port": web_port,
+        "data_dir": data_dir,
+        "store": store,
+        "app_id": app_id,
+        "grace_period_s": grace_period_s,
+        "stall_after_s": stall_after_s,
+        "log_level": log_level,
+    }
+    settings = WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    run(settings)
+
+
+def run(settings: Any) -> None:
+    import faust
+
+    from pipeline.app import build
+    from pipeline.topics import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = build(settings)
+    faust.Worker(pipeline.app, loglevel=settings.log_level).execute_from_commandline()

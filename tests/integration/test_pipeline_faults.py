@@ -1,0 +1,143 @@
+"""The worker under faults: SIGKILL mid-operation and restart; two workers, one killed."""
+
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiokafka.partitioner import murmur2
+
+from pipeline.settings import WorkerSettings
+from pipeline.synthetic import SyntheticOperation, hostnames
+from tests.pipeline_support import WorkerProcess, of_type, produce, read_until, validate
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+IMAGES = ["img-1", "img-2"]
+
+
+def outputs(s: WorkerSettings) -> list[str]:
+    return [s.status_topic, s.completed_topic, s.host_failed_topic, s.stalled_topic]
+
+
+def operation(n: int, n_failed: int, seed: int, partition: int | None = None) -> SyntheticOperation:
+    """An operation whose aggregate lands on ``partition`` of 4 (the producer's murmur2)."""
+    hosts = hostnames(n)
+    failed = {h: ["img-1"] for h in random.Random(seed).sample(hosts, n_failed)}
+    op = SyntheticOperation(hosts=hosts, images=IMAGES, failed=failed)
+    while (
+        partition is not None
+        and (murmur2(op.aggregate_uuid.encode()) & 0x7FFFFFFF) % 4 != partition
+    ):
+        op.aggregate_uuid = str(uuid.uuid4())
+    return op
+
+
+def assert_exact(events: list[dict[str, Any]], ops: list[SyntheticOperation]) -> None:
+    """One completed per operation (redelivered copies share its id), exact counts."""
+    for event in events:
+        validate(event)
+    for op in ops:
+        completed = [
+            e for e in of_type(events, "operation.completed") if e["subject"] == op.operation_id
+        ]
+        statuses = [
+            e for e in of_type(events, "operation.status") if e["subject"] == op.operation_id
+        ]
+        last = statuses[-1]["data"] if statuses else None
+        assert len({e["id"] for e in completed}) == 1, (op.operation_id, last)
+        data = completed[-1]["data"]
+        n = len(op.hosts)
+        assert (data["hosts_reported"], data["hosts_failed"]) == (n, len(op.failed))
+        ids_by_host: dict[str, set[str]] = defaultdict(set)
+        for e in of_type(events, "host.failed"):
+            if e["subject"] == op.operation_id:
+                ids_by_host[e["data"]["host"]].add(e["id"])
+        assert set(ids_by_host) == set(op.failed)
+        assert all(len(ids) == 1 for ids in ids_by_host.values())
+
+
+def status_reached(op: SyntheticOperation, hosts: int) -> Callable[[list[dict[str, Any]]], bool]:
+    return lambda ev: any(
+        e["subject"] == op.operation_id and e["data"]["hosts_reported"] >= hosts for e in ev
+    )
+
+
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+async def test_sigkill_mid_operation_then_restart_gives_exact_counts(
+    store: str,
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    settings = await worker_settings(store=store, commit_interval_s=0.5, session_timeout_s=6)
+    op = operation(400, 25, seed=7)
+    records = op.records(shuffle=random.Random(8))
+    records += records[100:140]  # duplicates on top
+    worker = start_worker(settings)
+    worker.wait_ready()
+    await produce(settings.kafka_bootstrap, settings.raw_topic, records[:250])
+    await read_until(settings.kafka_bootstrap, [settings.status_topic], status_reached(op, 120))
+    worker.kill()
+    await produce(settings.kafka_bootstrap, settings.raw_topic, records[250:])
+
+    restarted = start_worker(settings)
+    restarted.wait_ready()
+    events = await read_until(
+        settings.kafka_bootstrap,
+        outputs(settings),
+        lambda ev: bool(of_type(ev, "operation.completed")),
+        wait_s=120,
+    )
+    assert_exact(events, [op])
+    status, body = restarted.get(f"/operations/{op.operation_id}")
+    assert (status, body["hosts_reported"], body["hosts_failed"]) == (200, 400, 25)
+
+
+async def test_two_workers_share_partitions_route_reads_and_hand_over_on_kill(
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    a_settings = await worker_settings(session_timeout_s=6, commit_interval_s=0.5)
+    b_settings = await worker_settings(session_timeout_s=6, commit_interval_s=0.5)
+    a = start_worker(a_settings)
+    a.wait_ready()
+    b = start_worker(b_settings)
+    b.wait_ready()
+    a.wait_ready(partitions=2)
+    ops = [operation(150, 5, seed=i, partition=i % 4) for i in range(6)]
+    halves = [op.records(shuffle=random.Random(i)) for i, op in enumerate(ops)]
+    await produce(
+        a_settings.kafka_bootstrap, a_settings.raw_topic, [r for h in halves for r in h[:90]]
+    )
+    for op in ops:
+        await read_until(
+            a_settings.kafka_bootstrap, [a_settings.status_topic], status_reached(op, 80)
+        )
+
+    owners = {
+        op.operation_id: w
+        for op in ops
+        for w in (a, b)
+        if w.get(f"/operations/{op.operation_id}?local=1")[0] == 200
+    }
+    assert set(owners.values()) == {a, b}, "the operations should be spread over both workers"
+    for op_id, owner in owners.items():
+        other = b if owner is a else a
+        status, body = other.get(f"/operations/{op_id}")  # routed to the owner
+        assert (status, body["operation_id"]) == (200, op_id)
+    assert len(a.get("/operations/")[1]["operations"]) == len(ops)
+
+    b.kill()
+    await produce(
+        a_settings.kafka_bootstrap, a_settings.raw_topic, [r for h in halves for r in h[90:]]
+    )
+    events = await read_until(
+        a_settings.kafka_bootstrap,
+        outputs(a_settings),
+        lambda ev: len({e["subject"] for e in of_type(ev, "operation.completed")}) == len(ops),
+        wait_s=120,
+    )
+    assert_exact(events, ops)
+    assert a.wait_ready(partitions=4)["partitions"] == [0, 1, 2, 3]

@@ -1,0 +1,36 @@
+"""CloudEvents built from the engine's state validate against the committed schemas."""
+
+from pipeline import engine, events
+from pipeline.engine import DictStore
+from pipeline.operation import Effect, Limits
+from pipeline.synthetic import SyntheticOperation, hostnames
+from tests.pipeline_support import validate
+from tests.unit.test_pipeline_operation import notification
+
+
+def test_every_event_type_validates_and_ids_are_deterministic():
+    op = SyntheticOperation(
+        hosts=hostnames(3), images=["i1"], failed={"guaranine2": ["i1"]}, silent={"guaranine3"}
+    )
+    store, limits = DictStore(), Limits(grace_period_s=10, stall_after_s=1)
+    built = []
+    for offset, record in enumerate(op.records()):
+        step = engine.process(notification(record), offset, 0, 0.0, store, limits)
+        engine.commit(step, store)
+        built += [events.build(store.summary[step.op_id], e) for e in step.effects]
+    (stalled,) = engine.tick(0, 1.0, store, limits)
+    assert stalled.summary is not None
+    built.append(events.build(stalled.summary, Effect("stalled")))
+    (final,) = engine.tick(0, 10.0, store, limits)
+    assert final.summary is not None
+    built += [events.build(final.summary, e) for e in final.effects]
+    for event in built:
+        validate(event)
+    types = {e["type"] for e in built}
+    assert types == set(events.TYPES.values())
+    completed = next(e for e in built if e["type"] == "precache.operation.completed")
+    assert completed["data"]["missing_hosts"] == ["guaranine3"]
+    assert completed["data"]["failed_hosts"] == ["guaranine2", "guaranine3"]
+    assert completed["source"] == "/precache/region-a"
+    again = events.build(final.summary, Effect("completed"))
+    assert again["id"] == completed["id"]

@@ -1,0 +1,210 @@
+"""The aggregation rules, through the same engine the worker runs, against a dict store."""
+
+import random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import engine
+from pipeline.engine import DictStore
+from pipeline.notifications import Notification, header_map, parse
+from pipeline.operation import Limits, Step, capped_insert, natural_key, outcome
+from pipeline.synthetic import Record, SyntheticOperation, hostnames
+
+LIMITS = Limits(grace_period_s=5, stall_after_s=60, failed_hosts_cap=1000)
+IMAGE = "img-1"
+
+
+def notification(record: Record) -> Notification:
+    _key, value, headers = record
+    n = parse(value, header_map(headers))
+    assert n is not None
+    return n
+
+
+def run(records: list[Record], store: DictStore, first: int = 0, now: float = 0.0) -> list[Step]:
+    steps = []
+    for offset in range(first, len(records)):
+        step = engine.process(notification(records[offset]), offset, 0, now, store, LIMITS)
+        engine.commit(step, store)
+        steps.append(step)
+    return steps
+
+
+def kinds(steps: list[Step]) -> list[str]:
+    return [e.kind for s in steps for e in s.effects]
+
+
+def operation(n_hosts: int, n_failed: int, seed: int = 0, **kw: Any) -> SyntheticOperation:
+    hosts = hostnames(n_hosts)
+    failed = {h: [IMAGE] for h in random.Random(seed).sample(hosts, n_failed)}
+    return SyntheticOperation(hosts=hosts, images=[IMAGE, "img-2"], failed=failed, **kw)
+
+
+def only_summary(store: DictStore) -> dict[str, Any]:
+    (summary,) = store.summary.values()
+    return summary
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_hosts=st.integers(1, 30),
+    data=st.data(),
+)
+def test_any_order_with_duplicates_counts_each_host_once(n_hosts: int, data: st.DataObject):
+    n_failed = data.draw(st.integers(0, n_hosts))
+    op = operation(n_hosts, n_failed, seed=n_hosts)
+    records = op.records()
+    dupes = data.draw(st.lists(st.sampled_from(records), max_size=10))
+    shuffled = data.draw(st.permutations(records + dupes))
+    store = DictStore()
+    steps = run(shuffled, store)
+    s = only_summary(store)
+    assert (s["hosts_total"], s["hosts_reported"], s["hosts_failed"]) == (
+        n_hosts,
+        n_hosts,
+        n_failed,
+    )
+    assert s["state"] == "completed"
+    assert s["outcome"] == outcome(n_failed, n_hosts)
+    assert kinds(steps).count("completed") == 1
+    assert kinds(steps).count("host_failed") == n_failed
+    assert s["failed_hosts"] == sorted(op.failed, key=natural_key)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_crash_anywhere_then_redelivery_gives_exact_counts(data: st.DataObject):
+    """Kill between any writes: committed offset c, then each table keeps any prefix of the
+    writes made after c (changelogs are separate topics), and delivery resumes at c."""
+    n_hosts = data.draw(st.integers(1, 12))
+    op = operation(n_hosts, data.draw(st.integers(0, n_hosts)), seed=3)
+    records = data.draw(st.permutations(op.records()))
+    records += data.draw(st.lists(st.sampled_from(records), max_size=4))
+    crash = data.draw(st.integers(0, len(records) - 1))
+    committed = data.draw(st.integers(0, crash))
+
+    store = DictStore()
+    run(records[:committed], store)
+    log = run(records[: crash + 1], DictStoreView(store), committed)
+    summaries = [s for s in log if s.summary is not None]
+    markers = [m for s in log for m in s.markers]
+    expected = [s for s in log if s.expected is not None]
+    for step in summaries[: data.draw(st.integers(0, len(summaries)))]:
+        store.put_summary(step.op_id, step.summary or {})
+    for host, marker in markers[: data.draw(st.integers(0, len(markers)))]:
+        store.put_marker(op.operation_id, host, marker)
+    for step in expected[: data.draw(st.integers(0, len(expected)))]:
+        store.put_expected(step.op_id, step.expected or [])
+
+    run(records, store, committed)
+    s = only_summary(store)
+    assert (s["hosts_reported"], s["hosts_failed"]) == (n_hosts, len(op.failed))
+    assert s["state"] == "completed"
+
+
+class DictStoreView(DictStore):
+    """Reads see the writes of the run (as faust tables do), writes stay out of ``base``."""
+
+    def __init__(self, base: DictStore) -> None:
+        super().__init__()
+        self.summary = dict(base.summary)
+        self.markers = dict(base.markers)
+        self.expected = dict(base.expected)
+        self.aliases = dict(base.aliases)
+
+
+def test_progress_before_start_counts():
+    op = operation(3, 0)
+    records = op.records()
+    store = DictStore()
+    run([records[1], records[2], records[0], records[3], records[4]], store)
+    s = only_summary(store)
+    assert (s["hosts_reported"], s["state"], s["outcome"]) == (3, "completed", "succeeded")
+    assert s["started_at"] == "2026-11-23T19:04:24.000000Z"
+
+
+def test_end_with_missing_host_completes_after_grace_with_no_report():
+    op = SyntheticOperation(
+        hosts=hostnames(5), images=[IMAGE], failed={"guaranine1": [IMAGE]}, silent={"guaranine4"}
+    )
+    store = DictStore()
+    steps = run(op.records(), store, now=100.0)
+    assert only_summary(store)["state"] == "running"
+    assert engine.tick(0, 104.0, store, LIMITS) == []  # still within the grace period
+    (step,) = engine.tick(0, 105.0, store, LIMITS)
+    engine.commit(step, store)
+    s = only_summary(store)
+    assert (s["state"], s["outcome"], s["hosts_failed"]) == ("completed", "partial", 2)
+    assert s["missing_hosts"] == ["guaranine4"]
+    no_report = [e.host for e in step.effects if e.kind == "host_failed"]
+    assert no_report == [
+        {
+            "host": "guaranine4",
+            "images_failed": [],
+            "images_cached": [],
+            "reason": "no_report",
+            "at": s["updated_at"],
+        }
+    ]
+    assert kinds([*steps, step]).count("completed") == 1
+    assert engine.tick(0, 500.0, store, LIMITS) == []
+
+
+def test_no_end_is_stalled_never_completed_and_progress_resumes():
+    op = operation(4, 0)
+    records = op.records()
+    store = DictStore()
+    run(records[:3], store, now=0.0)  # start + 2 of 4 hosts, then the conductor died
+    (stalled,) = engine.tick(0, 60.0, store, LIMITS)
+    engine.commit(stalled, store)
+    assert [e.kind for e in stalled.effects] == ["stalled", "status"]
+    assert engine.tick(0, 100.0, store, LIMITS) == []  # one stalled event per period
+    (again,) = engine.tick(0, 120.0, store, LIMITS)
+    engine.commit(again, store)
+    assert only_summary(store)["stalls"] == 2
+    assert only_summary(store)["state"] == "stalled"
+    step = engine.process(notification(records[3]), 3, 0, 130.0, store, LIMITS)
+    engine.commit(step, store)
+    assert only_summary(store)["state"] == "running"
+    assert engine.tick(0, 10_000.0, store, LIMITS)[0].summary["state"] == "stalled"  # type: ignore[index]
+
+
+def test_same_aggregate_twice_and_two_regions_stay_apart():
+    first = operation(3, 0)
+    second = operation(3, 3, aggregate_uuid=first.aggregate_uuid)
+    other_region = operation(3, 1, aggregate_uuid=first.aggregate_uuid, region="region-b")
+    store = DictStore()
+    run(first.records() + second.records() + other_region.records(), store)
+    outcomes = {op_id: s["outcome"] for op_id, s in store.summary.items()}
+    assert outcomes == {
+        first.operation_id: "succeeded",
+        second.operation_id: "failed",
+        other_region.operation_id: "partial",
+    }
+
+
+def test_without_request_id_identity_falls_back_to_aggregate_and_start_time():
+    op = operation(2, 0, request_id=None)
+    store = DictStore()
+    run(op.records(), store)
+    (op_id,) = store.summary
+    assert op_id == f"region-a/{op.aggregate_uuid}/2026-11-23T19:04:24.000000Z"
+    assert store.summary[op_id]["state"] == "completed"
+
+
+def test_failed_hosts_natural_order_and_cap():
+    hosts: list[str] = []
+    for h in ["guaranine10", "guaranine2", "guaranine1", "guaranine33"]:
+        hosts = capped_insert(hosts, h, 3)
+    assert hosts == ["guaranine1", "guaranine2", "guaranine10"]
+
+
+def test_summary_write_does_not_grow_with_operation_size():
+    sizes = {}
+    for n in (100, 5000):
+        store = DictStore()
+        run(operation(n, 0).records()[:-1], store)
+        sizes[n] = len(repr(only_summary(store)))
+    assert sizes[5000] < sizes[100] + 50
