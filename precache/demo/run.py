@@ -9,6 +9,7 @@ exit status (1 here: eight hosts fail on purpose).
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -120,6 +121,8 @@ def _wait_for_http(url: str, components: list[Component], timeout_s: float = 120
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError:
+            return  # the server answered: faust's web view is up
         except OSError:
             time.sleep(0.5)
 
