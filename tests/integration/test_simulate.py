@@ -15,12 +15,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def tap(amqp_url: str, unique_name: Callable[[str], str]) -> Iterator[tuple[Connection, Queue]]:
-    """A queue of our own bound to Nova's exchange, as the bridge binds it."""
+def exchange(unique_name: Callable[[str], str]) -> str:
+    """Nova's control exchange, named per test so no other queue bound to `nova` fills up."""
+    return unique_name("nova")
+
+
+@pytest.fixture
+def tap(
+    amqp_url: str, exchange: str, unique_name: Callable[[str], str]
+) -> Iterator[tuple[Connection, Queue]]:
+    """A queue of our own bound to the exchange, as the bridge binds it."""
     with Connection(amqp_url) as conn:
         queue = Queue(
             unique_name("tap"),
-            Exchange("nova", type="topic", durable=False),
+            Exchange(exchange, type="topic", durable=False),
             routing_key="versioned_notifications.*",
             auto_delete=True,
         )
@@ -44,9 +52,9 @@ def _drain(conn: Connection, queue: Queue, request_id: str) -> list[dict[str, An
             inner.append(decoded)
 
 
-def test_operation_reaches_rabbitmq_as_nova_sends_it(tap, amqp_url: str) -> None:
+def test_operation_reaches_rabbitmq_as_nova_sends_it(tap, amqp_url: str, exchange: str) -> None:
     conn, queue = tap
-    settings = SimulateSettings(amqp_url=SecretStr(amqp_url))
+    settings = SimulateSettings(amqp_url=SecretStr(amqp_url), control_exchange=exchange)
     plan = SimulationPlan(
         hosts=20, failing=frozenset({2, 3}), no_report=frozenset({7}), concurrency=6, delay_s=0.005
     )
@@ -70,10 +78,11 @@ def test_operation_reaches_rabbitmq_as_nova_sends_it(tap, amqp_url: str) -> None
     assert messages[0]["_context_auth_token"] is None
 
 
-def test_old_oslo_token_leak_is_reproduced(tap, amqp_url: str) -> None:
+def test_old_oslo_token_leak_is_reproduced(tap, amqp_url: str, exchange: str) -> None:
     conn, queue = tap
     plan = SimulationPlan(hosts=1)
-    simulate_operation(SimulateSettings(amqp_url=SecretStr(amqp_url)), plan, auth_token="tok-1")
+    settings = SimulateSettings(amqp_url=SecretStr(amqp_url), control_exchange=exchange)
+    simulate_operation(settings, plan, auth_token="tok-1")
     messages = _drain(conn, queue, plan.request_id)
     assert len(messages) == 3
     assert {m["_context_auth_token"] for m in messages} == {"tok-1"}
