@@ -1,8 +1,9 @@
 """Wires consumer -> records -> producer, and acks each delivery only after Kafka has it.
 
 Flow: the consumer thread hands batches of deliveries to ``_process`` (asyncio); each becomes a
-record (or a dead letter) and is sent without waiting; when Kafka confirms a record its tag is
-marked done and the highest tag with nothing unconfirmed before it is multiple-acked. A failed
+record (or a dead letter), records are grouped by partition into Kafka batches, queued without
+waiting; when Kafka confirms a batch its tags are marked done and the highest tag with nothing
+unconfirmed before it is multiple-acked. A failed
 send is retried with backoff and never acked, so at most ``prefetch`` messages wait while Kafka
 is away, and RabbitMQ keeps the rest.
 """
@@ -25,6 +26,8 @@ from bridge.records import Delivery, Record, RecordBuilder, received_at
 from bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
+
+Item = tuple[Delivery, Record]
 
 
 class Bridge:
@@ -75,27 +78,79 @@ class Bridge:
                 self._windows = {epoch: AckWindow()}
                 self._epoch = epoch
             window = self._windows[epoch]
-            now = received_at()
-            self.metrics.received.inc(len(batch))
             for delivery in batch:
                 window.add(delivery.tag)
-                await self._send(epoch, delivery, self._builder.build(delivery, now), 0)
+            self.metrics.received.inc(len(batch))
+            for (topic, partition), items in (await self._group(batch)).items():
+                await self._send(epoch, topic, partition, items, 0)
             self.metrics.in_flight.set(len(window))
             self._busy = self._inbox.qsize() > 0
 
-    async def _send(self, epoch: int, delivery: Delivery, record: Record, attempt: int) -> None:
+    async def _group(self, batch: list[Delivery]) -> dict[tuple[str, int], list[Item]]:
+        """Records by (topic, partition): each group goes to Kafka as few batches."""
+        now = received_at()
+        groups: dict[tuple[str, int], list[Item]] = {}
+        for delivery in batch:
+            record = self._builder.build(delivery, now)
+            await self._sink.prepare(record.topic)
+            partition = self._sink.partition(record.topic, record.key)
+            groups.setdefault((record.topic, partition), []).append((delivery, record))
+        return groups
+
+    async def _send(
+        self, epoch: int, topic: str, partition: int, items: list[Item], attempt: int
+    ) -> None:
+        """Fill Kafka batches with ``items`` and queue them; acks follow their futures."""
+        batch = self._sink.create_batch()
+        in_batch: list[Item] = []
+        for item in items:
+            record = item[1]
+            fits = batch.append(
+                key=record.key, value=record.value, timestamp=None, headers=record.headers
+            )
+            if fits is None and in_batch:
+                await self._submit(epoch, topic, partition, batch, in_batch, attempt)
+                batch, in_batch = self._sink.create_batch(), []
+                fits = batch.append(
+                    key=record.key, value=record.value, timestamp=None, headers=record.headers
+                )
+            if fits is None:  # larger than a whole batch: send it on its own
+                await self._submit_one(epoch, topic, partition, item, attempt)
+                continue
+            in_batch.append(item)
+        if in_batch:
+            await self._submit(epoch, topic, partition, batch, in_batch, attempt)
+
+    async def _submit(
+        self, epoch: int, topic: str, partition: int, batch: Any, items: list[Item], attempt: int
+    ) -> None:
         try:
-            future = await self._sink.send(record)
+            future = await self._sink.send_batch(batch, topic, partition)
         except KafkaError as exc:
-            self._retry(epoch, delivery, record, attempt, exc)
+            self._retry(epoch, topic, partition, items, attempt, exc)
             return
-        future.add_done_callback(functools.partial(self._on_sent, epoch, delivery, record, attempt))
+        future.add_done_callback(
+            functools.partial(self._on_sent, epoch, topic, partition, items, attempt)
+        )
+
+    async def _submit_one(
+        self, epoch: int, topic: str, partition: int, item: Item, attempt: int
+    ) -> None:
+        try:
+            future = await self._sink.send(item[1])
+        except KafkaError as exc:
+            self._retry(epoch, topic, partition, [item], attempt, exc)
+            return
+        future.add_done_callback(
+            functools.partial(self._on_sent, epoch, topic, partition, [item], attempt)
+        )
 
     def _on_sent(
         self,
         epoch: int,
-        delivery: Delivery,
-        record: Record,
+        topic: str,
+        partition: int,
+        items: list[Item],
         attempt: int,
         fut: "asyncio.Future[Any]",
     ) -> None:
@@ -103,46 +158,62 @@ class Bridge:
             return
         exc = fut.exception()
         if exc is not None:
-            self._retry(epoch, delivery, record, attempt, exc)
+            self._retry(epoch, topic, partition, items, attempt, exc)
             return
-        self._count(record, delivery)
+        self._count(topic, items)
         window = self._windows.get(epoch)
-        highest = window.done(delivery.tag) if window is not None else None
+        if window is None:
+            return
+        highest = None
+        for delivery, _ in items:
+            highest = window.done(delivery.tag) or highest
         if highest is not None and self._consumer is not None:
             self._consumer.ack(epoch, highest)
 
-    def _count(self, record: Record, delivery: Delivery) -> None:
-        if record.reason is None:
-            self.metrics.forwarded.labels(topic=record.topic).inc()
+    def _count(self, topic: str, items: list[Item]) -> None:
+        if topic != self._settings.dlq_topic:
+            self.metrics.forwarded.labels(topic=topic).inc(len(items))
             return
-        self.metrics.dead_letters.labels(reason=record.reason).inc()
-        log.warning(
-            "dead letter",
-            reason=record.reason,
-            routing_key=delivery.routing_key,
-            error=dict(record.headers)["error"].decode(),
-        )
+        for delivery, record in items:
+            self.metrics.dead_letters.labels(reason=record.reason).inc()
+            log.warning(
+                "dead letter",
+                reason=record.reason,
+                routing_key=delivery.routing_key,
+                error=dict(record.headers)["error"].decode(),
+            )
 
     def _retry(
-        self, epoch: int, delivery: Delivery, record: Record, attempt: int, exc: BaseException
+        self,
+        epoch: int,
+        topic: str,
+        partition: int,
+        items: list[Item],
+        attempt: int,
+        exc: BaseException,
     ) -> None:
-        """Kafka did not take the record: send it again later; its delivery stays unacked."""
+        """Kafka did not take these records: send them again later; they stay unacked."""
         if epoch != self._epoch:
-            return  # that connection is gone: RabbitMQ redelivers the message
+            return  # that connection is gone: RabbitMQ redelivers the messages
         delay = min(0.5 * 2**attempt, self._settings.retry_backoff_max_s)
-        self.metrics.send_retries.inc()
-        log.warning("kafka send failed, will retry", error=repr(exc), retry_in_s=delay)
+        self.metrics.send_retries.inc(len(items))
+        log.warning(
+            "kafka send failed, will retry",
+            error=repr(exc),
+            records=len(items),
+            retry_in_s=delay,
+        )
         task = asyncio.get_running_loop().create_task(
-            self._send_later(delay, epoch, delivery, record, attempt + 1)
+            self._send_later(delay, epoch, topic, partition, items, attempt + 1)
         )
         self._retries.add(task)
         task.add_done_callback(self._retries.discard)
 
     async def _send_later(
-        self, delay: float, epoch: int, delivery: Delivery, record: Record, attempt: int
+        self, delay: float, epoch: int, topic: str, partition: int, items: list[Item], attempt: int
     ) -> None:
         await asyncio.sleep(delay)
-        await self._send(epoch, delivery, record, attempt)
+        await self._send(epoch, topic, partition, items, attempt)
 
     def _settled(self) -> bool:
         window = self._windows.get(self._epoch)
