@@ -22,6 +22,8 @@ from bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
 
+_KEY_CACHE = 100_000
+
 
 def topics(settings: BridgeSettings) -> dict[str, int]:
     """Topic name -> partitions, for the topics this bridge writes."""
@@ -69,6 +71,7 @@ class KafkaSink:
         self._producer: AIOKafkaProducer | None = None
         self._partitions: dict[str, list[int]] = {}
         self._partitioner = DefaultPartitioner()
+        self._key_partitions: dict[tuple[str, bytes], int] = {}
 
     async def start(self) -> None:
         delay = 0.5
@@ -109,9 +112,21 @@ class KafkaSink:
             self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
 
     def partition(self, topic: str, key: bytes | None) -> int:
-        """The partition aiokafka's (Kafka's) default murmur2 partitioner gives ``key``."""
+        """The partition aiokafka's (Kafka's) default murmur2 partitioner gives ``key``.
+
+        aiokafka's murmur2 is pure Python, and one operation's notifications share a key, so
+        results are cached (bounded: cleared when it grows past ``_KEY_CACHE``).
+        """
         partitions = self._partitions[topic]
-        return int(self._partitioner(key, partitions, partitions))
+        if key is None:
+            return int(self._partitioner(None, partitions, partitions))
+        cached = self._key_partitions.get((topic, key))
+        if cached is None:
+            if len(self._key_partitions) >= _KEY_CACHE:
+                self._key_partitions.clear()
+            cached = int(self._partitioner(key, partitions, partitions))
+            self._key_partitions[(topic, key)] = cached
+        return cached
 
     def create_batch(self) -> Any:
         assert self._producer is not None, "start() first"
