@@ -105,6 +105,12 @@ class AmqpConsumer:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._reconnecting()
+        finally:
+            self.paused.set()
+
+    def _reconnecting(self) -> None:
         delay = 0.5
         while not self._stop.is_set():
             began = time.monotonic()
@@ -122,7 +128,6 @@ class AmqpConsumer:
                 delay = 0.5
             self._stop.wait(delay)
             delay = min(delay * 2, self._settings.retry_backoff_max_s)
-        self.paused.set()
 
     def _session(self) -> None:
         url = self._settings.amqp_url.get_secret_value()

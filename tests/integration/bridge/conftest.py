@@ -37,4 +37,6 @@ def bridge_settings(
 
     yield make
     for settings in made:
-        delete_queue(amqp_url, settings.queue)
+        delete_queue(amqp_url, settings.queue_name)
+        if settings.legacy:
+            delete_queue(amqp_url, settings.legacy_queue_name)
