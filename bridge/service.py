@@ -3,14 +3,12 @@
 Flow: the consumer thread hands batches of deliveries to ``_process`` (asyncio); each becomes a
 record (or a dead letter), records are grouped by partition into Kafka batches, queued without
 waiting; when Kafka confirms a batch its tags are marked done and the highest tag with nothing
-unconfirmed before it is multiple-acked. A failed
-send is retried with backoff and never acked, so at most ``prefetch`` messages wait while Kafka
-is away, and RabbitMQ keeps the rest.
+unconfirmed before it is multiple-acked. A failed send is retried (``sender``) and never acked,
+so at most ``prefetch`` messages wait while Kafka is away, and RabbitMQ keeps the rest.
 """
 
 import asyncio
 import contextlib
-import functools
 import signal
 import time
 from typing import Any
@@ -22,12 +20,11 @@ from bridge.acks import AckWindow
 from bridge.consumer import AmqpConsumer
 from bridge.metrics import BridgeMetrics
 from bridge.producer import KafkaSink
-from bridge.records import Delivery, Record, RecordBuilder, received_at
+from bridge.records import Delivery, Item, RecordBuilder, received_at
+from bridge.sender import BatchSender, Shipment
 from bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
-
-Item = tuple[Delivery, Record]
 
 
 class Bridge:
@@ -42,7 +39,9 @@ class Bridge:
         self._windows: dict[int, AckWindow] = {}
         self._epoch = 0
         self._busy = False
-        self._retries: set[asyncio.Task[None]] = set()
+        self._sender = BatchSender(
+            settings, self._sink, self.metrics, self._on_sent, lambda e: e == self._epoch
+        )
         self._consumer: AmqpConsumer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -82,7 +81,7 @@ class Bridge:
                 window.add(delivery.tag)
             self.metrics.received.inc(len(batch))
             for (topic, partition), items in (await self._group(batch)).items():
-                await self._send(epoch, topic, partition, items, 0)
+                await self._sender.send(Shipment(epoch, topic, partition, items))
             self.metrics.in_flight.set(len(window))
             self._busy = self._inbox.qsize() > 0
 
@@ -97,84 +96,23 @@ class Bridge:
             groups.setdefault((record.topic, partition), []).append((delivery, record))
         return groups
 
-    async def _send(
-        self, epoch: int, topic: str, partition: int, items: list[Item], attempt: int
-    ) -> None:
-        """Fill Kafka batches with ``items`` and queue them; acks follow their futures."""
-        batch = self._sink.create_batch()
-        in_batch: list[Item] = []
-        for item in items:
-            record = item[1]
-            fits = batch.append(
-                key=record.key, value=record.value, timestamp=None, headers=record.headers
-            )
-            if fits is None and in_batch:
-                await self._submit(epoch, topic, partition, batch, in_batch, attempt)
-                batch, in_batch = self._sink.create_batch(), []
-                fits = batch.append(
-                    key=record.key, value=record.value, timestamp=None, headers=record.headers
-                )
-            if fits is None:  # larger than a whole batch: send it on its own
-                await self._submit_one(epoch, topic, partition, item, attempt)
-                continue
-            in_batch.append(item)
-        if in_batch:
-            await self._submit(epoch, topic, partition, batch, in_batch, attempt)
-
-    async def _submit(
-        self, epoch: int, topic: str, partition: int, batch: Any, items: list[Item], attempt: int
-    ) -> None:
-        try:
-            future = await self._sink.send_batch(batch, topic, partition)
-        except KafkaError as exc:
-            self._retry(epoch, topic, partition, items, attempt, exc)
-            return
-        future.add_done_callback(
-            functools.partial(self._on_sent, epoch, topic, partition, items, attempt)
-        )
-
-    async def _submit_one(
-        self, epoch: int, topic: str, partition: int, item: Item, attempt: int
-    ) -> None:
-        try:
-            future = await self._sink.send(item[1])
-        except KafkaError as exc:
-            self._retry(epoch, topic, partition, [item], attempt, exc)
-            return
-        future.add_done_callback(
-            functools.partial(self._on_sent, epoch, topic, partition, [item], attempt)
-        )
-
-    def _on_sent(
-        self,
-        epoch: int,
-        topic: str,
-        partition: int,
-        items: list[Item],
-        attempt: int,
-        fut: "asyncio.Future[Any]",
-    ) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            self._retry(epoch, topic, partition, items, attempt, exc)
-            return
-        self._count(topic, items)
-        window = self._windows.get(epoch)
+    def _on_sent(self, shipment: Shipment) -> None:
+        """Kafka has these records: count them, ack up to the oldest still unconfirmed."""
+        self._count(shipment)
+        window = self._windows.get(shipment.epoch)
         if window is None:
             return
         highest = None
-        for delivery, _ in items:
+        for delivery, _ in shipment.items:
             highest = window.done(delivery.tag) or highest
         if highest is not None and self._consumer is not None:
-            self._consumer.ack(epoch, highest)
+            self._consumer.ack(shipment.epoch, highest)
 
-    def _count(self, topic: str, items: list[Item]) -> None:
-        if topic != self._settings.dlq_topic:
-            self.metrics.forwarded.labels(topic=topic).inc(len(items))
+    def _count(self, shipment: Shipment) -> None:
+        if shipment.topic != self._settings.dlq_topic:
+            self.metrics.forwarded.labels(topic=shipment.topic).inc(len(shipment.items))
             return
-        for delivery, record in items:
+        for delivery, record in shipment.items:
             self.metrics.dead_letters.labels(reason=record.reason).inc()
             log.warning(
                 "dead letter",
@@ -182,38 +120,6 @@ class Bridge:
                 routing_key=delivery.routing_key,
                 error=dict(record.headers)["error"].decode(),
             )
-
-    def _retry(
-        self,
-        epoch: int,
-        topic: str,
-        partition: int,
-        items: list[Item],
-        attempt: int,
-        exc: BaseException,
-    ) -> None:
-        """Kafka did not take these records: send them again later; they stay unacked."""
-        if epoch != self._epoch:
-            return  # that connection is gone: RabbitMQ redelivers the messages
-        delay = min(0.5 * 2**attempt, self._settings.retry_backoff_max_s)
-        self.metrics.send_retries.inc(len(items))
-        log.warning(
-            "kafka send failed, will retry",
-            error=repr(exc),
-            records=len(items),
-            retry_in_s=delay,
-        )
-        task = asyncio.get_running_loop().create_task(
-            self._send_later(delay, epoch, topic, partition, items, attempt + 1)
-        )
-        self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
-
-    async def _send_later(
-        self, delay: float, epoch: int, topic: str, partition: int, items: list[Item], attempt: int
-    ) -> None:
-        await asyncio.sleep(delay)
-        await self._send(epoch, topic, partition, items, attempt)
 
     def _settled(self) -> bool:
         window = self._windows.get(self._epoch)
@@ -231,9 +137,10 @@ class Bridge:
         while not self._settled() and time.monotonic() < deadline and not worker.done():  # noqa: ASYNC110 - settles via Kafka callbacks, polled
             await asyncio.sleep(0.01)
         await asyncio.to_thread(consumer.stop, max(1.0, deadline - time.monotonic()))
-        for task in (worker, stopping, *self._retries):
+        for task in (worker, stopping):
             task.cancel()
-        await asyncio.gather(worker, stopping, *self._retries, return_exceptions=True)
+        await asyncio.gather(worker, stopping, return_exceptions=True)
+        await self._sender.cancel()
         await self._sink.stop()
         log.info(
             "bridge stopped",

@@ -40,3 +40,5 @@ def bridge_settings(
         delete_queue(amqp_url, settings.queue_name)
         if settings.legacy:
             delete_queue(amqp_url, settings.legacy_queue_name)
+        if settings.exchange == "nova":  # oslo's notifier declared and filled Nova's own queue
+            delete_queue(amqp_url, "versioned_notifications.info")

@@ -10,6 +10,7 @@ from kombu.connection import Connection
 from bridge.exceptions import AmqpSetupError
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
+    delete_queue,
     envelope,
     message_ids,
     notification,
@@ -26,6 +27,8 @@ async def test_nova_queue_option_consumes_the_queue_oslo_declares(
     bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
 ) -> None:
     settings = bridge_settings(exchange="nova", use_nova_queue=True)
+    # oslo's notifier fills this queue whenever it publishes, also in other tests: start empty
+    await asyncio.to_thread(delete_queue, amqp_url, settings.queue_name)
     aggregate = str(uuid.uuid4())
     async with running_bridge(settings):
         await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 3)
