@@ -17,6 +17,7 @@ import structlog
 from amqp.channel import Channel
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue, binding
+from kombu.exceptions import OperationalError
 
 from bridge.amqp_transport import KombuTransport
 from bridge.exceptions import AmqpSetupError
@@ -119,13 +120,13 @@ class AmqpConsumer:
             except _FATAL as exc:
                 self._on_fatal(AmqpSetupError(f"RabbitMQ refused: {exc}"))
                 return
-            except (OSError, amqp.exceptions.AMQPError) as exc:
+            except (OSError, amqp.exceptions.AMQPError, OperationalError) as exc:
+                if time.monotonic() - began > 30:
+                    delay = 0.5  # it ran a while: a fresh failure, not a retry storm
                 log.warning("amqp connection lost", error=str(exc), retry_in_s=delay)
             except Exception as exc:
                 self._on_fatal(exc)
                 return
-            if time.monotonic() - began > 30:
-                delay = 0.5
             self._stop.wait(delay)
             delay = min(delay * 2, self._settings.retry_backoff_max_s)
 
