@@ -24,7 +24,7 @@ def _env(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_brokers_publish_the_ports_the_local_stack_uses(compose: dict[str, Any]) -> None:
-    stack = StackSettings.model_construct()  # the defaults, not PRECACHE_STACK_* of this shell
+    stack = StackSettings.model_construct()  # the defaults, whatever PRECACHE_STACK_* says here
     services = compose["services"]
     assert f"{stack.amqp_port}:5672" in services["rabbitmq"]["ports"]
     assert f"{stack.kafka_port}:9092" in services["kafka"]["ports"]
