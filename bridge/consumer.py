@@ -11,13 +11,15 @@ import threading
 import time
 from collections.abc import Callable
 
+import amqp
 import amqp.exceptions
 import structlog
+from amqp.channel import Channel
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue, binding
-from kombu.message import Message
-from kombu.messaging import Consumer
+from kombu.exceptions import OperationalError
 
+from bridge.amqp_transport import KombuTransport
 from bridge.exceptions import AmqpSetupError
 from bridge.metrics import BridgeMetrics
 from bridge.records import Delivery
@@ -104,6 +106,12 @@ class AmqpConsumer:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._reconnecting()
+        finally:
+            self.paused.set()
+
+    def _reconnecting(self) -> None:
         delay = 0.5
         while not self._stop.is_set():
             began = time.monotonic()
@@ -112,20 +120,21 @@ class AmqpConsumer:
             except _FATAL as exc:
                 self._on_fatal(AmqpSetupError(f"RabbitMQ refused: {exc}"))
                 return
-            except (OSError, amqp.exceptions.AMQPError) as exc:
+            except (OSError, amqp.exceptions.AMQPError, OperationalError) as exc:
+                if time.monotonic() - began > 30:
+                    delay = 0.5  # it ran a while: a fresh failure, not a retry storm
                 log.warning("amqp connection lost", error=str(exc), retry_in_s=delay)
             except Exception as exc:
                 self._on_fatal(exc)
                 return
-            if time.monotonic() - began > 30:
-                delay = 0.5
             self._stop.wait(delay)
             delay = min(delay * 2, self._settings.retry_backoff_max_s)
-        self.paused.set()
 
     def _session(self) -> None:
         url = self._settings.amqp_url.get_secret_value()
-        with Connection(url, heartbeat=_HEARTBEAT_S, connect_timeout=5) as conn:
+        with Connection(
+            url, heartbeat=_HEARTBEAT_S, connect_timeout=5, transport=KombuTransport
+        ) as conn:
             conn.connect()
             channel = conn.channel()
             channel.auto_decode = False  # keep bodies as the bytes RabbitMQ holds
@@ -133,12 +142,10 @@ class AmqpConsumer:
             for q in queues:
                 q.declare()
             channel.basic_qos(0, self._settings.prefetch, False)
-            consumer = Consumer(channel, queues=queues, on_message=self._on_message)
             self._epoch += 1
             self._metrics.reconnects.inc()
             self._batch = []
-            if not self._pause.is_set():
-                consumer.consume()
+            tags = [] if self._pause.is_set() else [self._consume(channel, q.name) for q in queues]
             log.info(
                 "amqp consuming",
                 url=self._settings.amqp_url_masked,
@@ -146,23 +153,27 @@ class AmqpConsumer:
                 prefetch=self._settings.prefetch,
                 epoch=self._epoch,
             )
-            self._drain(conn, consumer, self._epoch)
+            self._drain(conn, channel, tags, self._epoch)
 
-    def _on_message(self, message: Message) -> None:
+    def _consume(self, channel: Channel, queue: str) -> str:
+        """basic.consume straight on py-amqp's channel: no kombu Message per delivery."""
+        return str(channel.basic_consume(queue, callback=self._on_message, no_ack=False))
+
+    def _on_message(self, message: amqp.Message) -> None:
         info = message.delivery_info
         body = message.body
         if isinstance(body, str):  # only if a channel decoded it despite auto_decode=False
             body = body.encode()
         self._batch.append(Delivery(info["delivery_tag"], body, info["routing_key"]))
 
-    def _drain(self, conn: Connection, consumer: Consumer, epoch: int) -> None:
+    def _drain(self, conn: Connection, channel: Channel, tags: list[str], epoch: int) -> None:
         last_beat = time.monotonic()
         while True:
-            self._send_acks(consumer, epoch)
+            self._send_acks(channel, epoch)
             if self._stop.is_set():
                 return
             if self._pause.is_set() and not self.paused.is_set():
-                self._cancel(consumer, epoch)
+                self._cancel(channel, tags, epoch)
             try:
                 conn.drain_events(timeout=_POLL_S)
                 while len(self._batch) < _BATCH_MAX:
@@ -174,8 +185,9 @@ class AmqpConsumer:
                 conn.heartbeat_check()
                 last_beat = time.monotonic()
 
-    def _cancel(self, consumer: Consumer, epoch: int) -> None:
-        consumer.cancel()
+    def _cancel(self, channel: Channel, tags: list[str], epoch: int) -> None:
+        for tag in tags:
+            channel.basic_cancel(tag)
         self._flush(epoch)
         self.paused.set()
 
@@ -184,7 +196,7 @@ class AmqpConsumer:
             batch, self._batch = self._batch, []
             self._deliver(epoch, batch)
 
-    def _send_acks(self, consumer: Consumer, epoch: int) -> None:
+    def _send_acks(self, channel: Channel, epoch: int) -> None:
         highest = 0
         while True:
             try:
@@ -193,5 +205,5 @@ class AmqpConsumer:
                 break
             if ack_epoch == epoch and tag > highest:
                 highest = tag
-        if highest and consumer.channel is not None:
-            consumer.channel.basic_ack(highest, multiple=True)
+        if highest:
+            channel.basic_ack(highest, multiple=True)

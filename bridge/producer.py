@@ -1,8 +1,10 @@
 """Kafka side: one idempotent aiokafka producer (acks=all) and the topics it writes to.
 
-``send`` returns as soon as the record sits in aiokafka's batch for its partition; the returned
-future resolves when Kafka acknowledged it. Many sends are in flight at once, which is what
-lets throughput follow the brokers rather than round trips.
+Records are appended to per-partition batches (aiokafka's C record builder) and each batch is
+queued with ``send_batch``; its future resolves when Kafka acknowledged the whole batch. Many
+batches are in flight at once and no per-record future is made, so throughput follows the
+brokers rather than round trips or Python overhead. Partitions are chosen exactly as
+aiokafka's default partitioner would (murmur2 of the key), so the key contract holds.
 """
 
 import asyncio
@@ -12,12 +14,15 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import DefaultPartitioner
 
 from bridge.exceptions import KafkaSetupError
 from bridge.records import Record
 from bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
+
+_KEY_CACHE = 100_000
 
 
 def topics(settings: BridgeSettings) -> dict[str, int]:
@@ -64,6 +69,9 @@ class KafkaSink:
     def __init__(self, settings: BridgeSettings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, list[int]] = {}
+        self._partitioner = DefaultPartitioner()
+        self._key_partitions: dict[tuple[str, bytes], int] = {}
 
     async def start(self) -> None:
         delay = 0.5
@@ -96,6 +104,42 @@ class KafkaSink:
             await producer.stop()
             raise
         return producer
+
+    async def prepare(self, topic: str) -> None:
+        """Learn ``topic``'s partitions once, so ``partition`` needs no round trip."""
+        assert self._producer is not None, "start() first"
+        if topic not in self._partitions:
+            self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+
+    def partition(self, topic: str, key: bytes | None) -> int:
+        """The partition aiokafka's (Kafka's) default murmur2 partitioner gives ``key``.
+
+        aiokafka's murmur2 is pure Python, and one operation's notifications share a key, so
+        results are cached (bounded: cleared when it grows past ``_KEY_CACHE``).
+        """
+        partitions = self._partitions[topic]
+        if key is None:
+            return int(self._partitioner(None, partitions, partitions))
+        cached = self._key_partitions.get((topic, key))
+        if cached is None:
+            if len(self._key_partitions) >= _KEY_CACHE:
+                self._key_partitions.clear()
+            cached = int(self._partitioner(key, partitions, partitions))
+            self._key_partitions[(topic, key)] = cached
+        return cached
+
+    def create_batch(self) -> Any:
+        assert self._producer is not None, "start() first"
+        return self._producer.create_batch()
+
+    async def send_batch(self, batch: Any, topic: str, partition: int) -> "asyncio.Future[Any]":
+        """Queue a closed batch; the future resolves once Kafka has all of it (acks=all)."""
+        assert self._producer is not None, "start() first"
+        batch.close()
+        future: asyncio.Future[Any] = await self._producer.send_batch(
+            batch, topic, partition=partition
+        )
+        return future
 
     async def send(self, record: Record) -> "asyncio.Future[Any]":
         """Queue ``record``; the future resolves once Kafka has it (acks=all)."""

@@ -32,6 +32,9 @@ class Record:
     reason: str | None = None  # set on DLQ records
 
 
+Item = tuple[Delivery, Record]
+
+
 def received_at() -> bytes:
     """One timestamp per delivery batch: ISO 8601, UTC."""
     return datetime.now(UTC).isoformat().encode()

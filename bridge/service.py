@@ -1,15 +1,14 @@
 """Wires consumer -> records -> producer, and acks each delivery only after Kafka has it.
 
 Flow: the consumer thread hands batches of deliveries to ``_process`` (asyncio); each becomes a
-record (or a dead letter) and is sent without waiting; when Kafka confirms a record its tag is
-marked done and the highest tag with nothing unconfirmed before it is multiple-acked. A failed
-send is retried with backoff and never acked, so at most ``prefetch`` messages wait while Kafka
-is away, and RabbitMQ keeps the rest.
+record (or a dead letter), records are grouped by partition into Kafka batches, queued without
+waiting; when Kafka confirms a batch its tags are marked done and the highest tag with nothing
+unconfirmed before it is multiple-acked. A failed send is retried (``sender``) and never acked,
+so at most ``prefetch`` messages wait while Kafka is away, and RabbitMQ keeps the rest.
 """
 
 import asyncio
 import contextlib
-import functools
 import signal
 import time
 from typing import Any
@@ -21,7 +20,8 @@ from bridge.acks import AckWindow
 from bridge.consumer import AmqpConsumer
 from bridge.metrics import BridgeMetrics
 from bridge.producer import KafkaSink
-from bridge.records import Delivery, Record, RecordBuilder, received_at
+from bridge.records import Delivery, Item, RecordBuilder, received_at
+from bridge.sender import BatchSender, Shipment
 from bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
@@ -39,7 +39,9 @@ class Bridge:
         self._windows: dict[int, AckWindow] = {}
         self._epoch = 0
         self._busy = False
-        self._retries: set[asyncio.Task[None]] = set()
+        self._sender = BatchSender(
+            settings, self._sink, self.metrics, self._on_sent, lambda e: e == self._epoch
+        )
         self._consumer: AmqpConsumer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -75,74 +77,49 @@ class Bridge:
                 self._windows = {epoch: AckWindow()}
                 self._epoch = epoch
             window = self._windows[epoch]
-            now = received_at()
-            self.metrics.received.inc(len(batch))
             for delivery in batch:
                 window.add(delivery.tag)
-                await self._send(epoch, delivery, self._builder.build(delivery, now), 0)
+            self.metrics.received.inc(len(batch))
+            for (topic, partition), items in (await self._group(batch)).items():
+                await self._sender.send(Shipment(epoch, topic, partition, items))
             self.metrics.in_flight.set(len(window))
             self._busy = self._inbox.qsize() > 0
 
-    async def _send(self, epoch: int, delivery: Delivery, record: Record, attempt: int) -> None:
-        try:
-            future = await self._sink.send(record)
-        except KafkaError as exc:
-            self._retry(epoch, delivery, record, attempt, exc)
-            return
-        future.add_done_callback(functools.partial(self._on_sent, epoch, delivery, record, attempt))
+    async def _group(self, batch: list[Delivery]) -> dict[tuple[str, int], list[Item]]:
+        """Records by (topic, partition): each group goes to Kafka as few batches."""
+        now = received_at()
+        groups: dict[tuple[str, int], list[Item]] = {}
+        for delivery in batch:
+            record = self._builder.build(delivery, now)
+            await self._sink.prepare(record.topic)
+            partition = self._sink.partition(record.topic, record.key)
+            groups.setdefault((record.topic, partition), []).append((delivery, record))
+        return groups
 
-    def _on_sent(
-        self,
-        epoch: int,
-        delivery: Delivery,
-        record: Record,
-        attempt: int,
-        fut: "asyncio.Future[Any]",
-    ) -> None:
-        if fut.cancelled():
+    def _on_sent(self, shipment: Shipment) -> None:
+        """Kafka has these records: count them, ack up to the oldest still unconfirmed."""
+        self._count(shipment)
+        window = self._windows.get(shipment.epoch)
+        if window is None:
             return
-        exc = fut.exception()
-        if exc is not None:
-            self._retry(epoch, delivery, record, attempt, exc)
-            return
-        self._count(record, delivery)
-        window = self._windows.get(epoch)
-        highest = window.done(delivery.tag) if window is not None else None
+        highest = None
+        for delivery, _ in shipment.items:
+            highest = window.done(delivery.tag) or highest
         if highest is not None and self._consumer is not None:
-            self._consumer.ack(epoch, highest)
+            self._consumer.ack(shipment.epoch, highest)
 
-    def _count(self, record: Record, delivery: Delivery) -> None:
-        if record.reason is None:
-            self.metrics.forwarded.labels(topic=record.topic).inc()
+    def _count(self, shipment: Shipment) -> None:
+        if shipment.topic != self._settings.dlq_topic:
+            self.metrics.forwarded.labels(topic=shipment.topic).inc(len(shipment.items))
             return
-        self.metrics.dead_letters.labels(reason=record.reason).inc()
-        log.warning(
-            "dead letter",
-            reason=record.reason,
-            routing_key=delivery.routing_key,
-            error=dict(record.headers)["error"].decode(),
-        )
-
-    def _retry(
-        self, epoch: int, delivery: Delivery, record: Record, attempt: int, exc: BaseException
-    ) -> None:
-        """Kafka did not take the record: send it again later; its delivery stays unacked."""
-        if epoch != self._epoch:
-            return  # that connection is gone: RabbitMQ redelivers the message
-        delay = min(0.5 * 2**attempt, self._settings.retry_backoff_max_s)
-        self.metrics.send_retries.inc()
-        log.warning("kafka send failed, will retry", error=repr(exc), retry_in_s=delay)
-        task = asyncio.get_running_loop().create_task(
-            self._send_later(delay, epoch, delivery, record, attempt + 1)
-        )
-        self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
-
-    async def _send_later(
-        self, delay: float, epoch: int, delivery: Delivery, record: Record, attempt: int
-    ) -> None:
-        await asyncio.sleep(delay)
-        await self._send(epoch, delivery, record, attempt)
+        for delivery, record in shipment.items:
+            self.metrics.dead_letters.labels(reason=record.reason).inc()
+            log.warning(
+                "dead letter",
+                reason=record.reason,
+                routing_key=delivery.routing_key,
+                error=dict(record.headers)["error"].decode(),
+            )
 
     def _settled(self) -> bool:
         window = self._windows.get(self._epoch)
@@ -160,9 +137,10 @@ class Bridge:
         while not self._settled() and time.monotonic() < deadline and not worker.done():  # noqa: ASYNC110 - settles via Kafka callbacks, polled
             await asyncio.sleep(0.01)
         await asyncio.to_thread(consumer.stop, max(1.0, deadline - time.monotonic()))
-        for task in (worker, stopping, *self._retries):
+        for task in (worker, stopping):
             task.cancel()
-        await asyncio.gather(worker, stopping, *self._retries, return_exceptions=True)
+        await asyncio.gather(worker, stopping, return_exceptions=True)
+        await self._sender.cancel()
         await self._sink.stop()
         log.info(
             "bridge stopped",

@@ -63,11 +63,7 @@ def stack_up(settings: StackSettings) -> list[BrokerStatus]:
     started: dict[str, int] = {}
     for broker in _BROKERS:
         if broker.running_pid(settings) is None:
-            if broker.answers(settings):
-                raise StackError(
-                    f"{broker.address(settings)} already answers but was not started by precache "
-                    f"(no live pid in {broker.pid_file(settings)}): stop it or choose other ports"
-                )
+            _refuse_foreign(broker, settings)
             started[broker.name] = broker.start(settings)
     deadline = time.monotonic() + settings.start_timeout_s
     statuses = []
@@ -121,9 +117,19 @@ def start_broker(settings: StackSettings, name: str) -> BrokerStatus:
     broker = _broker(name)
     started = broker.running_pid(settings) is None
     if started:
+        _refuse_foreign(broker, settings)
         broker.start(settings)
     _wait_until_answering(broker, settings, time.monotonic() + settings.start_timeout_s)
     return _status(broker, settings, started_now=started)
+
+
+def _refuse_foreign(broker: _Broker, settings: StackSettings) -> None:
+    """Never mistake someone else's broker on our port for ours."""
+    if broker.answers(settings):
+        raise StackError(
+            f"{broker.address(settings)} already answers but was not started by precache "
+            f"(no live pid in {broker.pid_file(settings)}): stop it or choose other ports"
+        )
 
 
 def _broker(name: str) -> _Broker:

@@ -1,11 +1,13 @@
 """Per-test bridge settings: own queue, exchange and topics, deleted queue afterwards."""
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from bridge.settings import BridgeSettings
+from precache.stack import StackSettings, start_broker, stop_broker
 from tests.integration.bridge.helpers import delete_queue
 
 SettingsFactory = Callable[..., BridgeSettings]
@@ -37,4 +39,41 @@ def bridge_settings(
 
     yield make
     for settings in made:
-        delete_queue(amqp_url, settings.queue)
+        amqp_url = settings.amqp_url.get_secret_value()
+        delete_queue(amqp_url, settings.queue_name)
+        if settings.legacy:
+            delete_queue(amqp_url, settings.legacy_queue_name)
+        if settings.exchange == "nova":  # oslo's notifier declared and filled Nova's own queue
+            delete_queue(amqp_url, "versioned_notifications.info")
+
+
+@pytest.fixture(scope="module")
+def second_rabbitmq(stack: StackSettings) -> Iterator[str]:
+    """Another region's RabbitMQ: a second node of the stack on the next free ports."""
+    other = stack.model_copy(update={"amqp_port": _free_amqp_port()})
+    status = start_broker(other, "rabbitmq")
+    try:
+        yield other.amqp_url
+    finally:
+        if status.started_now:
+            stop_broker(other, "rabbitmq")
+
+
+def _free_amqp_port() -> int:
+    """A port that is free, and so is the Erlang distribution port (it + 20000) of the node."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port + 20000 < 65536 and _free(port) and _free(port + 20000):
+            return port
+    raise RuntimeError("no free port pair for a second RabbitMQ")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True

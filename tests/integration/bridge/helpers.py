@@ -77,9 +77,11 @@ def queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
         return int(ok.message_count), int(ok.consumer_count)
 
 
-def wait_for_consumer(amqp_url: str, queue: str, timeout: float = 30) -> None:
+def wait_for_consumer(
+    amqp_url: str, queue: str, timeout: float = 30, give_up: threading.Event | None = None
+) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (give_up and give_up.is_set()):
         with contextlib.suppress(Exception):
             if queue_counts(amqp_url, queue)[1] > 0:
                 return
@@ -129,7 +131,16 @@ async def running_bridge(settings: BridgeSettings) -> AsyncIterator[Bridge]:
     bridge = Bridge(settings)
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
-    await asyncio.to_thread(wait_for_consumer, settings.amqp_url.get_secret_value(), settings.queue)
+    url, give_up = settings.amqp_url.get_secret_value(), threading.Event()
+    ready = asyncio.ensure_future(
+        asyncio.to_thread(wait_for_consumer, url, settings.queue_name, 30, give_up)
+    )
+    await asyncio.wait([ready, task], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        give_up.set()
+        await asyncio.gather(ready, return_exceptions=True)
+        task.result()  # the bridge gave up: raise its error here
+    await ready
     try:
         yield bridge
     finally:

@@ -122,18 +122,21 @@ async def test_the_12_host_nova_stream_replays_whole_and_in_order(
 
 
 async def test_two_regions_with_the_same_aggregate_stay_apart(
-    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str, second_rabbitmq: str
 ) -> None:
-    """Two regions' RabbitMQs (two exchanges here) and bridges write into one Kafka topic."""
-    region_a = bridge_settings(region="a")
-    region_b = bridge_settings(region="b", raw_topic=region_a.raw_topic)
+    """Two regions, each its own RabbitMQ node and bridge, write into one Kafka topic."""
+    region_a = bridge_settings(region="a", exchange="nova")
+    region_b = bridge_settings(
+        region="b", exchange="nova", raw_topic=region_a.raw_topic, amqp_url=second_rabbitmq
+    )
     aggregate = str(uuid.uuid4())
     sent = {"a": [notification(aggregate, i) for i in range(5)]}
     sent["b"] = [notification(aggregate, i) for i in range(3)]
     async with running_bridge(region_a), running_bridge(region_b):
         for region, settings in (("a", region_a), ("b", region_b)):
             bodies = [envelope(m) for m in sent[region]]
-            await asyncio.to_thread(publish, amqp_url, settings.exchange, bodies)
+            url = settings.amqp_url.get_secret_value()
+            await asyncio.to_thread(publish, url, settings.exchange, bodies)
         records = await read_topic(kafka_bootstrap, region_a.raw_topic, lambda r: len(r) >= 8)
     by_region: dict[str, set[str]] = {"a": set(), "b": set()}
     for record in records:

@@ -1,0 +1,64 @@
+"""py-amqp's own TCP transport against the bridge's chunked one: consume rate and CPU/message.
+
+    .venv/bin/python -m bench.amqp_transport --count 50000
+
+Preloads the queue and drains it with py-amqp ``basic_consume`` + multiple-ack every 100, once
+per transport, twice, alternating. CPU per message is this process's CPU time / messages.
+"""
+
+import argparse
+import time
+import uuid
+from typing import Any
+
+from kombu.connection import Connection
+
+from bench.bridge_throughput import bodies, preload
+from bridge.amqp_transport import KombuTransport
+from bridge.settings import BridgeSettings
+from precache.stack import StackSettings
+
+
+def drain(url: str, queue: str, count: int, transport: Any) -> tuple[float, float]:
+    """(messages/s, CPU microseconds per message) consuming ``count`` messages."""
+    seen = 0
+
+    def on_message(message: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen % 100 == 0 or seen == count:
+            message.channel.basic_ack(message.delivery_info["delivery_tag"], multiple=True)
+
+    options = {"transport": transport} if transport else {}
+    with Connection(url, **options) as conn:
+        conn.connect()
+        channel = conn.channel()
+        channel.auto_decode = False
+        channel.basic_qos(0, 2000, False)
+        channel.basic_consume(queue, callback=on_message)
+        wall, cpu = time.perf_counter(), time.process_time()
+        while seen < count:
+            conn.drain_events(timeout=10)
+        return count / (time.perf_counter() - wall), (time.process_time() - cpu) / count * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=50_000)
+    args = parser.parse_args()
+    stack = StackSettings()
+    payloads = bodies(args.count)
+    for name, transport in [("py-amqp", None), ("chunked", KombuTransport)] * 2:
+        run = uuid.uuid4().hex[:8]
+        settings = BridgeSettings(
+            amqp_url=stack.amqp_url, exchange=f"bench-nova-{run}", queue=f"bench-amqp-{run}"
+        )
+        preload(settings, payloads)
+        rate, cpu_us = drain(stack.amqp_url, settings.queue, args.count, transport)
+        print(f"{name:8} {rate:10,.0f} msg/s  {cpu_us:5.1f} us CPU per message")
+        with Connection(stack.amqp_url) as conn:
+            conn.default_channel.queue_delete(settings.queue)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Queue options on the real brokers: Nova's own queue, the legacy stream, a refused queue."""
+
+import asyncio
+import uuid
+
+import orjson
+import pytest
+from kombu.connection import Connection
+
+from bridge.exceptions import AmqpSetupError
+from tests.integration.bridge.conftest import SettingsFactory
+from tests.integration.bridge.helpers import (
+    delete_queue,
+    envelope,
+    message_ids,
+    notification,
+    publish,
+    read_topic,
+    running_bridge,
+)
+from tests.integration.bridge.test_bridge_flow import _emit_with_oslo
+
+pytestmark = pytest.mark.integration
+
+
+async def test_nova_queue_option_consumes_the_queue_oslo_declares(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+) -> None:
+    settings = bridge_settings(exchange="nova", use_nova_queue=True)
+    # oslo's notifier fills this queue whenever it publishes, also in other tests: start empty
+    await asyncio.to_thread(delete_queue, amqp_url, settings.queue_name)
+    aggregate = str(uuid.uuid4())
+    async with running_bridge(settings):
+        await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 3)
+        records = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 3)
+    assert [r.key for r in records] == [aggregate.encode()] * 3
+
+
+async def test_legacy_stream_goes_to_its_own_topic(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str, unique_name
+) -> None:
+    settings = bridge_settings(legacy=True, legacy_topic=unique_name("nova.legacy"))
+    legacy: dict[str, object] = {"message_id": str(uuid.uuid4())}
+    legacy["event_type"] = "compute.instance.exists"
+    legacy |= {"publisher_id": "compute.h1", "payload": {"instance_id": "inst-1"}}
+    versioned = notification(str(uuid.uuid4()), 0)
+    async with running_bridge(settings):
+        await asyncio.to_thread(
+            publish, amqp_url, settings.exchange, [orjson.dumps(legacy)], "notifications.info"
+        )
+        await asyncio.to_thread(publish, amqp_url, settings.exchange, [envelope(versioned)])
+        old = await read_topic(kafka_bootstrap, settings.legacy_topic, lambda r: len(r) >= 1)
+        new = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 1)
+    assert message_ids(old) == {legacy["message_id"]}
+    assert old[0].key == b"inst-1"
+    assert message_ids(new) == {versioned["message_id"]}
+
+
+async def test_a_queue_declared_otherwise_is_a_clear_error(
+    bridge_settings: SettingsFactory, amqp_url: str
+) -> None:
+    settings = bridge_settings(queue_type="quorum")
+    with Connection(amqp_url) as conn:
+        conn.default_channel.queue_declare(settings.queue, durable=True, auto_delete=False)
+    with pytest.raises(AmqpSetupError, match="PRECONDITION_FAILED"):
+        async with running_bridge(settings):
+            pass
