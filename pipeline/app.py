@@ -80,9 +80,6 @@ def build(settings: WorkerSettings) -> Pipeline:
     app = faust_app(settings)
     n = settings.raw_partitions
 
-    def table(name: str) -> Any:
-        return app.Table(name, partitions=n)
-
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
 
@@ -98,13 +95,19 @@ def build(settings: WorkerSettings) -> Pipeline:
             "stalled": out(settings.stalled_topic),
         },
         dlq=out(settings.pipeline_dlq_topic),
-        store=TableStore(table("operations"), table("hosts"), table("expected")),
+        store=TableStore(app.Table("operations", partitions=n)),
         limits=Limits(
             grace_period_s=settings.grace_period_s,
             stall_after_s=settings.stall_after_s,
             failed_hosts_cap=settings.failed_hosts_cap,
         ),
     )
+
+    async def on_rebalance(*args: Any, **kwargs: Any) -> None:
+        pipeline.store.forget_index()
+
+    app.on_partitions_assigned.connect(on_rebalance)
+    app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
     web.attach(pipeline)
     return pipeline

@@ -69,7 +69,7 @@ def owned_summary(p: Pipeline, op_id: str) -> dict[str, Any] | None:
 
 def local_operations(p: Pipeline) -> list[dict[str, Any]]:
     owned = owned_partitions(p)
-    return [operation_data(s) for _, s in p.store.summaries() if s["partition"] in owned]
+    return [operation_data(s) for s in p.store.summaries() if s["partition"] in owned]
 
 
 def peer_urls(p: Pipeline) -> list[str]:
