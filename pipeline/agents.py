@@ -54,12 +54,16 @@ async def on_raw(p: Pipeline, message: Any) -> None:
     )
     await emit_and_commit(p, step)
     p.stats.applied += 1
+    if step.note:
+        log.warning(step.note, op=step.op_id, offset=message.offset, partition=message.partition)
 
 
 async def on_tick(p: Pipeline, partition: int) -> None:
     p.stats.ticks += 1
     for step in engine.tick(partition, time.time(), p.store, p.limits):
         await emit_and_commit(p, step)
+        if step.note:
+            log.warning(step.note, op=step.op_id, partition=partition)
 
 
 async def emit_and_commit(p: Pipeline, step: Step) -> None:

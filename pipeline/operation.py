@@ -51,6 +51,7 @@ class Step:
     alias: tuple[str, str] | None = None
     markers: list[tuple[str, Marker]] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    note: str | None = None  # worth a log line: "late" input, completion with missing hosts
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -122,7 +123,8 @@ def apply(
         return _duplicate(n, offset, s, marker)
     step = Step(op_id=op_id)
     if s["state"] == "completed":
-        return step  # late notification of a closed operation
+        step.note = "late"  # a notification for an operation already closed
+        return step
     if isinstance(n, Progress):
         _count_progress(s, n, step, limits)
         step.markers.append((n.host, _marker(n, offset)))
@@ -261,7 +263,9 @@ def tick(
     s = dict(summary)
     step = Step(op_id=s["operation_id"])
     if s["end_wall"] is not None and now - s["end_wall"] >= limits.grace_period_s:
-        _complete(s, missing_hosts(expected, is_counted), step, limits)
+        missing = missing_hosts(expected, is_counted)
+        _complete(s, missing, step, limits)
+        step.note = f"completed after the grace period with {s['missing_count']} hosts missing"
     elif _stall_due(s, now, limits):
         s["state"] = "stalled"
         s["stalls"] += 1
