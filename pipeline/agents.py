@@ -40,6 +40,7 @@ def attach(p: Pipeline) -> None:
 
 
 async def on_raw(p: Pipeline, message: Any) -> None:
+    await p.gaps.observe(message.partition, message.offset)
     headers = header_map(message.headers)
     try:
         notification = parse(message.value, headers)

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 
+from pipeline.gaps import GapGuard
 from pipeline.operation import Limits
 from pipeline.settings import WorkerSettings
 from pipeline.store import TableStore
@@ -42,6 +45,7 @@ class Pipeline:
     dlq: Any
     store: TableStore
     limits: Limits
+    gaps: GapGuard
     stats: Stats = field(default_factory=Stats)
 
 
@@ -80,6 +84,12 @@ def build(settings: WorkerSettings) -> Pipeline:
     app = faust_app(settings)
     n = settings.raw_partitions
 
+    async def seek(partition: int, offset: int) -> None:
+        await app.consumer.seek(TP(settings.raw_topic, partition), offset)
+
+    async def committed() -> dict[int, int]:
+        return await committed_offsets(settings)
+
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
 
@@ -101,13 +111,30 @@ def build(settings: WorkerSettings) -> Pipeline:
             stall_after_s=settings.stall_after_s,
             failed_hosts_cap=settings.failed_hosts_cap,
         ),
+        gaps=GapGuard(seek, committed),
     )
 
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
         pipeline.store.forget_index()
+        pipeline.gaps.reset()
 
     app.on_partitions_assigned.connect(on_rebalance)
     app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
     web.attach(pipeline)
     return pipeline
+
+
+async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
+    """The group's committed offsets on the raw topic (partition -> next offset to read)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+    finally:
+        await admin.close()
+    return {
+        tp.partition: meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == settings.raw_topic and meta.offset >= 0
+    }

@@ -46,6 +46,7 @@ def attach(p: Pipeline) -> None:
                 "malformed": s.malformed,
                 "malformed_by_reason": s.by_reason,
                 "ticks": s.ticks,
+                "gap_seeks": p.gaps.seeks,
                 "partitions": sorted(owned_partitions(p)),
             }
         )
