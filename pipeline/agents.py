@@ -40,7 +40,12 @@ def attach(p: Pipeline) -> None:
 
 
 async def on_raw(p: Pipeline, message: Any) -> None:
-    await p.gaps.observe(message.partition, message.offset)
+    for skipped in await p.gaps.observe(message.partition, message.offset):
+        await apply_raw(p, skipped)
+    await apply_raw(p, message)
+
+
+async def apply_raw(p: Pipeline, message: Any) -> None:
     headers = header_map(message.headers)
     try:
         notification = parse(message.value, headers)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from faust.types import TP
 
 from pipeline.gaps import GapGuard
 from pipeline.operation import Limits
@@ -84,8 +84,8 @@ def build(settings: WorkerSettings) -> Pipeline:
     app = faust_app(settings)
     n = settings.raw_partitions
 
-    async def seek(partition: int, offset: int) -> None:
-        await app.consumer.seek(TP(settings.raw_topic, partition), offset)
+    async def fetch(partition: int, start: int, end: int) -> list[Any]:
+        return await read_range(settings, partition, start, end)
 
     async def committed() -> dict[int, int]:
         return await committed_offsets(settings)
@@ -111,7 +111,7 @@ def build(settings: WorkerSettings) -> Pipeline:
             stall_after_s=settings.stall_after_s,
             failed_hosts_cap=settings.failed_hosts_cap,
         ),
-        gaps=GapGuard(seek, committed),
+        gaps=GapGuard(fetch, committed),
     )
 
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
@@ -138,3 +138,22 @@ async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
         for tp, meta in offsets.items()
         if tp.topic == settings.raw_topic and meta.offset >= 0
     }
+
+
+async def read_range(settings: WorkerSettings, partition: int, start: int, end: int) -> list[Any]:
+    """Records ``[start, end)`` of one raw partition, read with a plain consumer (no group)."""
+    tp = TopicPartition(settings.raw_topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        while (await consumer.position(tp)) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            out.extend(r for r in batch.get(tp, []) if r.offset < end)
+    finally:
+        await consumer.stop()
+    return out

@@ -46,7 +46,7 @@ def attach(p: Pipeline) -> None:
                 "malformed": s.malformed,
                 "malformed_by_reason": s.by_reason,
                 "ticks": s.ticks,
-                "gap_seeks": p.gaps.seeks,
+                "gap_records_filled": p.gaps.filled,
                 "partitions": sorted(owned_partitions(p)),
             }
         )

@@ -1,44 +1,35 @@
-"""GapGuard: a record past the expected offset makes the partition read the skipped range again."""
+"""GapGuard: a record past the expected offset returns the skipped range, read directly."""
 
 from pipeline.gaps import GapGuard
 
 
-async def test_seeks_back_once_to_the_committed_offset_then_follows():
-    seeks: list[tuple[int, int]] = []
-
-    async def seek(partition: int, offset: int) -> None:
-        seeks.append((partition, offset))
-
-    async def committed() -> dict[int, int]:
-        return {0: 180}
-
-    guard = GapGuard(seek, committed)
-    await guard.observe(0, 204)  # 180..203 were skipped by the consumer
-    assert seeks == [(0, 180)]
-    for offset in range(180, 206):  # read again, then the stream goes on
-        await guard.observe(0, offset)
-    await guard.observe(0, 204)  # a redelivery is no gap
-    assert seeks == [(0, 180)]
-    await guard.observe(1, 7)  # no committed offset yet: whatever comes first is the start
-    await guard.observe(1, 8)
-    assert seeks == [(0, 180)]
-
-
-async def test_a_real_gap_in_offsets_is_sought_once_only():
-    seeks: list[tuple[int, int]] = []
-
-    async def seek(partition: int, offset: int) -> None:
-        seeks.append((partition, offset))
+def guard_with(committed_offsets: dict[int, int], calls: list[tuple[int, int, int]]) -> GapGuard:
+    async def fetch(partition: int, start: int, end: int) -> list[int]:
+        calls.append((partition, start, end))
+        return list(range(start, end))
 
     async def committed() -> dict[int, int]:
-        return {}
+        return committed_offsets
 
-    guard = GapGuard(seek, committed)
-    await guard.observe(0, 10)
-    await guard.observe(0, 12)  # 11 is a transaction marker, say: it never comes
-    await guard.observe(0, 12)
-    await guard.observe(0, 13)
-    assert seeks == [(0, 11)]
+    return GapGuard(fetch, committed)
+
+
+async def test_skipped_range_after_the_committed_offset_is_read_directly():
+    calls: list[tuple[int, int, int]] = []
+    guard = guard_with({0: 180}, calls)
+    assert await guard.observe(0, 204) == list(range(180, 204))
+    for offset in (205, 180, 206):  # later, redelivered, later again: no gap
+        assert await guard.observe(0, offset) == []
+    assert await guard.observe(1, 7) == []  # no committed offset: the first record starts
+    assert await guard.observe(1, 9) == [8]
+    assert calls == [(0, 180, 204), (1, 8, 9)]
+    assert guard.filled == 25
+
+
+async def test_reset_checks_against_the_committed_offsets_again():
+    calls: list[tuple[int, int, int]] = []
+    guard = guard_with({0: 10}, calls)
+    assert await guard.observe(0, 10) == []
+    assert await guard.observe(0, 11) == []
     guard.reset()
-    await guard.observe(0, 13)
-    assert seeks == [(0, 11)]
+    assert await guard.observe(0, 15) == [10, 11, 12, 13, 14]
