@@ -123,7 +123,8 @@ def apply(
         return _duplicate(n, offset, s, marker)
     step = Step(op_id=op_id)
     if s["state"] == "completed":
-        step.note = "late"  # a notification for an operation already closed
+        if isinstance(n, Progress):
+            step.note = "progress for an operation already completed: ignored"
         return step
     if isinstance(n, Progress):
         _count_progress(s, n, step, limits)
