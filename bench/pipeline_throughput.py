@@ -81,22 +81,21 @@ async def plain_consumer_rate(s: WorkerSettings, total: int) -> float:
 
 
 def worker_rate(s: WorkerSettings, total: int, log_dir: Path) -> dict[str, Any]:
-    """Run a worker until it applied ``total`` notifications; rate and peak RSS."""
+    """Run a worker until it applied ``total`` notifications; rate and peak RSS.
+
+    The rate is (applied - 1) / (last - first applied), from the worker's own clock.
+    """
     worker = WorkerProcess(s, log_dir / f"{s.app_id}.log").start()
     try:
-        first: tuple[float, int] | None = None
-        applied = 0
-        while applied < total:
+        stats: dict[str, Any] = {"applied": 0}
+        while stats["applied"] < total:
             time.sleep(0.5)
             try:
-                applied = int(worker.get("/stats/")[1]["applied"])
+                stats = worker.get("/stats/")[1]
             except OSError:
                 continue
-            if applied and first is None:
-                first = (time.monotonic(), applied)
-        assert first is not None
-        elapsed = time.monotonic() - first[0]
-        rate = (applied - first[1]) / elapsed if elapsed > 0 else float("nan")
+        elapsed = stats["last_applied_at"] - stats["first_applied_at"]
+        rate = (stats["applied"] - 1) / elapsed
         return {"rate": rate, "peak_rss_mb": peak_rss_mb(worker), "elapsed_s": elapsed}
     finally:
         worker.stop()

@@ -60,6 +60,9 @@ async def apply_raw(p: Pipeline, message: Any) -> None:
     )
     await emit_and_commit(p, step)
     p.stats.applied += 1
+    p.stats.last_applied_at = time.time()
+    if p.stats.first_applied_at is None:
+        p.stats.first_applied_at = p.stats.last_applied_at
     if step.note:
         log.warning(step.note, op=step.op_id, offset=message.offset, partition=message.partition)
 

@@ -32,6 +32,8 @@ class Stats:
     ignored: int = 0
     malformed: int = 0
     ticks: int = 0
+    first_applied_at: float | None = None  # wall clock, for throughput measurements
+    last_applied_at: float | None = None
     by_reason: dict[str, int] = field(default_factory=dict)
 
 

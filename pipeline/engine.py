@@ -49,7 +49,10 @@ def tick(partition: int, now: float, store: Store, limits: Limits) -> list[Step]
         def counted(host: str, op_id: str = op_id, summary: Summary = summary) -> bool:
             return operation.is_counted(host, store.get_marker(op_id, host), summary)
 
-        step = operation.tick(summary, now, limits, store.get_expected(op_id), counted)
+        def expected(op_id: str = op_id) -> list[str] | None:
+            return store.get_expected(op_id)
+
+        step = operation.tick(summary, now, limits, expected, counted)
         if step is not None:
             steps.append(step)
     return steps

@@ -255,7 +255,7 @@ def tick(
     summary: Summary,
     now: float,
     limits: Limits,
-    expected: list[str] | None,
+    expected: Callable[[], list[str] | None],
     is_counted: Callable[[str], bool],
 ) -> Step | None:
     """Timer rules: complete after the grace period following ``.end``, or report a stall."""
@@ -264,7 +264,7 @@ def tick(
     s = dict(summary)
     step = Step(op_id=s["operation_id"])
     if s["end_wall"] is not None and now - s["end_wall"] >= limits.grace_period_s:
-        missing = missing_hosts(expected, is_counted)
+        missing = missing_hosts(expected(), is_counted)
         _complete(s, missing, step, limits)
         step.note = f"completed after the grace period with {s['missing_count']} hosts missing"
     elif _stall_due(s, now, limits):

@@ -1,14 +1,16 @@
 """One faust table behind the engine's :class:`~pipeline.engine.Store` protocol.
 
 One table, so that a step's writes (summary, then markers) go to one changelog partition in
-order. Keys: ``s|op`` summary, ``h|op|host`` host marker, ``e|op`` expected hosts (start
-payload), ``a|region/aggregate`` op id for notifications without a request id.
+order. Keys: ``s|op`` summary, ``h|op|host`` host marker, ``e|op`` + ``e|op|i`` expected hosts
+(start payload, chunked), ``a|region/aggregate`` op id for notifications without a request id.
 """
 
 from collections.abc import Iterator
 from typing import Any
 
 from pipeline.operation import Marker, Summary
+
+EXPECTED_CHUNK = 2000
 
 
 class TableStore:
@@ -37,11 +39,20 @@ class TableStore:
         self.table[f"h|{op_id}|{host}"] = marker
 
     def get_expected(self, op_id: str) -> list[str] | None:
-        value: list[str] | None = self.table.get(f"e|{op_id}")
-        return value
+        head = self.table.get(f"e|{op_id}")
+        if head is None:
+            return None
+        hosts: list[str] = []
+        for i in range(head["chunks"]):
+            hosts += self.table.get(f"e|{op_id}|{i}") or []
+        return hosts
 
     def put_expected(self, op_id: str, hosts: list[str]) -> None:
-        self.table[f"e|{op_id}"] = hosts
+        """Written once, in chunks: a 100k-host list would exceed Kafka's record size."""
+        chunks = [hosts[i : i + EXPECTED_CHUNK] for i in range(0, len(hosts), EXPECTED_CHUNK)]
+        for i, chunk in enumerate(chunks):
+            self.table[f"e|{op_id}|{i}"] = chunk
+        self.table[f"e|{op_id}"] = {"chunks": len(chunks)}
 
     def get_alias(self, key: str) -> str | None:
         value: str | None = self.table.get(f"a|{key}")

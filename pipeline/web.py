@@ -46,6 +46,8 @@ def attach(p: Pipeline) -> None:
                 "malformed": s.malformed,
                 "malformed_by_reason": s.by_reason,
                 "ticks": s.ticks,
+                "first_applied_at": s.first_applied_at,
+                "last_applied_at": s.last_applied_at,
                 "gap_records_filled": p.gaps.filled,
                 "partitions": sorted(owned_partitions(p)),
             }
