@@ -208,7 +208,10 @@ def _count_progress(s: Summary, n: Progress, step: Step, limits: Limits) -> None
 
 
 def capped_insert(hosts: list[str], host: str, cap: int) -> list[str]:
-    """Insert in natural order, keep the first ``cap``: O(cap), never O(operation size)."""
+    """Insert in natural order, keep the first ``cap``: O(cap), never O(operation size).
+    Idempotent, since the list may be persisted ahead of the summary that counts the host."""
+    if host in hosts:
+        return hosts
     out = list(hosts)
     bisect.insort(out, host, key=natural_key)
     return out[:cap]

@@ -1,8 +1,9 @@
 """One faust table behind the engine's :class:`~pipeline.engine.Store` protocol.
 
 One table, so that a step's writes (summary, then markers) go to one changelog partition in
-order. Keys: ``s|op`` summary, ``h|op|host`` host marker, ``e|op`` + ``e|op|i`` expected hosts
-(start payload, chunked), ``a|region/aggregate`` op id for notifications without a request id.
+order. Keys: ``s|op`` summary, ``f|op`` failed hosts, ``h|op|host`` marker, ``e|op`` +
+``e|op|i`` expected hosts (start payload, chunked), ``a|region/aggregate`` op id for
+notifications without a request id.
 """
 
 from collections.abc import Iterator
@@ -20,10 +21,17 @@ class TableStore:
 
     def get_summary(self, op_id: str) -> Summary | None:
         value: Summary | None = self.table.get(f"s|{op_id}")
-        return value
+        if value is None:
+            return None
+        return {**value, "failed_hosts": self.table.get(f"f|{op_id}") or []}
 
     def put_summary(self, op_id: str, summary: Summary) -> None:
-        self.table[f"s|{op_id}"] = summary
+        """The capped failed-host list (up to 1000 names) is stored apart and written only when
+        it changes, so the per-notification summary write stays small."""
+        failed = summary["failed_hosts"]
+        if failed != (self.table.get(f"f|{op_id}") or []):
+            self.table[f"f|{op_id}"] = failed  # before the summary: see capped_insert
+        self.table[f"s|{op_id}"] = {k: v for k, v in summary.items() if k != "failed_hosts"}
         index = self._open.get(summary["partition"])
         if index is not None:
             if summary["state"] == "completed":
@@ -78,7 +86,7 @@ class TableStore:
         """Every summary this worker holds (a full scan: HTTP listing and index rebuilds)."""
         for key, value in self.table.items():
             if isinstance(key, str) and key.startswith("s|"):
-                yield value
+                yield {**value, "failed_hosts": self.table.get(f"f|{key[2:]}") or []}
 
     def forget_index(self) -> None:
         """Partitions moved: rebuild the open-operation index from the table when next asked."""
