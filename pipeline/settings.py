@@ -12,7 +12,8 @@ class WorkerSettings(KafkaSettings):
     """``PRECACHE_*`` settings of ``precache worker``; field names are the env var names."""
 
     app_id: str = Field("precache-pipeline", description="faust app id = consumer group")
-    web_host: str = Field("127.0.0.1", description="address the HTTP view binds and advertises")
+    web_host: str = Field("127.0.0.1", description="host other workers reach this one at")
+    web_bind: str = Field("127.0.0.1", description="address the HTTP view listens on")
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP view port, one per worker")
     data_dir: Path = Field(Path("/tmp/precache-worker"), description="faust data dir, per worker")
     store: Literal["memory", "rocksdb"] = Field("memory", description="table store")
