@@ -49,6 +49,7 @@ class Pipeline:
     limits: Limits
     gaps: GapGuard
     stats: Stats = field(default_factory=Stats)
+    dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
 
 
 def faust_app(settings: WorkerSettings) -> Any:
