@@ -9,7 +9,7 @@ import structlog
 from pipeline import engine, events
 from pipeline.app import Pipeline
 from pipeline.notifications import MalformedNotification, header_map, parse
-from pipeline.operation import Step
+from pipeline.operation import Effect, Step
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +40,12 @@ def attach(p: Pipeline) -> None:
 
 
 async def on_raw(p: Pipeline, message: Any) -> None:
+    for skipped in await p.gaps.observe(message.partition, message.offset):
+        await apply_raw(p, skipped)
+    await apply_raw(p, message)
+
+
+async def apply_raw(p: Pipeline, message: Any) -> None:
     headers = header_map(message.headers)
     try:
         notification = parse(message.value, headers)
@@ -54,12 +60,20 @@ async def on_raw(p: Pipeline, message: Any) -> None:
     )
     await emit_and_commit(p, step)
     p.stats.applied += 1
+    p.stats.last_applied_at = time.time()
+    if p.stats.first_applied_at is None:
+        p.stats.first_applied_at = p.stats.last_applied_at
+    if step.note:
+        log.warning(step.note, op=step.op_id, offset=message.offset, partition=message.partition)
 
 
 async def on_tick(p: Pipeline, partition: int) -> None:
     p.stats.ticks += 1
+    await flush_statuses(p, partition)
     for step in engine.tick(partition, time.time(), p.store, p.limits):
         await emit_and_commit(p, step)
+        if step.note:
+            log.warning(step.note, op=step.op_id, partition=partition)
 
 
 async def emit_and_commit(p: Pipeline, step: Step) -> None:
@@ -68,6 +82,8 @@ async def emit_and_commit(p: Pipeline, step: Step) -> None:
     if summary is not None:
         pending = []
         for effect in step.effects:
+            if effect.kind == "status" and coalesce(p, step, summary):
+                continue
             value = orjson.dumps(events.build(summary, effect))
             topic = p.outputs[effect.kind]
             fut = await topic.send(key=step.op_id.encode(), value=value)
@@ -76,6 +92,26 @@ async def emit_and_commit(p: Pipeline, step: Step) -> None:
         for fut in pending:
             await fut
     engine.commit(step, p.store)
+
+
+def coalesce(p: Pipeline, step: Step, summary: dict[str, Any]) -> bool:
+    """With ``status_coalesce``, a running operation's progress snapshot waits for the next
+    tick (the latest one wins); state changes are always sent at once."""
+    if not p.settings.status_coalesce or summary["state"] != "running":
+        return False
+    if len(step.effects) != 1 or summary["hosts_reported"] <= 1:
+        return False
+    p.dirty.setdefault(summary["partition"], set()).add(step.op_id)
+    return True
+
+
+async def flush_statuses(p: Pipeline, partition: int) -> None:
+    """Send the coalesced snapshots of one partition (from the current state: same ids)."""
+    for op_id in p.dirty.pop(partition, set()):
+        summary = p.store.get_summary(op_id)
+        if summary is not None and summary["state"] == "running":
+            value = orjson.dumps(events.build(summary, Effect("status")))
+            await p.outputs["status"].send(key=op_id.encode(), value=value)
 
 
 async def dead_letter(p: Pipeline, message: Any, reason: str) -> None:

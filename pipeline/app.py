@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
+from pipeline.gaps import GapGuard
 from pipeline.operation import Limits
 from pipeline.settings import WorkerSettings
 from pipeline.store import TableStore
@@ -29,6 +32,8 @@ class Stats:
     ignored: int = 0
     malformed: int = 0
     ticks: int = 0
+    first_applied_at: float | None = None  # wall clock, for throughput measurements
+    last_applied_at: float | None = None
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -42,7 +47,9 @@ class Pipeline:
     dlq: Any
     store: TableStore
     limits: Limits
+    gaps: GapGuard
     stats: Stats = field(default_factory=Stats)
+    dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
 
 
 def faust_app(settings: WorkerSettings) -> Any:
@@ -61,7 +68,7 @@ def faust_app(settings: WorkerSettings) -> Any:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=True,
-        web_bind=settings.web_host,
+        web_bind=settings.web_bind,
         web_host=settings.web_host,
         web_port=settings.web_port,
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
@@ -80,8 +87,11 @@ def build(settings: WorkerSettings) -> Pipeline:
     app = faust_app(settings)
     n = settings.raw_partitions
 
-    def table(name: str) -> Any:
-        return app.Table(name, partitions=n)
+    async def fetch(partition: int, start: int, end: int) -> list[Any]:
+        return await read_range(settings, partition, start, end)
+
+    async def committed() -> dict[int, int]:
+        return await committed_offsets(settings)
 
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
@@ -98,13 +108,55 @@ def build(settings: WorkerSettings) -> Pipeline:
             "stalled": out(settings.stalled_topic),
         },
         dlq=out(settings.pipeline_dlq_topic),
-        store=TableStore(table("operations"), table("hosts"), table("expected")),
+        store=TableStore(app.Table("operations", partitions=n)),
         limits=Limits(
             grace_period_s=settings.grace_period_s,
             stall_after_s=settings.stall_after_s,
             failed_hosts_cap=settings.failed_hosts_cap,
         ),
+        gaps=GapGuard(fetch, committed),
     )
+
+    async def on_rebalance(*args: Any, **kwargs: Any) -> None:
+        pipeline.store.forget_index()
+        pipeline.gaps.reset()
+
+    app.on_partitions_assigned.connect(on_rebalance)
+    app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
     web.attach(pipeline)
     return pipeline
+
+
+async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
+    """The group's committed offsets on the raw topic (partition -> next offset to read)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.app_id)
+    finally:
+        await admin.close()
+    return {
+        tp.partition: meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == settings.raw_topic and meta.offset >= 0
+    }
+
+
+async def read_range(settings: WorkerSettings, partition: int, start: int, end: int) -> list[Any]:
+    """Records ``[start, end)`` of one raw partition, read with a plain consumer (no group)."""
+    tp = TopicPartition(settings.raw_topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[Any] = []
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        while (await consumer.position(tp)) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            out.extend(r for r in batch.get(tp, []) if r.offset < end)
+    finally:
+        await consumer.stop()
+    return out

@@ -1,8 +1,9 @@
 """Runs the pure rules against a key-value store: the same code in the worker and in tests.
 
-The worker's store is a set of faust tables; tests use :class:`DictStore`. Writes happen in
+The worker's store is one faust table; tests use :class:`DictStore`. Writes happen in
 :func:`commit` in a fixed order (expected hosts, alias, summary, markers) *after* the step's
-events were emitted, which is what makes a crash anywhere in between repairable by redelivery.
+events were emitted; with one table they land in one changelog partition in that order, so a
+crash leaves a prefix of them, which redelivery repairs (see :mod:`pipeline.operation`).
 """
 
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ class Store(Protocol):
     def put_expected(self, op_id: str, hosts: list[str]) -> None: ...
     def get_alias(self, key: str) -> str | None: ...
     def put_alias(self, key: str, op_id: str) -> None: ...
-    def summaries(self) -> Iterator[tuple[str, Summary]]: ...
+    def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]: ...
 
 
 def process(
@@ -43,16 +44,15 @@ def process(
 def tick(partition: int, now: float, store: Store, limits: Limits) -> list[Step]:
     """Grace/stall rules for the open operations of one partition."""
     steps = []
-    for op_id, summary in list(store.summaries()):
-        if summary["state"] == "completed" or summary["partition"] != partition:
-            continue
-        last = summary["last_offset"]
+    for op_id, summary in list(store.open_summaries(partition)):
 
-        def counted(host: str, op_id: str = op_id, last: int = last) -> bool:
-            marker = store.get_marker(op_id, host)
-            return marker is not None and marker["o"] <= last
+        def counted(host: str, op_id: str = op_id, summary: Summary = summary) -> bool:
+            return operation.is_counted(host, store.get_marker(op_id, host), summary)
 
-        step = operation.tick(summary, now, limits, store.get_expected(op_id), counted)
+        def expected(op_id: str = op_id) -> list[str] | None:
+            return store.get_expected(op_id)
+
+        step = operation.tick(summary, now, limits, expected, counted)
         if step is not None:
             steps.append(step)
     return steps
@@ -102,5 +102,7 @@ class DictStore:
     def put_alias(self, key: str, op_id: str) -> None:
         self.aliases[key] = op_id
 
-    def summaries(self) -> Iterator[tuple[str, Summary]]:
-        return iter(self.summary.items())
+    def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]:
+        for op_id, s in self.summary.items():
+            if s["partition"] == partition and s["state"] != "completed":
+                yield op_id, s

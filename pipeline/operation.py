@@ -6,11 +6,11 @@ An operation's state is split so that no write grows with the operation's size:
 - a *host marker* per (operation, host), the de-duplication record,
 - the *expected hosts* list from the start payload, written once.
 
-Redelivery safety (at-least-once): the summary records ``last_offset``, the raw-topic offset of
-the last notification it includes. All notifications of an operation share one partition (key =
-aggregate uuid), so offsets order them. A host marker counts only if its offset is covered by the
-summary; the summary is written before the marker, so a crash between the two writes is repaired
-when the notification is delivered again.
+Redelivery safety (at-least-once): the worker writes a step's summary and *then* its host marker,
+into one changelog partition, so after a crash the log holds a prefix of the writes. A marker
+therefore implies its summary; the only summary whose marker can be missing is the last one, and
+it names its host in ``last_host``. Nothing depends on the order of input offsets, so a record
+faust delivers out of order after a rebalance (faust-streaming#221) still counts exactly once.
 """
 
 import bisect
@@ -51,6 +51,7 @@ class Step:
     alias: tuple[str, str] | None = None
     markers: list[tuple[str, Marker]] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    note: str | None = None  # worth a log line: "late" input, completion with missing hosts
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -100,8 +101,8 @@ def new_summary(n: Notification, op_id: str, partition: int, now: float) -> Summ
         "activity_wall": now,
         "stall_wall": None,
         "stalls": 0,
-        "last_offset": -1,
         "version": 0,
+        "last_host": None,
     }
 
 
@@ -118,14 +119,14 @@ def apply(
     """Apply one notification (at ``offset``); ``marker`` is the host's marker for progress."""
     op_id = op_id or operation_id(n, None)
     s = dict(summary) if summary else new_summary(n, op_id, partition, now)
-    if offset <= s["last_offset"]:
-        return _replay(n, offset, s, marker)
+    if isinstance(n, Progress) and is_counted(n.host, marker, s):
+        return _duplicate(n, offset, s, marker)
     step = Step(op_id=op_id)
     if s["state"] == "completed":
+        if isinstance(n, Progress):
+            step.note = "progress for an operation already completed: ignored"
         return step
     if isinstance(n, Progress):
-        if marker is not None and marker["o"] <= s["last_offset"]:
-            return step  # this host is already counted: a duplicate delivery
         _count_progress(s, n, step, limits)
         step.markers.append((n.host, _marker(n, offset)))
     elif isinstance(n, Start):
@@ -137,7 +138,7 @@ def apply(
         s["end_wall"] = now
         s["hosts_total"] = s["hosts_total"] or len(n.hosts)
         step.expected = list(n.hosts)
-    _touch(s, n, offset, now)
+    _touch(s, n, now)
     if s["hosts_total"] and s["hosts_reported"] >= s["hosts_total"]:
         _complete(s, [], step, limits)
     step.effects.append(Effect("status"))
@@ -145,18 +146,31 @@ def apply(
     return step
 
 
+def is_counted(host: str, marker: Marker | None, s: Summary) -> bool:
+    """Counted: its marker exists, or it is the last host counted (marker lost in a crash)."""
+    return marker is not None or s.get("last_host") == host
+
+
 def _marker(n: Progress, offset: int) -> Marker:
-    return {"o": offset, "f": list(n.images_failed), "c": list(n.images_cached), "at": n.timestamp}
+    return {
+        "o": offset,
+        "f": list(n.images_failed),
+        "c": list(n.images_cached),
+        "at": n.timestamp,
+    }
 
 
-def _replay(n: Notification, offset: int, s: Summary, marker: Marker | None) -> Step:
-    """Already applied before a crash: repair a lost marker and re-emit (same event ids)."""
+def _duplicate(n: Progress, offset: int, s: Summary, marker: Marker | None) -> Step:
+    """Host already counted. The very record again (same offset) or a lost marker means a
+    redelivery after a crash: repair the marker and re-emit its events with the same ids."""
     step = Step(op_id=s["operation_id"])
-    if isinstance(n, Progress):
-        if marker is None or marker["o"] > s["last_offset"]:
-            step.markers.append((n.host, _marker(n, offset)))
-        if n.images_failed:
-            step.effects.append(Effect("host_failed", host_failure(n.host, _marker(n, offset))))
+    if marker is None:
+        marker = _marker(n, offset)
+        step.markers.append((n.host, marker))
+    elif marker["o"] != offset:
+        return step  # a true duplicate: nothing to do
+    if marker["f"]:
+        step.effects.append(Effect("host_failed", host_failure(n.host, marker)))
     step.effects.append(Effect("status"))
     if s["state"] == "completed":
         step.effects.append(Effect("completed"))
@@ -175,6 +189,7 @@ def host_failure(host: str, marker: Marker, reason: str = "image_failed") -> dic
 
 def _count_progress(s: Summary, n: Progress, step: Step, limits: Limits) -> None:
     s["hosts_reported"] += 1
+    s["last_host"] = n.host
     s["hosts_total"] = max(s["hosts_total"] or 0, n.total)
     images = set(s["images"]).union(n.images_cached, n.images_failed)
     if len(images) != len(s["images"]):
@@ -193,17 +208,19 @@ def _count_progress(s: Summary, n: Progress, step: Step, limits: Limits) -> None
 
 
 def capped_insert(hosts: list[str], host: str, cap: int) -> list[str]:
-    """Insert in natural order, keep the first ``cap``: O(cap), never O(operation size)."""
+    """Insert in natural order, keep the first ``cap``: O(cap), never O(operation size).
+    Idempotent, since the list may be persisted ahead of the summary that counts the host."""
+    if host in hosts:
+        return hosts
     out = list(hosts)
     bisect.insort(out, host, key=natural_key)
     return out[:cap]
 
 
-def _touch(s: Summary, n: Notification, offset: int, now: float) -> None:
+def _touch(s: Summary, n: Notification, now: float) -> None:
     s["first_at"] = min(s["first_at"], n.timestamp)
     s["updated_at"] = max(s["updated_at"], n.timestamp)
     s["activity_wall"] = now
-    s["last_offset"] = offset
     s["version"] += 1
 
 
@@ -241,7 +258,7 @@ def tick(
     summary: Summary,
     now: float,
     limits: Limits,
-    expected: list[str] | None,
+    expected: Callable[[], list[str] | None],
     is_counted: Callable[[str], bool],
 ) -> Step | None:
     """Timer rules: complete after the grace period following ``.end``, or report a stall."""
@@ -250,7 +267,9 @@ def tick(
     s = dict(summary)
     step = Step(op_id=s["operation_id"])
     if s["end_wall"] is not None and now - s["end_wall"] >= limits.grace_period_s:
-        _complete(s, missing_hosts(expected, is_counted), step, limits)
+        missing = missing_hosts(expected(), is_counted)
+        _complete(s, missing, step, limits)
+        step.note = f"completed after the grace period with {s['missing_count']} hosts missing"
     elif _stall_due(s, now, limits):
         s["state"] = "stalled"
         s["stalls"] += 1

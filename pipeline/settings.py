@@ -12,7 +12,8 @@ class WorkerSettings(KafkaSettings):
     """``PRECACHE_*`` settings of ``precache worker``; field names are the env var names."""
 
     app_id: str = Field("precache-pipeline", description="faust app id = consumer group")
-    web_host: str = Field("127.0.0.1", description="address the HTTP view binds and advertises")
+    web_host: str = Field("127.0.0.1", description="host other workers reach this one at")
+    web_bind: str = Field("127.0.0.1", description="address the HTTP view listens on")
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP view port, one per worker")
     data_dir: Path = Field(Path("/tmp/precache-worker"), description="faust data dir, per worker")
     store: Literal["memory", "rocksdb"] = Field("memory", description="table store")
@@ -20,6 +21,9 @@ class WorkerSettings(KafkaSettings):
     grace_period_s: float = Field(30.0, gt=0, description="wait after .end for missing hosts")
     stall_after_s: float = Field(300.0, gt=0, description="no progress for this long = stalled")
     tick_interval_s: float = Field(1.0, gt=0, description="how often grace/stall are checked")
+    status_coalesce: bool = Field(
+        False, description="send running operations' progress snapshots once per tick"
+    )
     failed_hosts_cap: int = Field(1000, ge=1, description="max hosts listed in failed_hosts")
     standby_replicas: int = Field(0, ge=0, description="faust table_standby_replicas")
     replication_factor: int = Field(1, ge=1, description="replication of created topics")

@@ -1,50 +1,93 @@
-"""faust tables behind the engine's :class:`~pipeline.engine.Store` protocol."""
+"""One faust table behind the engine's :class:`~pipeline.engine.Store` protocol.
+
+One table, so that a step's writes (summary, then markers) go to one changelog partition in
+order. Keys: ``s|op`` summary, ``f|op`` failed hosts, ``h|op|host`` marker, ``e|op`` +
+``e|op|i`` expected hosts (start payload, chunked), ``a|region/aggregate`` op id for
+notifications without a request id.
+"""
 
 from collections.abc import Iterator
 from typing import Any
 
 from pipeline.operation import Marker, Summary
 
+EXPECTED_CHUNK = 2000
+
 
 class TableStore:
-    """Three changelog-backed tables, all partitioned like the raw topic.
-
-    ``operations``: op id -> summary; ``hosts``: "op id|host" -> marker; ``expected``: op id ->
-    start payload hosts (and "alias:region/aggregate" -> op id when Nova sent no request id).
-    """
-
-    def __init__(self, operations: Any, hosts: Any, expected: Any) -> None:
-        self.operations = operations
-        self.hosts = hosts
-        self.expected = expected
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._open: dict[int, set[str]] = {}  # partition -> open op ids (rebuilt on rebalance)
 
     def get_summary(self, op_id: str) -> Summary | None:
-        value: Summary | None = self.operations.get(op_id)
-        return value
+        value: Summary | None = self.table.get(f"s|{op_id}")
+        if value is None:
+            return None
+        return {**value, "failed_hosts": self.table.get(f"f|{op_id}") or []}
 
     def put_summary(self, op_id: str, summary: Summary) -> None:
-        self.operations[op_id] = summary
+        """The capped failed-host list (up to 1000 names) is stored apart and written only when
+        it changes, so the per-notification summary write stays small."""
+        failed = summary["failed_hosts"]
+        if failed != (self.table.get(f"f|{op_id}") or []):
+            self.table[f"f|{op_id}"] = failed  # before the summary: see capped_insert
+        self.table[f"s|{op_id}"] = {k: v for k, v in summary.items() if k != "failed_hosts"}
+        index = self._open.get(summary["partition"])
+        if index is not None:
+            if summary["state"] == "completed":
+                index.discard(op_id)
+            else:
+                index.add(op_id)
 
     def get_marker(self, op_id: str, host: str) -> Marker | None:
-        value: Marker | None = self.hosts.get(f"{op_id}|{host}")
+        value: Marker | None = self.table.get(f"h|{op_id}|{host}")
         return value
 
     def put_marker(self, op_id: str, host: str, marker: Marker) -> None:
-        self.hosts[f"{op_id}|{host}"] = marker
+        self.table[f"h|{op_id}|{host}"] = marker
 
     def get_expected(self, op_id: str) -> list[str] | None:
-        value: list[str] | None = self.expected.get(op_id)
-        return value
+        head = self.table.get(f"e|{op_id}")
+        if head is None:
+            return None
+        hosts: list[str] = []
+        for i in range(head["chunks"]):
+            hosts += self.table.get(f"e|{op_id}|{i}") or []
+        return hosts
 
     def put_expected(self, op_id: str, hosts: list[str]) -> None:
-        self.expected[op_id] = hosts
+        """Written once, in chunks: a 100k-host list would exceed Kafka's record size."""
+        chunks = [hosts[i : i + EXPECTED_CHUNK] for i in range(0, len(hosts), EXPECTED_CHUNK)]
+        for i, chunk in enumerate(chunks):
+            self.table[f"e|{op_id}|{i}"] = chunk
+        self.table[f"e|{op_id}"] = {"chunks": len(chunks)}
 
     def get_alias(self, key: str) -> str | None:
-        value: str | None = self.expected.get(f"alias:{key}")
+        value: str | None = self.table.get(f"a|{key}")
         return value
 
     def put_alias(self, key: str, op_id: str) -> None:
-        self.expected[f"alias:{key}"] = op_id
+        self.table[f"a|{key}"] = op_id
 
-    def summaries(self) -> Iterator[tuple[str, Summary]]:
-        return iter(self.operations.items())
+    def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]:
+        """Open operations of ``partition``; the first call after a rebalance scans the table."""
+        if partition not in self._open:
+            self._open[partition] = {
+                s["operation_id"]
+                for s in self.summaries()
+                if s["partition"] == partition and s["state"] != "completed"
+            }
+        for op_id in list(self._open[partition]):
+            summary = self.get_summary(op_id)
+            if summary is not None:
+                yield op_id, summary
+
+    def summaries(self) -> Iterator[Summary]:
+        """Every summary this worker holds (a full scan: HTTP listing and index rebuilds)."""
+        for key, value in self.table.items():
+            if isinstance(key, str) and key.startswith("s|"):
+                yield {**value, "failed_hosts": self.table.get(f"f|{key[2:]}") or []}
+
+    def forget_index(self) -> None:
+        """Partitions moved: rebuild the open-operation index from the table when next asked."""
+        self._open.clear()

@@ -12,8 +12,9 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
     """Raw and ticks (co-partitioned), the derived topics; status is compacted."""
     n, rf = settings.raw_partitions, settings.replication_factor
     compact = {"cleanup.policy": "compact"}
+    big = {"max.message.bytes": str(16 * 1024 * 1024)}  # a 100k-host start payload is ~2 MB
     return [
-        NewTopic(settings.raw_topic, n, rf),
+        NewTopic(settings.raw_topic, n, rf, topic_configs=big),
         NewTopic(settings.ticks_topic, n, rf, topic_configs={"retention.ms": "3600000"}),
         NewTopic(settings.status_topic, n, rf, topic_configs=compact),
         NewTopic(settings.completed_topic, n, rf),

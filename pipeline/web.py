@@ -46,6 +46,9 @@ def attach(p: Pipeline) -> None:
                 "malformed": s.malformed,
                 "malformed_by_reason": s.by_reason,
                 "ticks": s.ticks,
+                "first_applied_at": s.first_applied_at,
+                "last_applied_at": s.last_applied_at,
+                "gap_records_filled": p.gaps.filled,
                 "partitions": sorted(owned_partitions(p)),
             }
         )
@@ -69,7 +72,7 @@ def owned_summary(p: Pipeline, op_id: str) -> dict[str, Any] | None:
 
 def local_operations(p: Pipeline) -> list[dict[str, Any]]:
     owned = owned_partitions(p)
-    return [operation_data(s) for _, s in p.store.summaries() if s["partition"] in owned]
+    return [operation_data(s) for s in p.store.summaries() if s["partition"] in owned]
 
 
 def peer_urls(p: Pipeline) -> list[str]:

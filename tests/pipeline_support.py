@@ -114,7 +114,9 @@ class WorkerProcess:
 
 
 async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=16 * 1024 * 1024
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]

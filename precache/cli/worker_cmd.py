@@ -5,8 +5,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from precache.cli.errors import one_line_errors
+from precache.errors import ConfigError
 
 
 @one_line_errors
@@ -33,7 +35,12 @@ def worker(
         "stall_after_s": stall_after_s,
         "log_level": log_level,
     }
-    settings = WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{name} (PRECACHE_{name.upper()}): {first['msg']}") from exc
     run(settings)
 
 

@@ -193,3 +193,26 @@ async def test_end_with_missing_host_stall_malformed_and_unused_records(
     )
     latest = [e for e in events if e["subject"] == stalled.operation_id][-1]
     assert latest["data"]["state"] == "running"
+
+
+async def test_coalesced_status_snapshots_keep_the_final_state_and_exact_counts(
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    settings = await worker_settings(status_coalesce=True)
+    worker = start_worker(settings)
+    op = SyntheticOperation(hosts=hostnames(300), images=IMAGES, failed={"guaranine9": IMAGES})
+    await produce(settings.kafka_bootstrap, settings.raw_topic, op.records(random.Random(3)))
+    worker.wait_ready()
+    events = await read_until(
+        settings.kafka_bootstrap, outputs(settings), lambda ev: bool(completed_ids(ev))
+    )
+    for event in events:
+        validate(event)
+    statuses = of_type(events, "operation.status")
+    assert len(statuses) < 100  # not one per notification
+    assert statuses[-1]["data"]["state"] == "completed"
+    assert (statuses[-1]["data"]["hosts_reported"], statuses[-1]["data"]["hosts_failed"]) == (
+        300,
+        1,
+    )

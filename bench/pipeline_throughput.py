@@ -1,0 +1,164 @@
+"""Benchmark (not a test): the worker's notifications/s against a plain aiokafka consumer.
+
+    .venv/bin/python -m bench.pipeline_throughput --ops 200 --hosts 1000 --big-hosts 100000
+
+1. Preloads a fresh raw topic with ``--ops`` operations x ``--hosts`` hosts (start, progress,
+   end; 2% of hosts fail an image) and reads it back with a plain aiokafka consumer.
+2. Starts ``precache worker`` (changelog-backed memory tables) on it and measures, from its
+   ``/stats/`` counter, notifications/s from the first to the last applied notification.
+3. Runs one ``--small-hosts`` operation and one ``--big-hosts`` operation through fresh workers:
+   per-host cost must stay flat; peak RSS is the worker's VmHWM.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from pipeline.settings import WorkerSettings
+from pipeline.synthetic import SyntheticOperation, hostnames
+from pipeline.topics import ensure_topics
+from precache.stack import StackSettings
+from tests.pipeline_support import WorkerProcess, free_port, produce
+
+
+def settings(bootstrap: str, tag: str, coalesce: bool = False) -> WorkerSettings:
+    app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
+    return WorkerSettings(
+        kafka_bootstrap=bootstrap,
+        app_id=app_id,
+        raw_topic=f"{app_id}.raw",
+        ticks_topic=f"{app_id}.ticks",
+        status_topic=f"{app_id}.status",
+        completed_topic=f"{app_id}.completed",
+        host_failed_topic=f"{app_id}.host-failed",
+        stalled_topic=f"{app_id}.stalled",
+        pipeline_dlq_topic=f"{app_id}.dlq",
+        web_port=free_port(),
+        data_dir=Path(f"/tmp/precache-bench/{app_id}"),
+        log_level="WARNING",
+        status_coalesce=coalesce,
+    )
+
+
+async def preload(s: WorkerSettings, ops: int, hosts: int, seed: int) -> int:
+    rng = random.Random(seed)
+    names = hostnames(hosts)
+    total = 0
+    for _ in range(ops):
+        failed = {h: ["img-1"] for h in rng.sample(names, max(1, hosts // 50))}
+        op = SyntheticOperation(hosts=names, images=["img-1", "img-2"], failed=failed)
+        records = op.records()
+        for i in range(0, len(records), 20_000):
+            await produce(s.kafka_bootstrap, s.raw_topic, records[i : i + 20_000])
+        total += len(records)
+    return total
+
+
+async def plain_consumer_rate(s: WorkerSettings, total: int) -> float:
+    consumer = AIOKafkaConsumer(
+        s.raw_topic,
+        bootstrap_servers=s.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen, began = 0, time.monotonic()
+    try:
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    return total / (time.monotonic() - began)
+
+
+def worker_rate(s: WorkerSettings, total: int, log_dir: Path) -> dict[str, Any]:
+    """Run a worker until it applied ``total`` notifications; rate and peak RSS.
+
+    The rate is (applied - 1) / (last - first applied), from the worker's own clock.
+    """
+    worker = WorkerProcess(s, log_dir / f"{s.app_id}.log").start()
+    try:
+        stats: dict[str, Any] = {"applied": 0}
+        while stats["applied"] < total:
+            time.sleep(0.5)
+            try:
+                stats = worker.get("/stats/")[1]
+            except OSError:
+                continue
+        elapsed = stats["last_applied_at"] - stats["first_applied_at"]
+        rate = (stats["applied"] - 1) / elapsed
+        return {"rate": rate, "peak_rss_mb": peak_rss_mb(worker), "elapsed_s": elapsed}
+    finally:
+        worker.stop()
+
+
+def peak_rss_mb(worker: WorkerProcess) -> float:
+    assert worker.proc is not None
+    for line in Path(f"/proc/{worker.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return f"nproc={os.cpu_count()} cpu={cpu} python={platform.python_version()}"
+
+
+async def main(args: argparse.Namespace) -> None:
+    bootstrap = args.kafka or StackSettings().kafka_bootstrap
+    log_dir = Path("/tmp/precache-bench")
+    os.makedirs(log_dir, exist_ok=True)
+    print(f"machine: {machine()}")
+    command = ["python", "-m", "bench.pipeline_throughput", *sys.argv[1:]]
+    print(f"command: {' '.join(command)}")
+
+    s = settings(bootstrap, "many", args.status_coalesce)
+    await ensure_topics(s)
+    total = await preload(s, args.ops, args.hosts, seed=1)
+    plain = await plain_consumer_rate(s, total)
+    result = worker_rate(s, total, log_dir)
+    print(f"{args.ops} ops x {args.hosts} hosts = {total} notifications")
+    print(f"  plain aiokafka consumer: {plain:,.0f} notifications/s")
+    print(
+        f"  precache worker:         {result['rate']:,.0f} notifications/s "
+        f"(ratio {result['rate'] / plain:.3f}), peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
+
+    for hosts in (args.small_hosts, args.big_hosts):
+        s = settings(bootstrap, f"one-{hosts}", args.status_coalesce)
+        await ensure_topics(s)
+        total = await preload(s, 1, hosts, seed=2)
+        r = worker_rate(s, total, log_dir)
+        print(
+            f"1 op x {hosts} hosts: {r['rate']:,.0f} notifications/s, "
+            f"{1e6 / r['rate']:.0f} us/notification, peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kafka", default=None)
+    parser.add_argument("--ops", type=int, default=200)
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--small-hosts", type=int, default=1000)
+    parser.add_argument("--big-hosts", type=int, default=100_000)
+    parser.add_argument("--status-coalesce", action="store_true")
+    asyncio.run(main(parser.parse_args()))
