@@ -4,6 +4,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,9 +205,13 @@ async def test_coalesced_status_snapshots_keep_the_final_state_and_exact_counts(
     op = SyntheticOperation(hosts=hostnames(300), images=IMAGES, failed={"guaranine9": IMAGES})
     await produce(settings.kafka_bootstrap, settings.raw_topic, op.records(random.Random(3)))
     worker.wait_ready()
-    events = await read_until(
-        settings.kafka_bootstrap, outputs(settings), lambda ev: bool(completed_ids(ev))
-    )
+
+    def final_status_read(ev: list[dict[str, Any]]) -> bool:
+        # completed and status travel on different topics: wait for both, in either order
+        statuses = of_type(ev, "operation.status")
+        return bool(completed_ids(ev)) and statuses[-1]["data"]["state"] == "completed"
+
+    events = await read_until(settings.kafka_bootstrap, outputs(settings), final_status_read)
     for event in events:
         validate(event)
     statuses = of_type(events, "operation.status")
