@@ -209,7 +209,7 @@ async def test_coalesced_status_snapshots_keep_the_final_state_and_exact_counts(
     def final_status_read(ev: list[dict[str, Any]]) -> bool:
         # completed and status travel on different topics: wait for both, in either order
         statuses = of_type(ev, "operation.status")
-        return bool(completed_ids(ev)) and statuses[-1]["data"]["state"] == "completed"
+        return bool(completed_ids(ev) and statuses) and statuses[-1]["data"]["state"] == "completed"
 
     events = await read_until(settings.kafka_bootstrap, outputs(settings), final_status_read)
     for event in events:
