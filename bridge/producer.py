@@ -39,8 +39,9 @@ async def ensure_topics(settings: BridgeSettings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        record_limit = {"max.message.bytes": str(settings.max_record_bytes)}
         missing = [
-            NewTopic(name, partitions, settings.topic_replication)
+            NewTopic(name, partitions, settings.topic_replication, topic_configs=record_limit)
             for name, partitions in topics(settings).items()
             if name not in existing
         ]
@@ -95,7 +96,7 @@ class KafkaSink:
             enable_idempotence=True,
             linger_ms=self._settings.linger_ms,
             max_batch_size=self._settings.max_batch_bytes,
-            max_request_size=1_048_576,
+            max_request_size=self._settings.max_record_bytes,
             request_timeout_ms=30_000,
         )
         try:

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +18,8 @@ from pydantic_settings import (
 from precache.config import ENV_PREFIX, KafkaSettings
 from precache.errors import ConfigError
 from precache.logs import mask_url
+
+_HEADER_ROOM = 64 * 1024  # headers and record overhead
 
 DEFAULT_SECRET_FIELDS = ("_context_auth_token", "_context_service_catalog")
 
@@ -56,7 +58,9 @@ class BridgeSettings(KafkaSettings):
         2000, ge=1, le=65535, description="unacked AMQP messages in flight (the backpressure)"
     )
     max_body_bytes: int = Field(
-        900_000, ge=1024, description="bodies above this go to the DLQ as too_large"
+        8 * 1024 * 1024,
+        ge=1024,
+        description="bodies above this go to the DLQ as too_large (below max_record_bytes)",
     )
     secret_fields: list[str] = Field(
         list(DEFAULT_SECRET_FIELDS), description="context fields removed before Kafka"
@@ -83,6 +87,15 @@ class BridgeSettings(KafkaSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @model_validator(mode="after")
+    def _body_fits_a_record(self) -> "BridgeSettings":
+        if self.max_body_bytes > self.max_record_bytes - _HEADER_ROOM:
+            raise ValueError(
+                f"max_body_bytes ({self.max_body_bytes}) must stay {_HEADER_ROOM} bytes below "
+                f"max_record_bytes ({self.max_record_bytes}), or Kafka refuses what we forward"
+            )
+        return self
 
     @property
     def source(self) -> str:

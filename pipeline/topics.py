@@ -12,7 +12,7 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
     """Raw and ticks (co-partitioned), the derived topics; status is compacted."""
     n, rf = settings.raw_partitions, settings.replication_factor
     compact = {"cleanup.policy": "compact"}
-    big = {"max.message.bytes": str(16 * 1024 * 1024)}  # a 100k-host start payload is ~2 MB
+    big = {"max.message.bytes": str(settings.max_record_bytes)}
     return [
         NewTopic(settings.raw_topic, n, rf, topic_configs=big),
         NewTopic(settings.ticks_topic, n, rf, topic_configs={"retention.ms": "3600000"}),

@@ -34,3 +34,9 @@ class TopicNames(PrecacheSettings):
 
 class KafkaSettings(TopicNames):
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")
+    max_record_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="largest raw record (topic max.message.bytes, producer max_request_size): "
+        "a 100k-host start notification is about 2 MB, over Kafka's 1 MB default",
+    )

@@ -182,3 +182,21 @@ async def test_bad_bodies_go_to_the_dlq_and_good_ones_still_get_through(
     expected_counts = {reason.value: 1 for reason in BAD_BODIES}
     assert bridge.metrics.dead_letter_counts() == {**expected_counts, "bridge_error": 0}
     assert queue_counts(amqp_url, settings.queue)[0] == 0
+
+
+async def test_a_100k_host_start_notification_fits_through(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+) -> None:
+    """Nova's start payload lists every host: ~2 MB at 100k hosts, over Kafka's 1 MB default."""
+    settings = bridge_settings()
+    start = notification(str(uuid.uuid4()), 0, event_type="aggregate.cache_images.start")
+    start["payload"]["nova_object.data"]["hosts"] = [
+        f"compute-{n:06d}.example" for n in range(100_000)
+    ]
+    body = envelope(start)
+    assert len(body) > 2_000_000
+    async with running_bridge(settings):
+        await asyncio.to_thread(publish, amqp_url, settings.exchange, [body])
+        raw = await read_topic(kafka_bootstrap, settings.raw_topic, has_ids({start["message_id"]}))
+    [record] = raw
+    assert len(orjson.loads(record.value)["payload"]["nova_object.data"]["hosts"]) == 100_000

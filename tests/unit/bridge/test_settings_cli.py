@@ -51,3 +51,8 @@ def test_bad_option_is_one_line_and_exit_3() -> None:
     assert result.exit_code == 3
     assert result.output.strip().count("\n") == 0
     assert "PRECACHE_PREFETCH" in result.output
+
+
+def test_body_limit_must_fit_in_a_kafka_record() -> None:
+    with pytest.raises(ConfigError, match="max_body_bytes"):
+        load_settings(max_body_bytes=16 * 1024 * 1024, max_record_bytes=16 * 1024 * 1024)
