@@ -53,9 +53,12 @@ def attach(p: Pipeline) -> None:
             }
         )
 
-    app.page("/operations/", name="operations-list")(list_operations)
+    # both spellings: the issue and curl users say /operations, faust's own pages end in /
+    app.page("/operations", name="operations-list")(list_operations)
+    app.page("/operations/", name="operations-list-slash")(list_operations)
     app.page("/operations/{op_id:.+}", name="operations-detail")(get_operation)
-    app.page("/stats/", name="stats")(stats)
+    app.page("/stats", name="stats")(stats)
+    app.page("/stats/", name="stats-slash")(stats)
 
 
 def owned_partitions(p: Pipeline) -> set[int]:

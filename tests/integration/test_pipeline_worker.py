@@ -131,7 +131,7 @@ async def test_concurrent_operations_same_aggregate_twice_two_regions_and_http_v
     assert fixture["completed_at"] == "2026-11-23T19:04:24.697120Z"
     assert len(of_type(events, "host.failed")) == 1 + 30 + 4
 
-    status, listing = worker.get("/operations/")
+    status, listing = worker.get("/operations")
     assert status == 200
     assert {o["operation_id"] for o in listing["operations"]} == set(expected)
     status, one = worker.get(f"/operations/{other_region.operation_id}")
