@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -127,3 +128,54 @@ async def test_announcement_example_end_to_end(
         *ANNOUNCEMENT_HOSTS,
         f"Image {plan.images[0]} failed 8 times",
     ]
+
+
+async def test_two_regions_same_aggregate_missing_host_and_conductor_crash(
+    amqp_url: str,
+    unique_name: Callable[[str], str],
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    """Region a: host 4's RPC times out (no progress), `.end` still comes -> completed after the
+    grace period with host 4 failed `no_report`. Region b, same aggregate uuid: the conductor dies
+    after 6 hosts (no `.end`) -> stalled, never completed."""
+    worker = await worker_settings(grace_period_s=2.0, stall_after_s=4.0)
+    start_worker(worker).wait_ready()
+    region_a = _bridge_settings(amqp_url, worker, unique_name, region="region-a")
+    region_b = _bridge_settings(amqp_url, worker, unique_name, region="region-b")
+    aggregate = str(uuid.uuid4())
+    plan_a = SimulationPlan(hosts=10, aggregate_uuid=aggregate, no_report=frozenset({4}))
+    plan_b = SimulationPlan(hosts=10, aggregate_uuid=aggregate, stop_after=6)
+    op_a, op_b = f"region-a/{plan_a.request_id}", f"region-b/{plan_b.request_id}"
+    try:
+        async with running_bridge(region_a), running_bridge(region_b):
+            for bridge, plan in ((region_a, plan_a), (region_b, plan_b)):
+                settings = SimulateSettings(
+                    amqp_url=SecretStr(amqp_url), control_exchange=bridge.exchange
+                )
+                await asyncio.to_thread(simulate_operation, settings, plan)
+            events = await read_until(
+                worker.kafka_bootstrap,
+                [worker.completed_topic, worker.host_failed_topic, worker.stalled_topic],
+                lambda evs: (
+                    op_a in completed_ids(evs)
+                    and any(e["subject"] == op_b for e in of_type(evs, "operation.stalled"))
+                ),
+            )
+    finally:
+        for bridge in (region_a, region_b):
+            delete_queue(amqp_url, bridge.queue)
+
+    for event in events:
+        validate(event)
+    [completed] = of_type(events, "operation.completed")
+    data = completed["data"]
+    assert data["operation_id"] == op_a
+    assert (data["hosts_reported"], data["hosts_failed"], data["outcome"]) == (9, 1, "partial")
+    assert data["missing_hosts"] == ["guaranine4"]
+    [failed] = of_type(events, "host.failed")
+    assert (failed["data"]["host"], failed["data"]["reason"]) == ("guaranine4", "no_report")
+    stalled = [e["data"] for e in of_type(events, "operation.stalled")]
+    assert {d["operation_id"] for d in stalled} == {op_b}
+    assert (stalled[0]["state"], stalled[0]["hosts_reported"]) == ("stalled", 6)
+    assert stalled[0]["aggregate"]["uuid"] == data["aggregate"]["uuid"] == aggregate
