@@ -37,7 +37,12 @@ from bridge.producer import ensure_topics
 from bridge.settings import BridgeSettings
 from precache.stack import StackSettings
 
-FIXTURE = Path("/work/shared/fixtures/nova/conductor-cache_images-12hosts.json")
+FIXTURE = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "fixtures"
+    / "conductor-cache_images-12hosts.json"
+)
 ROUTING_KEY = "versioned_notifications.info"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.notifications import End, MalformedNotification, Progress, Start, parse
 
-FIXTURE = Path("/work/shared/fixtures/nova/conductor-cache_images-12hosts.json")
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "conductor-cache_images-12hosts.json"
 LOCAL_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / FIXTURE.name
 
 

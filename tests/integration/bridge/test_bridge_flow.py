@@ -27,7 +27,7 @@ from tests.integration.bridge.helpers import (
 
 pytestmark = pytest.mark.integration
 
-FIXTURE = Path("/work/shared/fixtures/nova/conductor-cache_images-12hosts.json")
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "conductor-cache_images-12hosts.json"
 TOKEN = "gAAAAAB-this-is-a-keystone-token-" + uuid.uuid4().hex
 
 

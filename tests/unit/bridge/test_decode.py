@@ -6,7 +6,7 @@ import pytest
 
 from bridge.decode import DecodeError, Reason, decode
 
-FIXTURE = Path("/work/shared/fixtures/nova/conductor-cache_images-12hosts.json")
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "conductor-cache_images-12hosts.json"
 LIMIT = 100_000
 
 
