@@ -27,7 +27,7 @@ from precache.watch.render.live import LiveRenderer
 from precache.watch.render.plain import PlainRenderer
 from precache.watch.runner import run_then
 
-open_source = open_kafka_source  # the tests feed events by replacing this
+SOURCE_KEY = "open_source"  # ctx.obj key through which tests feed events instead of Kafka
 
 
 class OneLineUsageErrors(TyperCommand):
@@ -49,6 +49,7 @@ class OneLineUsageErrors(TyperCommand):
 
 @one_line_errors
 def watch(
+    ctx: typer.Context,
     aggregate: str | None = typer.Option(
         None, metavar="NAME|UUID", help="aggregate name or uuid to follow"
     ),
@@ -73,6 +74,7 @@ def watch(
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # we report Kafka ourselves
     options = WatchOptions(Filters(aggregate, region), timeout)
     renderer = _renderer(json_lines, plain)
+    open_source = (ctx.obj or {}).get(SOURCE_KEY, open_kafka_source)
     result = asyncio.run(run_watch(settings, options, open_source, renderer))
     if result is WatchResult.SUCCEEDED and then:
         raise typer.Exit(run_then(then))

@@ -20,24 +20,22 @@ from tests.watch_events import (
 
 
 def watch(
-    monkeypatch: pytest.MonkeyPatch,
     *args: str,
     backlog: list[dict[str, Any]] | None = None,
     live: list[dict[str, Any]] | None = None,
 ) -> Result:
     source = FakeSource(backlog or [], live or [])
-    monkeypatch.setattr(watch_cmd, "open_source", factory(source))
-    return CliRunner().invoke(app, ["watch", *args])
+    return CliRunner().invoke(app, ["watch", *args], obj={watch_cmd.SOURCE_KEY: factory(source)})
 
 
-def test_announcement_output_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = watch(monkeypatch, "--aggregate", "my-application", live=announcement())
+def test_announcement_output_and_exit_1() -> None:
+    result = watch("--aggregate", "my-application", live=announcement())
     assert result.exit_code == 1
     assert result.stdout == ANNOUNCEMENT_OUTPUT
     assert result.stderr == "Waiting for an image cache operation of aggregate 'my-application'\n"
 
 
-def test_started_mid_operation_follows_the_running_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_started_mid_operation_follows_the_running_one() -> None:
     backlog = [
         status(request_id="old", total=3, reported=3),
         completed(request_id="old", total=3, reported=3, duration_s=9),
@@ -48,7 +46,7 @@ def test_started_mid_operation_follows_the_running_one(monkeypatch: pytest.Monke
         status(request_id="now", total=10, reported=9, failed_hosts=["h3"]),
         completed(request_id="now", total=10, reported=10, failed_hosts=["h3"], duration_s=64),
     ]
-    result = watch(monkeypatch, backlog=backlog, live=live)
+    result = watch(backlog=backlog, live=live)
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         "Image cache started on 10 hosts",
@@ -62,37 +60,33 @@ def test_started_mid_operation_follows_the_running_one(monkeypatch: pytest.Monke
     ]
 
 
-def test_success_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_success_exits_0() -> None:
     live = [status(total=2), completed(total=2, reported=2, duration_s=4)]
-    result = watch(monkeypatch, "--region", "RegionOne", live=live)
+    result = watch("--region", "RegionOne", live=live)
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == "Completed 2 hosts, 0 errors in 4s"
 
 
-def test_then_runs_on_success_and_its_status_is_ours(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_then_runs_on_success_and_its_status_is_ours(tmp_path: Path) -> None:
     flag = tmp_path / "rolled-out"
     live = [status(total=2), completed(total=2, reported=2, duration_s=4)]
-    result = watch(monkeypatch, "--then", f"touch {flag}; exit 7", live=live)
+    result = watch("--then", f"touch {flag}; exit 7", live=live)
     assert flag.exists()
     assert result.exit_code == 7
 
 
-def test_then_does_not_run_on_failed_hosts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_then_does_not_run_on_failed_hosts(tmp_path: Path) -> None:
     flag = tmp_path / "rolled-out"
     live = [status(total=2), completed(total=2, reported=2, failed_hosts=["h1"])]
-    result = watch(monkeypatch, "--then", f"touch {flag}", live=live)
+    result = watch("--then", f"touch {flag}", live=live)
     assert result.exit_code == 1
     assert not flag.exists()
 
 
-def test_stall_without_timeout_exits_2_at_once(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_stall_without_timeout_exits_2_at_once(tmp_path: Path) -> None:
     flag = tmp_path / "rolled-out"
     live = [status(total=4, reported=1), stalled(total=4, reported=1)]
-    result = watch(monkeypatch, "--then", f"touch {flag}", live=live)
+    result = watch("--then", f"touch {flag}", live=live)
     assert result.exit_code == 2
     assert result.stdout.splitlines()[-2:] == [
         "Stalled: Aggregate 'my-application' host 1: 25% complete (0 errors)",
@@ -101,30 +95,30 @@ def test_stall_without_timeout_exits_2_at_once(
     assert not flag.exists()
 
 
-def test_stall_with_timeout_keeps_waiting_for_the_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stall_with_timeout_keeps_waiting_for_the_resume() -> None:
     live = [
         status(total=4, reported=1),
         stalled(total=4, reported=1),
         status(total=4, reported=2),
         completed(total=4, reported=4, duration_s=3),
     ]
-    result = watch(monkeypatch, "--timeout", "30", live=live)
+    result = watch("--timeout", "30", live=live)
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == "Completed 4 hosts, 0 errors in 3s"
 
 
-def test_timeout_while_following_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timeout_while_following_exits_2() -> None:
     live = [status(total=4, reported=3, failed_hosts=["h2"])]
-    result = watch(monkeypatch, "--timeout", "0.3", live=live)
+    result = watch("--timeout", "0.3", live=live)
     assert result.exit_code == 2
     assert result.stdout.splitlines()[-1] == (
         "Timed out after 0.3s: 3 of 4 hosts reported (1 errors)"
     )
 
 
-def test_timeout_with_no_operation_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_timeout_with_no_operation_exits_2() -> None:
     backlog = [completed(total=2, reported=2)]
-    result = watch(monkeypatch, "--timeout", "0.2", backlog=backlog)
+    result = watch("--timeout", "0.2", backlog=backlog)
     assert result.exit_code == 2
     assert result.stdout == "Timed out after 0.2s: no matching image cache operation started\n"
 
@@ -143,21 +137,21 @@ def test_errors_list_is_complete_when_failed_hosts_is_truncated(
     )
     # two host.failed events arrive after the completion, on their own topic
     live = [status(total=20), host_failed("node1"), final, *[host_failed(h) for h in hosts]]
-    result = watch(monkeypatch, live=live)
+    result = watch(live=live)
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     start = lines.index("Errors from hosts:")
     assert lines[start + 1 : start + 5] == ["node1", "node3", "node7", "node12"]
 
 
-def test_json_prints_the_followed_operations_events(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_prints_the_followed_operations_events() -> None:
     live = [
         status(total=2),
         status(request_id="other", total=5),
         host_failed("h1"),
         completed(total=2, reported=2, failed_hosts=["h1"], duration_s=1),
     ]
-    result = watch(monkeypatch, "--json", live=live)
+    result = watch("--json", live=live)
     assert result.exit_code == 1
     printed = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert printed == [live[0], live[2], live[3]]
@@ -171,10 +165,8 @@ def test_json_prints_the_followed_operations_events(monkeypatch: pytest.MonkeyPa
         (["--no-such-option"], "error: No such option: --no-such-option"),
     ],
 )
-def test_bad_arguments_exit_3_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
-) -> None:
-    result = watch(monkeypatch, *args)
+def test_bad_arguments_exit_3_with_one_line(args: list[str], message: str) -> None:
+    result = watch(*args)
     assert result.exit_code == 3
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
