@@ -123,9 +123,7 @@ def test_timeout_with_no_operation_exits_2() -> None:
     assert result.stdout == "Timed out after 0.2s: no matching image cache operation started\n"
 
 
-def test_errors_list_is_complete_when_failed_hosts_is_truncated(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_errors_list_is_complete_when_failed_hosts_is_truncated() -> None:
     hosts = [f"node{i}" for i in (12, 3, 1, 7)]
     final = completed(
         total=20,
