@@ -44,7 +44,6 @@ class Pipeline:
     inputs: Any
     ticks: Any
     outputs: dict[str, Any]
-    output_names: dict[str, str]
     dlq: Any
     store: TableStore
     limits: Limits
@@ -107,12 +106,6 @@ def build(settings: WorkerSettings) -> Pipeline:
             "completed": out(settings.completed_topic),
             "host_failed": out(settings.host_failed_topic),
             "stalled": out(settings.stalled_topic),
-        },
-        output_names={
-            "status": settings.status_topic,
-            "completed": settings.completed_topic,
-            "host_failed": settings.host_failed_topic,
-            "stalled": settings.stalled_topic,
         },
         dlq=out(settings.pipeline_dlq_topic),
         store=TableStore(app.Table("operations", partitions=n)),

@@ -24,10 +24,6 @@ class WorkerSettings(KafkaSettings):
     status_coalesce: bool = Field(
         False, description="send running operations' progress snapshots once per tick"
     )
-    batch_max: int = Field(
-        1000, ge=1, description="records applied per batch (one status snapshot per operation)"
-    )
-    batch_within_s: float = Field(0.05, gt=0, description="longest wait to fill a batch")
     failed_hosts_cap: int = Field(1000, ge=1, description="max hosts listed in failed_hosts")
     standby_replicas: int = Field(0, ge=0, description="faust table_standby_replicas")
     replication_factor: int = Field(1, ge=1, description="replication of created topics")
