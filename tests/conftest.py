@@ -10,21 +10,26 @@ from precache.stack import StackSettings, stack_down, stack_status, stack_up
 
 
 @pytest.fixture(scope="session")
-def stack_settings() -> StackSettings:
-    return StackSettings()
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
+    """The real brokers.
 
-
-@pytest.fixture(scope="session")
-def stack(stack_settings: StackSettings) -> Iterator[StackSettings]:
-    """The real brokers: started when not running, and stopped again only if we started them.
-
-    Set PRECACHE_KEEP_STACK=1 to leave brokers that the tests started running afterwards.
+    A running stack (a developer's `precache stack up`) is reused as it is. Otherwise one is
+    started from an empty state folder of this session, so that no earlier run's test topics
+    (thousands of partitions after a while) slow Kafka down, and stopped at the end. With
+    PRECACHE_KEEP_STACK=1 it is started in the usual state folder and left running.
     """
-    already_up = all(s.answering for s in stack_status(stack_settings))
-    stack_up(stack_settings)
-    yield stack_settings
-    if not already_up and os.environ.get("PRECACHE_KEEP_STACK") != "1":
-        stack_down(stack_settings)
+    settings = StackSettings()
+    if all(s.answering for s in stack_status(settings)):
+        yield settings
+        return
+    keep = os.environ.get("PRECACHE_KEEP_STACK") == "1"
+    if not keep:
+        fresh = tmp_path_factory.mktemp("stack")
+        settings = settings.model_copy(update={"state_dir": fresh})
+    stack_up(settings)
+    yield settings
+    if not keep:
+        stack_down(settings)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """README's first command, `precache demo`, on the real local stack (smaller than the default)."""
 
+import os
 import subprocess
 import sys
 
@@ -28,7 +29,8 @@ def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
         "--web-port",
         str(free_port()),
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
+    env = {**os.environ, "PRECACHE_STACK_STATE_DIR": str(stack.state_dir)}  # the tests' stack
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False, env=env)
 
     assert done.returncode == 1, done.stderr  # hosts 2-4 fail on purpose
     lines = done.stdout.splitlines()
