@@ -16,7 +16,6 @@ import asyncio
 import copy
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from kombu.entity import Exchange, Queue
 from kombu.message import Message
 from kombu.messaging import Consumer
 
+from bench.machine import describe
 from bridge.consumer import declared_queues
 from bridge.producer import ensure_topics
 from bridge.settings import BridgeSettings
@@ -211,13 +211,6 @@ def _rss_peak_kb(pid: int) -> int:
     return 0
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
@@ -252,7 +245,7 @@ def main() -> None:
     c, rss_kb, cpu = bridge_drain(settings, args.count)
     print(f"(c) bridge drain: {c:,.0f} msg/s   peak RSS {rss_kb / 1024:.0f} MiB   CPU {cpu:.0%}")
     print(f"c / min(a, b) = {c / min(a, b):.2f}")
-    print(f"machine: {os.cpu_count()} cpus ({cpu_model()}), Python {platform.python_version()}")
+    print(f"machine: {describe()}")
     command = ["python", "-m", "bench.bridge_throughput", *sys.argv[1:]]
     print(f"command: {' '.join(command)}")
     with Connection(settings.amqp_url.get_secret_value()) as conn:

@@ -13,7 +13,6 @@
 import argparse
 import asyncio
 import os
-import platform
 import random
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from bench.machine import describe
 from pipeline.settings import WorkerSettings
 from pipeline.synthetic import SyntheticOperation, hostnames
 from pipeline.topics import ensure_topics
@@ -110,23 +110,11 @@ def peak_rss_mb(worker: WorkerProcess) -> float:
     return float("nan")
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return f"nproc={os.cpu_count()} cpu={cpu} python={platform.python_version()}"
-
-
 async def main(args: argparse.Namespace) -> None:
     bootstrap = args.kafka or StackSettings().kafka_bootstrap
     log_dir = Path("/tmp/precache-bench")
     os.makedirs(log_dir, exist_ok=True)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     command = ["python", "-m", "bench.pipeline_throughput", *sys.argv[1:]]
     print(f"command: {' '.join(command)}")
 
