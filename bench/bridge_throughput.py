@@ -31,7 +31,7 @@ from kombu.entity import Exchange, Queue
 from kombu.message import Message
 from kombu.messaging import Consumer
 
-from bench.machine import describe
+from bench.machine import BusyCores, describe
 from bridge.consumer import declared_queues
 from bridge.producer import ensure_topics
 from bridge.settings import BridgeSettings
@@ -166,7 +166,7 @@ async def wait_for_records(settings: BridgeSettings, count: int, pid: int) -> tu
         await consumer.stop()
 
 
-def bridge_drain(settings: BridgeSettings, count: int) -> tuple[float, int, float]:
+def bridge_drain(settings: BridgeSettings, count: int) -> tuple[float, int, float, float]:
     """(c) ``precache bridge`` process: time from its first consume to ``count`` records."""
     argv = [
         str(Path(sys.executable).parent / "precache"),
@@ -189,13 +189,19 @@ def bridge_drain(settings: BridgeSettings, count: int) -> tuple[float, int, floa
                 peak_kb = max(peak_kb, _rss_peak_kb(process.pid))
                 time.sleep(0.005)
         cpu_before = _cpu_s(process.pid)
+        cores = BusyCores()
         took, peak = asyncio.run(wait_for_records(settings, count, process.pid))
+        machine = cores.read()
         cpu_share = (_cpu_s(process.pid) - cpu_before) / took
         peak_kb = max(peak_kb, peak)
     finally:
         process.terminate()
         process.wait(30)
-    return count / took, peak_kb, cpu_share
+    return count / took, peak_kb, cpu_share, machine
+
+
+def busy(cores: BusyCores) -> str:
+    return f"machine busy {cores.read():.2f} of {os.cpu_count()} cores"
 
 
 def _cpu_s(pid: int) -> float:
@@ -236,14 +242,19 @@ def main() -> None:
     print(f"payload: {len(payloads[0])} bytes/body, {args.count} messages, {queue_type} queue")
     publish = preload(settings, payloads)
     print(f"preload: {publish:,.0f} msg/s")
+    cores = BusyCores()
     a = raw_amqp(settings, args.count, args.prefetch, args.ack_every)
     how = f"prefetch {args.prefetch}, ack every {args.ack_every}"
-    print(f"(a) raw kombu consume+ack ({how}): {a:,.0f} msg/s")
+    print(f"(a) raw kombu consume+ack ({how}): {a:,.0f} msg/s   {busy(cores)}")
+    cores.start()
     b = asyncio.run(raw_kafka(settings, payloads, raw_only.raw_topic))
-    print(f"(b) raw aiokafka produce acks=all idempotent: {b:,.0f} msg/s")
+    print(f"(b) raw aiokafka produce acks=all idempotent: {b:,.0f} msg/s   {busy(cores)}")
     preload(settings, payloads)
-    c, rss_kb, cpu = bridge_drain(settings, args.count)
-    print(f"(c) bridge drain: {c:,.0f} msg/s   peak RSS {rss_kb / 1024:.0f} MiB   CPU {cpu:.0%}")
+    c, rss_kb, cpu, machine = bridge_drain(settings, args.count)
+    print(
+        f"(c) bridge drain: {c:,.0f} msg/s   peak RSS {rss_kb / 1024:.0f} MiB   "
+        f"bridge CPU {cpu:.0%}   machine busy {machine:.2f} of {os.cpu_count()} cores"
+    )
     print(f"c / min(a, b) = {c / min(a, b):.2f}")
     print(f"machine: {describe()}")
     command = ["python", "-m", "bench.bridge_throughput", *sys.argv[1:]]

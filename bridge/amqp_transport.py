@@ -8,6 +8,8 @@ else (framing, timeouts, the read-buffer contract of ``read_frame``) is py-amqp'
 """
 
 import errno
+import struct
+from dataclasses import dataclass
 from typing import Any
 
 from amqp.transport import TCPTransport
@@ -15,6 +17,23 @@ from kombu.transport import pyamqp
 
 _CHUNK = 262_144
 _RETRY_ERRNOS = (errno.EAGAIN, errno.EINTR)
+_FRAME_HEADER = struct.Struct(">BHI")  # type, channel, payload size; then payload, frame-end
+_METHOD = struct.Struct(">HH")  # class id, method id
+_BASIC_DELIVER = (60, 60)
+_DELIVERY_TAG = struct.Struct(">QB")  # delivery tag, redelivered bit
+_CONTENT_HEADER = struct.Struct(">HHQ")  # class id, weight, body size; then properties
+_METHOD_FRAME, _HEADER_FRAME, _BODY_FRAME = 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class RawDelivery:
+    """A basic.deliver read straight from the buffer: what the bridge needs, nothing else."""
+
+    channel: int
+    consumer_tag: str
+    delivery_tag: int
+    routing_key: str
+    body: bytes
 
 
 class ChunkedTCPTransport(TCPTransport):  # type: ignore[misc]
@@ -23,6 +42,81 @@ class ChunkedTCPTransport(TCPTransport):  # type: ignore[misc]
     def _setup_transport(self) -> None:
         super()._setup_transport()
         self._pos = 0
+
+    def frame_buffered(self) -> bool:
+        """Whether one whole frame is already read: then ``read_frame`` needs no socket call.
+
+        py-amqp's ``drain_events(timeout=...)`` sets the socket timeout twice per call, and
+        each ``settimeout`` releases the GIL: per message, under load, that hands the GIL to
+        the asyncio thread and waits to get it back. Frames already read need none of that.
+        """
+        buf: bytes = self._read_buffer
+        pos = self._pos
+        if len(buf) - pos < _FRAME_HEADER.size:
+            return False
+        size: int = _FRAME_HEADER.unpack_from(buf, pos)[2]
+        return len(buf) - pos >= _FRAME_HEADER.size + size + 1
+
+    def next_delivery(self, channel_id: int, consumer_tags: frozenset[str]) -> RawDelivery | None:
+        """The next message, if the buffer holds the whole of it as a basic.deliver to one of
+        ``consumer_tags`` on ``channel_id``.
+
+        A delivery is three or more frames (method, content header, body frames) that py-amqp
+        turns into a ``Message`` with parsed properties, a ``delivery_info`` dict and a
+        dispatch through the channel: more than half of the bridge's AMQP CPU. The bridge reads
+        only the tag, routing key and body, so whole deliveries are cut from the buffer here;
+        anything else (other methods, a message not fully read yet) is left to py-amqp, and
+        since this only starts at a method frame, py-amqp's frame state is never mid-message.
+        """
+        buf: bytes = self._read_buffer  # type: ignore[has-type]
+        end = len(buf)
+        pos = self._pos
+        if end - pos < _FRAME_HEADER.size + _METHOD.size:
+            return None
+        kind, channel, size = _FRAME_HEADER.unpack_from(buf, pos)
+        start = pos + _FRAME_HEADER.size
+        if (
+            kind != _METHOD_FRAME
+            or channel != channel_id
+            or _METHOD.unpack_from(buf, start) != _BASIC_DELIVER
+        ):
+            return None
+        header_at = start + size + 1
+        if header_at + _FRAME_HEADER.size > end:
+            return None
+        at = start + _METHOD.size
+        tag_len = buf[at]
+        consumer_tag = buf[at + 1 : at + 1 + tag_len].decode()
+        if consumer_tag not in consumer_tags:
+            return None  # py-amqp rejects deliveries for a cancelled consumer: let it
+        at += 1 + tag_len
+        delivery_tag, _redelivered = _DELIVERY_TAG.unpack_from(buf, at)
+        at += _DELIVERY_TAG.size
+        at += 1 + buf[at]  # exchange
+        key_len = buf[at]
+        routing_key = buf[at + 1 : at + 1 + key_len].decode()
+
+        kind, _, size = _FRAME_HEADER.unpack_from(buf, header_at)
+        header_end = header_at + _FRAME_HEADER.size + size
+        if kind != _HEADER_FRAME or header_end + 1 > end:
+            return None
+        body_size = _CONTENT_HEADER.unpack_from(buf, header_at + _FRAME_HEADER.size)[2]
+        at = header_end + 1
+        chunks = []
+        received = 0
+        while received < body_size:
+            if at + _FRAME_HEADER.size > end:
+                return None
+            kind, _, size = _FRAME_HEADER.unpack_from(buf, at)
+            body_at = at + _FRAME_HEADER.size
+            if kind != _BODY_FRAME or body_at + size + 1 > end:
+                return None
+            chunks.append(buf[body_at : body_at + size])
+            received += size
+            at = body_at + size + 1
+        self._pos = at
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return RawDelivery(channel, consumer_tag, delivery_tag, routing_key, body)
 
     def _read(self, n: int, initial: bool = False) -> bytes:
         buf: bytes = self._read_buffer  # type: ignore[has-type]  # py-amqp is untyped

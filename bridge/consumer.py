@@ -6,7 +6,10 @@ sends the acks the asyncio side asks for. Acks are multiple-acks; each connectio
 *epoch*, and an ack meant for an older connection is dropped (those messages come back).
 """
 
+import contextlib
 import queue
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +22,7 @@ from kombu.connection import Connection
 from kombu.entity import Exchange, Queue, binding
 from kombu.exceptions import OperationalError
 
-from bridge.amqp_transport import KombuTransport
+from bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
 from bridge.exceptions import AmqpSetupError
 from bridge.metrics import BridgeMetrics
 from bridge.records import Delivery
@@ -88,6 +91,12 @@ class AmqpConsumer:
         self._batch: list[Delivery] = []
         self._epoch = 0
         self._thread = threading.Thread(target=self._run, name="amqp-consumer", daemon=True)
+        # the thread waits on the AMQP socket and on this pair, so a queued ack (or a stop) is
+        # sent at once, not after a poll timeout: with a full prefetch window, RabbitMQ sends
+        # nothing more until it gets the ack, and every ms of delay idles the whole bridge
+        self._wake_recv, self._wake_send = socket.socketpair()
+        self._wake_recv.setblocking(False)
+        self._wake_send.setblocking(False)
 
     def start(self) -> None:
         self._thread.start()
@@ -95,15 +104,40 @@ class AmqpConsumer:
     def ack(self, epoch: int, tag: int) -> None:
         """Thread-safe: ack every delivery of connection ``epoch`` up to ``tag``."""
         self._acks.put((epoch, tag))
+        self._wake()
 
     def pause(self) -> None:
         """Stop fetching (basic.cancel); acks still go out. ``paused`` is set once done."""
         self._pause.set()
+        self._wake()
 
     def stop(self, timeout: float) -> None:
         """Send the acks queued so far, close the connection (unacked messages requeue)."""
         self._stop.set()
+        self._wake()
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._wake_recv.close()
+            self._wake_send.close()
+
+    def _wake(self) -> None:
+        # full: a wake-up is already pending; closed: stopping
+        with contextlib.suppress(OSError):
+            self._wake_send.send(b"\0")
+
+    def _wait(self, sock: socket.socket | None) -> bool:
+        """Sleep until the AMQP socket is readable, an ack or stop is queued, or ``_POLL_S``.
+
+        True if the AMQP socket has data.
+        """
+        if sock is None:
+            return True
+        readable, _, _ = select.select([sock, self._wake_recv], [], [], _POLL_S)
+        if self._wake_recv in readable:
+            with contextlib.suppress(BlockingIOError):
+                while self._wake_recv.recv(4096):
+                    pass
+        return sock in readable
 
     def _run(self) -> None:
         try:
@@ -168,6 +202,13 @@ class AmqpConsumer:
 
     def _drain(self, conn: Connection, channel: Channel, tags: list[str], epoch: int) -> None:
         last_beat = time.monotonic()
+        transport = conn.connection.transport
+        chunked = isinstance(transport, ChunkedTCPTransport)
+        # TLS keeps py-amqp's own transport: its socket cannot be select()ed (the SSL layer
+        # may hold decrypted bytes), so it polls with drain_events' timeout as py-amqp does
+        buffered: Callable[[], bool] = transport.frame_buffered if chunked else lambda: False
+        sock = transport.sock if chunked else None
+        ours = (channel.channel_id, frozenset(tags))
         while True:
             self._send_acks(channel, epoch)
             if self._stop.is_set():
@@ -175,15 +216,35 @@ class AmqpConsumer:
             if self._pause.is_set() and not self.paused.is_set():
                 self._cancel(channel, tags, epoch)
             try:
-                conn.drain_events(timeout=_POLL_S)
-                while len(self._batch) < _BATCH_MAX:
-                    conn.drain_events(timeout=0)
+                if buffered() or self._wait(sock):
+                    conn.drain_events(timeout=_POLL_S)
+                while self._batch and len(self._batch) < _BATCH_MAX:
+                    if chunked and self._take_delivery(conn, transport, ours):
+                        continue
+                    if buffered():
+                        conn.connection.blocking_read(None)  # no socket call at all
+                    else:
+                        conn.drain_events(timeout=0)
             except TimeoutError:
                 pass
             self._flush(epoch)
             if time.monotonic() - last_beat > 1:
                 conn.heartbeat_check()
                 last_beat = time.monotonic()
+
+    def _take_delivery(
+        self,
+        conn: Connection,
+        transport: ChunkedTCPTransport,
+        ours: tuple[int, frozenset[str]],
+    ) -> bool:
+        """One whole delivery for one of our consumers, cut from the read buffer if there."""
+        raw = transport.next_delivery(*ours)
+        if raw is None:
+            return False
+        conn.connection.bytes_recv += 1  # what py-amqp's heartbeat check looks at
+        self._batch.append(Delivery(raw.delivery_tag, raw.body, raw.routing_key))
+        return True
 
     def _cancel(self, channel: Channel, tags: list[str], epoch: int) -> None:
         for tag in tags:
