@@ -1,32 +1,34 @@
-"""The agent: one actor over the raw and ticks topics, so state changes never interleave."""
+"""The agent: one actor over the raw and ticks topics, applying notifications in batches.
+
+A batch (faust ``take_events``: up to ``batch_max`` records or ``batch_window_s``) is applied
+per partition to an :class:`~pipeline.engine.Batch`, under that partition's table scope. Then
+its derived events are sent, the ones consumers act on confirmed by Kafka, and only then is the
+state written: one summary per operation, then its new host markers. faust acks the batch's
+records after this returns, and commits offsets only after flushing its producer, so a
+committed input offset implies its events and state are in Kafka.
+"""
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import structlog
 
-from pipeline import engine, events
+from pipeline import events
 from pipeline.app import Pipeline
+from pipeline.engine import Batch
 from pipeline.notifications import MalformedNotification, header_map, parse
-from pipeline.operation import Effect, Step
+from pipeline.operation import Effect, Step, Summary
+from pipeline.store import partition_scope
 
 log = structlog.get_logger(__name__)
 
-#: derived events that must be in Kafka before the state that records them is written
-CRITICAL = frozenset({"completed", "host_failed", "stalled"})
-
 
 def attach(p: Pipeline) -> None:
-    ticks_topic = p.settings.ticks_topic
-
     async def operations(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            if message.topic == ticks_topic:
-                await on_tick(p, message.partition)
-            else:
-                await on_raw(p, message)
+        async for batch in stream.take_events(p.settings.batch_max, p.settings.batch_window_s):
+            await apply_events(p, batch)
 
     async def send_ticks() -> None:
         """Wake the agent on every raw partition this worker owns (grace and stall checks)."""
@@ -39,13 +41,51 @@ def attach(p: Pipeline) -> None:
     p.app.timer(p.settings.tick_interval_s)(send_ticks)
 
 
-async def on_raw(p: Pipeline, message: Any) -> None:
-    for skipped in await p.gaps.observe(message.partition, message.offset):
-        await apply_raw(p, skipped)
-    await apply_raw(p, message)
+@dataclass
+class Outbox:
+    """A batch's derived events: every host-failed, completed and stalled event in order, and
+    the latest status snapshot of each operation (the status topic is compacted)."""
+
+    critical: list[tuple[str, str, bytes]] = field(default_factory=list)
+    statuses: dict[str, Summary] = field(default_factory=dict)
+
+    def add(self, step: Step, summary: Summary | None) -> None:
+        if summary is None:
+            return
+        for effect in step.effects:
+            if effect.kind == "status":
+                self.statuses[step.op_id] = summary
+            else:
+                value = orjson.dumps(events.build(summary, effect))
+                self.critical.append((effect.kind, step.op_id, value))
 
 
-async def apply_raw(p: Pipeline, message: Any) -> None:
+async def apply_events(p: Pipeline, batch: list[Any]) -> None:
+    by_partition: dict[int, list[Any]] = {}
+    for event in batch:
+        by_partition.setdefault(event.message.partition, []).append(event)
+    outbox = Outbox()
+    applied: list[tuple[Any, Batch]] = []
+    for partition, partition_events in by_partition.items():
+        state = Batch(p.store)
+        scope = partition_events[-1]
+        with partition_scope(scope):
+            for event in partition_events:
+                message = event.message
+                if message.topic == p.settings.ticks_topic:
+                    await on_tick(p, state, partition, outbox)
+                else:
+                    for skipped in await p.gaps.observe(partition, message.offset):
+                        await apply_raw(p, state, skipped, outbox)
+                    await apply_raw(p, state, message, outbox)
+        applied.append((scope, state))
+    await send(p, outbox)
+    for scope, state in applied:
+        with partition_scope(scope):
+            state.flush()
+
+
+async def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox) -> None:
     headers = header_map(message.headers)
     try:
         notification = parse(message.value, headers)
@@ -55,60 +95,55 @@ async def apply_raw(p: Pipeline, message: Any) -> None:
     if notification is None:
         p.stats.ignored += 1
         return
-    step = engine.process(
-        notification, message.offset, message.partition, time.time(), p.store, p.limits
-    )
-    await emit_and_commit(p, step)
+    now = time.time()
+    step = state.apply(notification, message.offset, message.partition, now, p.limits)
+    outbox.add(step, state.get_summary(step.op_id))
     p.stats.applied += 1
-    p.stats.last_applied_at = time.time()
+    p.stats.last_applied_at = now
     if p.stats.first_applied_at is None:
-        p.stats.first_applied_at = p.stats.last_applied_at
+        p.stats.first_applied_at = now
     if step.note:
         log.warning(step.note, op=step.op_id, offset=message.offset, partition=message.partition)
 
 
-async def on_tick(p: Pipeline, partition: int) -> None:
+async def on_tick(p: Pipeline, state: Batch, partition: int, outbox: Outbox) -> None:
     p.stats.ticks += 1
-    await flush_statuses(p, partition)
-    for step in engine.tick(partition, time.time(), p.store, p.limits):
-        await emit_and_commit(p, step)
+    await flush_statuses(p, state, partition)
+    for step in state.tick(partition, time.time(), p.limits):
+        outbox.add(step, state.get_summary(step.op_id))
         if step.note:
             log.warning(step.note, op=step.op_id, partition=partition)
 
 
-async def emit_and_commit(p: Pipeline, step: Step) -> None:
-    """Emit the step's events, wait for the critical ones, then write its state."""
-    summary = step.summary or p.store.get_summary(step.op_id)
-    if summary is not None:
-        pending = []
-        for effect in step.effects:
-            if effect.kind == "status" and coalesce(p, step, summary):
-                continue
-            value = orjson.dumps(events.build(summary, effect))
-            topic = p.outputs[effect.kind]
-            fut = await topic.send(key=step.op_id.encode(), value=value)
-            if effect.kind in CRITICAL:
-                pending.append(fut)
-        for fut in pending:
-            await fut
-    engine.commit(step, p.store)
+async def send(p: Pipeline, outbox: Outbox) -> None:
+    """Send the batch's events; wait until Kafka has the ones consumers act on."""
+    pending = []
+    for kind, op_id, value in outbox.critical:
+        pending.append(await p.outputs[kind].send(key=op_id.encode(), value=value))
+    for op_id, summary in outbox.statuses.items():
+        if coalesce(p, summary):
+            p.dirty.setdefault(summary["partition"], set()).add(op_id)
+            continue
+        value = orjson.dumps(events.build(summary, Effect("status")))
+        await p.outputs["status"].send(key=op_id.encode(), value=value)
+    for fut in pending:
+        await fut
 
 
-def coalesce(p: Pipeline, step: Step, summary: dict[str, Any]) -> bool:
+def coalesce(p: Pipeline, summary: Summary) -> bool:
     """With ``status_coalesce``, a running operation's progress snapshot waits for the next
-    tick (the latest one wins); state changes are always sent at once."""
-    if not p.settings.status_coalesce or summary["state"] != "running":
-        return False
-    if len(step.effects) != 1 or summary["hosts_reported"] <= 1:
-        return False
-    p.dirty.setdefault(summary["partition"], set()).add(step.op_id)
-    return True
+    tick (the latest one wins); its first snapshot and state changes are sent at once."""
+    return (
+        p.settings.status_coalesce
+        and summary["state"] == "running"
+        and summary["hosts_reported"] > 1
+    )
 
 
-async def flush_statuses(p: Pipeline, partition: int) -> None:
+async def flush_statuses(p: Pipeline, state: Batch, partition: int) -> None:
     """Send the coalesced snapshots of one partition (from the current state: same ids)."""
     for op_id in p.dirty.pop(partition, set()):
-        summary = p.store.get_summary(op_id)
+        summary = state.get_summary(op_id)
         if summary is not None and summary["state"] == "running":
             value = orjson.dumps(events.build(summary, Effect("status")))
             await p.outputs["status"].send(key=op_id.encode(), value=value)

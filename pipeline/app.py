@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline.gaps import GapGuard
+from pipeline.kafka_transport import broker_url
 from pipeline.operation import Limits
 from pipeline.settings import WorkerSettings
 from pipeline.store import TableStore
@@ -54,9 +55,9 @@ class Pipeline:
 
 def faust_app(settings: WorkerSettings) -> Any:
     store = "memory://" if settings.store == "memory" else "rocksdb://"
-    return faust.App(
+    app: Any = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=broker_url(settings.kafka_bootstrap),
         store=store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.raw_partitions,
@@ -78,6 +79,8 @@ def faust_app(settings: WorkerSettings) -> Any:
         key_serializer="json",  # tables; topics below are raw bytes
         value_serializer="json",
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by pipeline.kafka_transport
+    return app
 
 
 def build(settings: WorkerSettings) -> Pipeline:

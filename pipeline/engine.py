@@ -1,9 +1,11 @@
 """Runs the pure rules against a key-value store: the same code in the worker and in tests.
 
-The worker's store is one faust table; tests use :class:`DictStore`. Writes happen in
-:func:`commit` in a fixed order (expected hosts, alias, summary, markers) *after* the step's
-events were emitted; with one table they land in one changelog partition in that order, so a
-crash leaves a prefix of them, which redelivery repairs (see :mod:`pipeline.operation`).
+The worker's store is one faust table; tests use :class:`DictStore`. The worker applies a batch
+of notifications to a :class:`Batch` (reads see the batch's own writes) and then, *after* the
+batch's events were emitted, flushes it: per operation expected hosts, alias, one summary, then
+the markers of the hosts that summary counted. With one table they land in one changelog
+partition in that order, so a crash leaves a prefix of them, which redelivery repairs (see
+:mod:`pipeline.operation`). One summary write per operation per batch, not per notification.
 """
 
 from collections.abc import Iterator
@@ -58,15 +60,122 @@ def tick(partition: int, now: float, store: Store, limits: Limits) -> list[Step]
     return steps
 
 
-def commit(step: Step, store: Store) -> None:
+def commit(step: Step, store: Store, name_hosts: bool = True) -> None:
+    """Write one step in the crash-safe order; the summary names the hosts whose markers follow
+    (``name_hosts=False`` inside a :class:`Batch`, whose flush names them once)."""
     if step.expected is not None:
         store.put_expected(step.op_id, step.expected)
     if step.alias is not None:
         store.put_alias(*step.alias)
-    if step.summary is not None:
+    if step.summary is not None and not name_hosts:
         store.put_summary(step.op_id, step.summary)
+    elif step.summary is not None:
+        hosts = last_hosts(store, step.op_id, [h for h, _ in step.markers])
+        store.put_summary(step.op_id, {**step.summary, "last_hosts": hosts})
     for host, marker in step.markers:
         store.put_marker(step.op_id, host, marker)
+
+
+def last_hosts(store: Store, op_id: str, new: list[str]) -> list[str]:
+    """The hosts a summary about to be written must name: those whose markers follow it, and
+    any the stored summary named whose marker is still missing (a crash cut them off, and the
+    redelivery that repairs them may come later). O(batch), never O(operation)."""
+    previous = store.get_summary(op_id)
+    if not previous or not previous.get("last_hosts"):
+        return new
+    fresh = set(new)
+    kept = [
+        h for h in previous["last_hosts"] if h not in fresh and store.get_marker(op_id, h) is None
+    ]
+    return new + kept
+
+
+class Batch:
+    """A batch's view of a store: reads see the batch's own writes; :meth:`flush` stores them.
+
+    Steps are committed here one by one (so the rules see each other's effects, duplicates in
+    one batch included); the real store then gets one summary per operation, written before the
+    markers of every host it counted since the last flush.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._summaries: dict[str, Summary] = {}
+        self._markers: dict[str, dict[str, Marker]] = {}  # op -> host -> marker, in order
+        self._expected: dict[str, list[str]] = {}
+        self._aliases: dict[str, str] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._summaries or self._markers or self._expected or self._aliases)
+
+    def apply(
+        self, n: Notification, offset: int, partition: int, now: float, limits: Limits
+    ) -> Step:
+        step = process(n, offset, partition, now, self, limits)
+        commit(step, self, name_hosts=False)
+        return step
+
+    def tick(self, partition: int, now: float, limits: Limits) -> list[Step]:
+        steps = tick(partition, now, self, limits)
+        for step in steps:
+            commit(step, self, name_hosts=False)
+        return steps
+
+    def flush(self) -> None:
+        store = self.store
+        for key, op_id in self._aliases.items():
+            store.put_alias(key, op_id)
+        for op_id, hosts in self._expected.items():
+            store.put_expected(op_id, hosts)
+        for op_id, summary in self._summaries.items():
+            markers = self._markers.pop(op_id, {})
+            hosts = last_hosts(store, op_id, list(markers))
+            store.put_summary(op_id, {**summary, "last_hosts": hosts})
+            for host, marker in markers.items():
+                store.put_marker(op_id, host, marker)
+        for op_id, markers in self._markers.items():  # repairs of already counted hosts
+            for host, marker in markers.items():
+                store.put_marker(op_id, host, marker)
+        self._summaries, self._markers, self._expected, self._aliases = {}, {}, {}, {}
+
+    def get_summary(self, op_id: str) -> Summary | None:
+        summary = self._summaries.get(op_id)
+        return summary if summary is not None else self.store.get_summary(op_id)
+
+    def put_summary(self, op_id: str, summary: Summary) -> None:
+        self._summaries[op_id] = summary
+
+    def get_marker(self, op_id: str, host: str) -> Marker | None:
+        marker = self._markers.get(op_id, {}).get(host)
+        return marker if marker is not None else self.store.get_marker(op_id, host)
+
+    def put_marker(self, op_id: str, host: str, marker: Marker) -> None:
+        self._markers.setdefault(op_id, {})[host] = marker
+
+    def get_expected(self, op_id: str) -> list[str] | None:
+        hosts = self._expected.get(op_id)
+        return hosts if hosts is not None else self.store.get_expected(op_id)
+
+    def put_expected(self, op_id: str, hosts: list[str]) -> None:
+        self._expected[op_id] = hosts
+
+    def get_alias(self, key: str) -> str | None:
+        return self._aliases.get(key) or self.store.get_alias(key)
+
+    def put_alias(self, key: str, op_id: str) -> None:
+        self._aliases[key] = op_id
+
+    def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]:
+        seen = set()
+        for op_id, summary in list(self.store.open_summaries(partition)):
+            seen.add(op_id)
+            summary = self._summaries.get(op_id, summary)
+            if summary["state"] != "completed":
+                yield op_id, summary
+        for op_id, summary in list(self._summaries.items()):
+            mine = op_id not in seen and summary["partition"] == partition
+            if mine and summary["state"] != "completed":
+                yield op_id, summary
 
 
 class DictStore:

@@ -6,11 +6,13 @@ An operation's state is split so that no write grows with the operation's size:
 - a *host marker* per (operation, host), the de-duplication record,
 - the *expected hosts* list from the start payload, written once.
 
-Redelivery safety (at-least-once): the worker writes a step's summary and *then* its host marker,
-into one changelog partition, so after a crash the log holds a prefix of the writes. A marker
-therefore implies its summary; the only summary whose marker can be missing is the last one, and
-it names its host in ``last_host``. Nothing depends on the order of input offsets, so a record
-faust delivers out of order after a rebalance (faust-streaming#221) still counts exactly once.
+Redelivery safety (at-least-once): the worker writes an operation's summary and *then* the host
+markers of the hosts it newly counted, into one changelog partition, so after a crash the log
+holds a prefix of the writes. A marker therefore implies its summary; the only markers that can
+be missing are those of the last summary, which names their hosts in ``last_hosts`` (one host
+per notification, or a batch's hosts: bounded by the batch, never by the operation). Nothing
+depends on the order of input offsets, so a record faust delivers out of order after a
+rebalance (faust-streaming#221) still counts exactly once.
 """
 
 import bisect
@@ -102,7 +104,7 @@ def new_summary(n: Notification, op_id: str, partition: int, now: float) -> Summ
         "stall_wall": None,
         "stalls": 0,
         "version": 0,
-        "last_host": None,
+        "last_hosts": [],
     }
 
 
@@ -147,8 +149,9 @@ def apply(
 
 
 def is_counted(host: str, marker: Marker | None, s: Summary) -> bool:
-    """Counted: its marker exists, or it is the last host counted (marker lost in a crash)."""
-    return marker is not None or s.get("last_host") == host
+    """Counted: its marker exists, or the last summary write counted it (marker lost in a
+    crash between the two writes)."""
+    return marker is not None or host in s.get("last_hosts", ())
 
 
 def _marker(n: Progress, offset: int) -> Marker:
@@ -189,7 +192,6 @@ def host_failure(host: str, marker: Marker, reason: str = "image_failed") -> dic
 
 def _count_progress(s: Summary, n: Progress, step: Step, limits: Limits) -> None:
     s["hosts_reported"] += 1
-    s["last_host"] = n.host
     s["hosts_total"] = max(s["hosts_total"] or 0, n.total)
     images = set(s["images"]).union(n.images_cached, n.images_failed)
     if len(images) != len(s["images"]):

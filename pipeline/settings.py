@@ -31,4 +31,13 @@ class WorkerSettings(KafkaSettings):
     session_timeout_s: float = Field(
         30.0, gt=0, description="a dead worker's partitions move after"
     )
+    batch_max: int = Field(
+        1000, ge=1, description="notifications applied as one batch (one state write per op)"
+    )
+    batch_window_s: float = Field(
+        0.1, gt=0, description="a batch closes after this long even if not full"
+    )
+    fetch_max_wait_ms: int = Field(
+        50, ge=0, description="broker wait for an empty fetch (faust's own is 1500)"
+    )
     log_level: str = Field("INFO", description="worker log level")

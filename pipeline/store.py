@@ -6,12 +6,33 @@ order. Keys: ``s|op`` summary, ``f|op`` failed hosts, ``h|op|host`` marker, ``e|
 notifications without a request id.
 """
 
+import contextlib
+import weakref
 from collections.abc import Iterator
 from typing import Any
+
+from faust.streams import _current_event
 
 from pipeline.operation import Marker, Summary
 
 EXPECTED_CHUNK = 2000
+
+
+@contextlib.contextmanager
+def partition_scope(event: Any) -> Iterator[None]:
+    """Table reads and writes inside belong to ``event``'s partition.
+
+    faust picks a table key's changelog partition, and with RocksDB the partition database a
+    key is read from and written to, from the event being processed (``current_event()``).
+    A batch holds events of several partitions, so the worker applies and writes each
+    partition's share under one of that partition's events; otherwise an operation's state
+    would land in another partition's changelog and database (and be lost on a rebalance).
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 class TableStore:

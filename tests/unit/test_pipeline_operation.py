@@ -239,3 +239,89 @@ def test_summary_write_does_not_grow_with_operation_size():
         run(operation(n, 0).records()[:-1], store)
         sizes[n] = len(repr(only_summary(store)))
     assert sizes[5000] < sizes[100] + 50
+
+
+def run_batches(
+    records: list[Record], store: DictStore, sizes: list[int], first: int = 0
+) -> list[Step]:
+    """Apply ``records[first:]`` as the worker does: in batches of ``sizes`` (cycled)."""
+    steps = []
+    offset, turn = first, 0
+    while offset < len(records):
+        batch = engine.Batch(store)
+        end = min(offset + sizes[turn % len(sizes)], len(records))
+        for i in range(offset, end):
+            steps.append(batch.apply(notification(records[i]), i, 0, 0.0, LIMITS))
+        batch.flush()
+        offset, turn = end, turn + 1
+    return steps
+
+
+batch_sizes = st.lists(st.integers(1, 8), min_size=1, max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), sizes=batch_sizes)
+def test_batches_give_the_same_state_and_events_as_one_by_one(
+    data: st.DataObject, sizes: list[int]
+):
+    n_hosts = data.draw(st.integers(1, 20))
+    op = operation(n_hosts, data.draw(st.integers(0, n_hosts)), seed=5)
+    records = data.draw(st.permutations(op.records()))
+    records += data.draw(st.lists(st.sampled_from(records), max_size=6))
+    one, batched = DictStore(), DictStore()
+    steps_one = run(records, one)
+    steps_batched = run_batches(records, batched, sizes)
+    assert kinds(steps_batched) == kinds(steps_one)
+    strip = {"last_hosts", "activity_wall"}
+    a, b = only_summary(one), only_summary(batched)
+    assert {k: v for k, v in a.items() if k not in strip} == {
+        k: v for k, v in b.items() if k not in strip
+    }
+    assert batched.markers == one.markers
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), sizes=batch_sizes, replay_sizes=batch_sizes)
+def test_crash_anywhere_in_batches_then_redelivery_gives_exact_counts(
+    data: st.DataObject, sizes: list[int], replay_sizes: list[int]
+):
+    """As above, with batches: the crash keeps any prefix of the batches' writes, and the
+    redelivery cuts batches differently from the first run."""
+    n_hosts = data.draw(st.integers(1, 12))
+    op = operation(n_hosts, data.draw(st.integers(0, n_hosts)), seed=3)
+    records = data.draw(st.permutations(op.records()))
+    records += data.draw(st.lists(st.sampled_from(records), max_size=4))
+    crash = data.draw(st.integers(0, len(records) - 1))
+    committed = data.draw(st.integers(0, crash))
+
+    store = DictStore()
+    run_batches(records[:committed], store, sizes)
+    log = RecordingStore(store)
+    run_batches(records[: crash + 1], log, sizes, committed)
+    for write in log.writes[: data.draw(st.integers(0, len(log.writes)))]:
+        write(store)
+
+    run_batches(records, store, replay_sizes, committed)
+    s = only_summary(store)
+    assert (s["hosts_reported"], s["hosts_failed"]) == (n_hosts, len(op.failed))
+    assert s["state"] == "completed"
+    assert {host for (_, host), m in store.markers.items() if m["f"]} == set(op.failed)
+
+
+class CountingStore(DictStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.summary_writes = 0
+
+    def put_summary(self, op_id: str, summary: dict[str, Any]) -> None:
+        super().put_summary(op_id, summary)
+        self.summary_writes += 1
+
+
+def test_a_batch_writes_one_summary_per_operation():
+    op = operation(200, 10)
+    store = CountingStore()
+    run_batches(op.records(), store, [100])
+    assert store.summary_writes == 3  # 202 records (start, 200 hosts, end) in batches of 100
+    assert only_summary(store)["hosts_reported"] == 200
