@@ -16,20 +16,25 @@ from pipeline.notifications import Notification, Progress, Start
 from pipeline.operation import Limits, Marker, Step, Summary
 
 
-class Store(Protocol):
+class Reader(Protocol):
+    """What the rules read: the store, or a :class:`Batch` in front of it."""
+
     def get_summary(self, op_id: str) -> Summary | None: ...
-    def put_summary(self, op_id: str, summary: Summary) -> None: ...
     def get_marker(self, op_id: str, host: str) -> Marker | None: ...
-    def put_marker(self, op_id: str, host: str, marker: Marker) -> None: ...
     def get_expected(self, op_id: str) -> list[str] | None: ...
-    def put_expected(self, op_id: str, hosts: list[str]) -> None: ...
     def get_alias(self, key: str) -> str | None: ...
-    def put_alias(self, key: str, op_id: str) -> None: ...
     def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]: ...
 
 
+class Store(Reader, Protocol):
+    def put_summary(self, op_id: str, summary: Summary) -> None: ...
+    def put_markers(self, op_id: str, chunk: int, markers: dict[str, Marker]) -> None: ...
+    def put_expected(self, op_id: str, hosts: list[str]) -> None: ...
+    def put_alias(self, key: str, op_id: str) -> None: ...
+
+
 def process(
-    n: Notification, offset: int, partition: int, now: float, store: Store, limits: Limits
+    n: Notification, offset: int, partition: int, now: float, store: Reader, limits: Limits
 ) -> Step:
     alias = None if n.request_id else store.get_alias(operation.alias_key(n))
     op_id = operation.operation_id(n, alias)
@@ -43,7 +48,7 @@ def process(
     return step
 
 
-def tick(partition: int, now: float, store: Store, limits: Limits) -> list[Step]:
+def tick(partition: int, now: float, store: Reader, limits: Limits) -> list[Step]:
     """Grace/stall rules for the open operations of one partition."""
     steps = []
     for op_id, summary in list(store.open_summaries(partition)):
@@ -60,20 +65,35 @@ def tick(partition: int, now: float, store: Store, limits: Limits) -> list[Step]
     return steps
 
 
-def commit(step: Step, store: Store, name_hosts: bool = True) -> None:
-    """Write one step in the crash-safe order; the summary names the hosts whose markers follow
-    (``name_hosts=False`` inside a :class:`Batch`, whose flush names them once)."""
+def commit(step: Step, store: Store) -> None:
+    """Write one step in the crash-safe order (see :func:`write`)."""
     if step.expected is not None:
         store.put_expected(step.op_id, step.expected)
     if step.alias is not None:
         store.put_alias(*step.alias)
-    if step.summary is not None and not name_hosts:
-        store.put_summary(step.op_id, step.summary)
-    elif step.summary is not None:
-        hosts = last_hosts(store, step.op_id, [h for h, _ in step.markers])
-        store.put_summary(step.op_id, {**step.summary, "last_hosts": hosts})
-    for host, marker in step.markers:
-        store.put_marker(step.op_id, host, marker)
+    write(store, step.op_id, step.summary, dict(step.markers))
+
+
+def write(store: Store, op_id: str, summary: Summary | None, markers: dict[str, Marker]) -> None:
+    """The summary, then the markers of the hosts it newly counted, as one chunk record.
+
+    The summary names those hosts (``last_hosts``) and counts the chunks (``marker_chunks``):
+    markers in a chunk the summary does not count are ignored, so a crash can cut the writes
+    anywhere after the summary and redelivery finds exactly the hosts still to count.
+    """
+    if summary is None:
+        if not markers:
+            return
+        summary = store.get_summary(op_id)  # marker repairs: the chunk count must move on
+        if summary is None:
+            return
+    chunk = summary.get("marker_chunks", 0)
+    hosts = last_hosts(store, op_id, list(markers))
+    store.put_summary(
+        op_id, {**summary, "last_hosts": hosts, "marker_chunks": chunk + bool(markers)}
+    )
+    if markers:
+        store.put_markers(op_id, chunk, markers)
 
 
 def last_hosts(store: Store, op_id: str, new: list[str]) -> list[str]:
@@ -112,14 +132,24 @@ class Batch:
         self, n: Notification, offset: int, partition: int, now: float, limits: Limits
     ) -> Step:
         step = process(n, offset, partition, now, self, limits)
-        commit(step, self, name_hosts=False)
+        self._stage(step)
         return step
 
     def tick(self, partition: int, now: float, limits: Limits) -> list[Step]:
         steps = tick(partition, now, self, limits)
         for step in steps:
-            commit(step, self, name_hosts=False)
+            self._stage(step)
         return steps
+
+    def _stage(self, step: Step) -> None:
+        if step.expected is not None:
+            self._expected[step.op_id] = step.expected
+        if step.alias is not None:
+            self._aliases[step.alias[0]] = step.alias[1]
+        if step.summary is not None:
+            self._summaries[step.op_id] = step.summary
+        if step.markers:
+            self._markers.setdefault(step.op_id, {}).update(step.markers)
 
     def flush(self) -> None:
         store = self.store
@@ -128,42 +158,25 @@ class Batch:
         for op_id, hosts in self._expected.items():
             store.put_expected(op_id, hosts)
         for op_id, summary in self._summaries.items():
-            markers = self._markers.pop(op_id, {})
-            hosts = last_hosts(store, op_id, list(markers))
-            store.put_summary(op_id, {**summary, "last_hosts": hosts})
-            for host, marker in markers.items():
-                store.put_marker(op_id, host, marker)
+            write(store, op_id, summary, self._markers.pop(op_id, {}))
         for op_id, markers in self._markers.items():  # repairs of already counted hosts
-            for host, marker in markers.items():
-                store.put_marker(op_id, host, marker)
+            write(store, op_id, None, markers)
         self._summaries, self._markers, self._expected, self._aliases = {}, {}, {}, {}
 
     def get_summary(self, op_id: str) -> Summary | None:
         summary = self._summaries.get(op_id)
         return summary if summary is not None else self.store.get_summary(op_id)
 
-    def put_summary(self, op_id: str, summary: Summary) -> None:
-        self._summaries[op_id] = summary
-
     def get_marker(self, op_id: str, host: str) -> Marker | None:
         marker = self._markers.get(op_id, {}).get(host)
         return marker if marker is not None else self.store.get_marker(op_id, host)
-
-    def put_marker(self, op_id: str, host: str, marker: Marker) -> None:
-        self._markers.setdefault(op_id, {})[host] = marker
 
     def get_expected(self, op_id: str) -> list[str] | None:
         hosts = self._expected.get(op_id)
         return hosts if hosts is not None else self.store.get_expected(op_id)
 
-    def put_expected(self, op_id: str, hosts: list[str]) -> None:
-        self._expected[op_id] = hosts
-
     def get_alias(self, key: str) -> str | None:
         return self._aliases.get(key) or self.store.get_alias(key)
-
-    def put_alias(self, key: str, op_id: str) -> None:
-        self._aliases[key] = op_id
 
     def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]:
         seen = set()
@@ -196,8 +209,9 @@ class DictStore:
     def get_marker(self, op_id: str, host: str) -> Marker | None:
         return self.markers.get((op_id, host))
 
-    def put_marker(self, op_id: str, host: str, marker: Marker) -> None:
-        self.markers[(op_id, host)] = marker
+    def put_markers(self, op_id: str, chunk: int, markers: dict[str, Marker]) -> None:
+        for host, marker in markers.items():
+            self.markers[(op_id, host)] = marker
 
     def get_expected(self, op_id: str) -> list[str] | None:
         return self.expected.get(op_id)

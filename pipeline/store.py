@@ -1,9 +1,15 @@
 """One faust table behind the engine's :class:`~pipeline.engine.Store` protocol.
 
-One table, so that a step's writes (summary, then markers) go to one changelog partition in
-order. Keys: ``s|op`` summary, ``f|op`` failed hosts, ``h|op|host`` marker, ``e|op`` +
-``e|op|i`` expected hosts (start payload, chunked), ``a|region/aggregate`` op id for
-notifications without a request id.
+One table, so that a batch's writes (summary, then markers) go to one changelog partition in
+order. Keys: ``s|op`` summary, ``f|op`` failed hosts, ``m|op|i`` host markers counted by the
+``i``-th summary write that counted hosts (one record per operation per batch, however many
+hosts), ``e|op`` + ``e|op|i`` expected hosts (start payload, chunked), ``a|region/aggregate``
+op id for notifications without a request id.
+
+Host lookups go through an in-memory index per operation (host -> marker), loaded from the
+operation's marker chunks the first time it is needed (after a start, restart or rebalance)
+and dropped when the operation completes: O(hosts) once per operation and worker, not per
+notification.
 """
 
 import contextlib
@@ -39,6 +45,7 @@ class TableStore:
     def __init__(self, table: Any) -> None:
         self.table = table
         self._open: dict[int, set[str]] = {}  # partition -> open op ids (rebuilt on rebalance)
+        self._hosts: dict[str, dict[str, Marker]] = {}  # op id -> host -> marker (see above)
 
     def get_summary(self, op_id: str) -> Summary | None:
         value: Summary | None = self.table.get(f"s|{op_id}")
@@ -53,6 +60,8 @@ class TableStore:
         if failed != (self.table.get(f"f|{op_id}") or []):
             self.table[f"f|{op_id}"] = failed  # before the summary: see capped_insert
         self.table[f"s|{op_id}"] = {k: v for k, v in summary.items() if k != "failed_hosts"}
+        if summary["state"] == "completed":
+            self._hosts.pop(op_id, None)  # late duplicates reload it
         index = self._open.get(summary["partition"])
         if index is not None:
             if summary["state"] == "completed":
@@ -61,11 +70,22 @@ class TableStore:
                 index.add(op_id)
 
     def get_marker(self, op_id: str, host: str) -> Marker | None:
-        value: Marker | None = self.table.get(f"h|{op_id}|{host}")
-        return value
+        return self._markers(op_id).get(host)
 
-    def put_marker(self, op_id: str, host: str, marker: Marker) -> None:
-        self.table[f"h|{op_id}|{host}"] = marker
+    def put_markers(self, op_id: str, chunk: int, markers: dict[str, Marker]) -> None:
+        self.table[f"m|{op_id}|{chunk}"] = markers
+        hosts = self._hosts.get(op_id)
+        if hosts is not None:
+            hosts.update(markers)
+
+    def _markers(self, op_id: str) -> dict[str, Marker]:
+        hosts = self._hosts.get(op_id)
+        if hosts is None:
+            hosts = self._hosts[op_id] = {}
+            summary = self.table.get(f"s|{op_id}")
+            for chunk in range(summary.get("marker_chunks", 0) if summary else 0):
+                hosts.update(self.table.get(f"m|{op_id}|{chunk}") or {})
+        return hosts
 
     def get_expected(self, op_id: str) -> list[str] | None:
         head = self.table.get(f"e|{op_id}")
@@ -110,5 +130,6 @@ class TableStore:
                 yield {**value, "failed_hosts": self.table.get(f"f|{key[2:]}") or []}
 
     def forget_index(self) -> None:
-        """Partitions moved: rebuild the open-operation index from the table when next asked."""
+        """Partitions moved: rebuild the indexes from the table when next asked."""
         self._open.clear()
+        self._hosts.clear()

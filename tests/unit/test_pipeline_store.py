@@ -29,3 +29,42 @@ def test_engine_runs_on_the_table_store_and_the_open_index_follows_completion():
     summary = store.get_summary(op.operation_id)
     assert summary is not None
     assert summary["missing_hosts"] == ["guaranine2"]
+
+
+def _apply(store: TableStore, records: list, first: int, last: int) -> None:  # type: ignore[type-arg]
+    batch = engine.Batch(store)
+    for offset in range(first, last):
+        batch.apply(notification(records[offset]), offset, 0, 0.0, Limits())
+    batch.flush()
+
+
+def test_one_marker_record_per_operation_per_batch():
+    table: dict[str, object] = {}
+    store = TableStore(table)
+    op = SyntheticOperation(hosts=hostnames(250), images=["i"])
+    records = op.records()
+    for first in range(0, len(records), 100):
+        _apply(store, records, first, min(first + 100, len(records)))
+    chunks = [k for k in table if k.startswith("m|")]
+    assert len(chunks) == 3
+    assert not [k for k in table if k.startswith("h|")]
+    summary = store.get_summary(op.operation_id)
+    assert summary is not None
+    assert (summary["hosts_reported"], summary["state"]) == (250, "completed")
+
+
+def test_markers_in_a_chunk_the_summary_does_not_count_are_ignored():
+    """RocksDB after a SIGKILL can hold a newer marker chunk than its summary (the summary key
+    restored from an older changelog record): those hosts must count again, once."""
+    table: dict[str, object] = {}
+    op = SyntheticOperation(hosts=hostnames(20), images=["i"])
+    records = op.records()[:-1]  # no .end
+    _apply(TableStore(table), records, 0, 11)  # start + 10 hosts
+    older = table[f"s|{op.operation_id}"]
+    _apply(TableStore(table), records, 11, 16)  # 5 more hosts: summary, then chunk 1
+    table[f"s|{op.operation_id}"] = older  # the summary went back; chunk 1 stayed
+    store = TableStore(table)  # a restarted worker: indexes empty
+    _apply(store, records, 11, len(records))  # redelivery from the committed offset
+    summary = store.get_summary(op.operation_id)
+    assert summary is not None
+    assert (summary["hosts_reported"], summary["state"]) == (20, "completed")
