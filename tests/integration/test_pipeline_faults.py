@@ -11,7 +11,14 @@ from aiokafka.partitioner import murmur2
 
 from pipeline.settings import WorkerSettings
 from pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import WorkerProcess, of_type, produce, read_until, validate
+from tests.pipeline_support import (
+    WorkerProcess,
+    completed_ids,
+    of_type,
+    produce,
+    read_until,
+    validate,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -94,6 +101,51 @@ async def test_sigkill_mid_operation_then_restart_gives_exact_counts(
     assert_exact(events, [op])
     status, body = restarted.get(f"/operations/{op.operation_id}")
     assert (status, body["hosts_reported"], body["hosts_failed"]) == (200, 400, 25)
+
+
+def hosts_reported(events: list[dict[str, Any]]) -> int:
+    latest: dict[str, int] = {}
+    for e in of_type(events, "operation.status"):
+        latest[e["subject"]] = max(latest.get(e["subject"], 0), e["data"]["hosts_reported"])
+    return sum(latest.values())
+
+
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+async def test_sigkill_while_batches_are_in_flight_gives_exact_counts(
+    store: str,
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    """A backlog of interleaved operations, the worker killed in the middle of it: whatever
+    batch was being applied, sent or written, the restarted worker ends with exact counts."""
+    settings = await worker_settings(store=store, commit_interval_s=0.5, session_timeout_s=6)
+    ops = [operation(2500, 50, seed=100 + i) for i in range(10)]
+    rng = random.Random(9)
+    progress = [r for op in ops for r in op.records(shuffle=rng)[1:-1]]
+    rng.shuffle(progress)
+    records = [op.records()[0] for op in ops] + progress + progress[:500]
+    records += [op.records()[-1] for op in ops]
+    await produce(settings.kafka_bootstrap, settings.raw_topic, records)
+    worker = start_worker(settings)
+    worker.wait_ready()
+    total = sum(len(op.hosts) for op in ops)
+    before = await read_until(
+        settings.kafka_bootstrap,
+        [settings.status_topic],
+        lambda ev: hosts_reported(ev) >= total // 4,
+    )
+    worker.kill()
+    assert hosts_reported(before) < total, "the worker finished before the kill: no fault"
+
+    restarted = start_worker(settings)
+    restarted.wait_ready()
+    events = await read_until(
+        settings.kafka_bootstrap,
+        outputs(settings),
+        lambda ev: len(completed_ids(ev)) == len(ops),
+        wait_s=180,
+    )
+    assert_exact(events, ops)
 
 
 async def test_two_workers_share_partitions_route_reads_and_hand_over_on_kill(
