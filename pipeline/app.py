@@ -116,6 +116,7 @@ def build(settings: WorkerSettings) -> Pipeline:
             grace_period_s=settings.grace_period_s,
             stall_after_s=settings.stall_after_s,
             failed_hosts_cap=settings.failed_hosts_cap,
+            retention_s=settings.retention_s,
         ),
         gaps=GapGuard(fetch, committed),
     )

@@ -24,9 +24,12 @@ class Reader(Protocol):
     def get_expected(self, op_id: str) -> list[str] | None: ...
     def get_alias(self, key: str) -> str | None: ...
     def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]: ...
+    def is_forgotten(self, op_id: str) -> bool: ...
 
 
 class Store(Reader, Protocol):
+    def expired(self, partition: int, before: float) -> list[str]: ...
+    def forget(self, op_id: str) -> None: ...
     def put_summary(self, op_id: str, summary: Summary) -> None: ...
     def put_markers(self, op_id: str, chunk: int, markers: dict[str, Marker]) -> None: ...
     def put_expected(self, op_id: str, hosts: list[str]) -> None: ...
@@ -39,6 +42,8 @@ def process(
     alias = None if n.request_id else store.get_alias(operation.alias_key(n))
     op_id = operation.operation_id(n, alias)
     summary = store.get_summary(op_id)
+    if summary is None and store.is_forgotten(op_id):
+        return Step(op_id=op_id, note="notification for an operation past its retention: ignored")
     marker = store.get_marker(op_id, n.host) if isinstance(n, Progress) else None
     step = operation.apply(n, offset, summary, marker, now, limits, partition, op_id)
     if isinstance(n, Start) and not n.request_id:
@@ -124,6 +129,7 @@ class Batch:
         self._markers: dict[str, dict[str, Marker]] = {}  # op -> host -> marker, in order
         self._expected: dict[str, list[str]] = {}
         self._aliases: dict[str, str] = {}
+        self._forget: list[str] = []
 
     def __bool__(self) -> bool:
         return bool(self._summaries or self._markers or self._expected or self._aliases)
@@ -136,9 +142,12 @@ class Batch:
         return step
 
     def tick(self, partition: int, now: float, limits: Limits) -> list[Step]:
+        """Grace and stall rules; completed operations past ``retention_s`` are forgotten at
+        the flush (their last status stays in the compacted status topic)."""
         steps = tick(partition, now, self, limits)
         for step in steps:
             self._stage(step)
+        self._forget += self.store.expired(partition, now - limits.retention_s)
         return steps
 
     def _stage(self, step: Step) -> None:
@@ -161,7 +170,11 @@ class Batch:
             write(store, op_id, summary, self._markers.pop(op_id, {}))
         for op_id, markers in self._markers.items():  # repairs of already counted hosts
             write(store, op_id, None, markers)
+        for op_id in self._forget:
+            if op_id not in self._summaries:
+                store.forget(op_id)
         self._summaries, self._markers, self._expected, self._aliases = {}, {}, {}, {}
+        self._forget = []
 
     def get_summary(self, op_id: str) -> Summary | None:
         summary = self._summaries.get(op_id)
@@ -177,6 +190,9 @@ class Batch:
 
     def get_alias(self, key: str) -> str | None:
         return self._aliases.get(key) or self.store.get_alias(key)
+
+    def is_forgotten(self, op_id: str) -> bool:
+        return self.store.is_forgotten(op_id)
 
     def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]:
         seen = set()
@@ -199,6 +215,7 @@ class DictStore:
         self.markers: dict[tuple[str, str], Marker] = {}
         self.expected: dict[str, list[str]] = {}
         self.aliases: dict[str, str] = {}
+        self.forgotten: set[str] = set()
 
     def get_summary(self, op_id: str) -> Summary | None:
         return self.summary.get(op_id)
@@ -229,3 +246,19 @@ class DictStore:
         for op_id, s in self.summary.items():
             if s["partition"] == partition and s["state"] != "completed":
                 yield op_id, s
+
+    def is_forgotten(self, op_id: str) -> bool:
+        return op_id in self.forgotten
+
+    def expired(self, partition: int, before: float) -> list[str]:
+        return [
+            op_id
+            for op_id, s in self.summary.items()
+            if s["partition"] == partition and s.get("completed_wall", before) < before
+        ]
+
+    def forget(self, op_id: str) -> None:
+        self.summary.pop(op_id, None)
+        self.expected.pop(op_id, None)
+        self.markers = {k: m for k, m in self.markers.items() if k[0] != op_id}
+        self.forgotten.add(op_id)

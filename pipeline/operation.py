@@ -33,6 +33,7 @@ class Limits:
     grace_period_s: float = 30.0
     stall_after_s: float = 300.0
     failed_hosts_cap: int = 1000
+    retention_s: float = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ def apply(
         step.expected = list(n.hosts)
     _touch(s, n, now)
     if s["hosts_total"] and s["hosts_reported"] >= s["hosts_total"]:
-        _complete(s, [], step, limits)
+        _complete(s, [], step, limits, now)
     step.effects.append(Effect("status"))
     step.summary = s
     return step
@@ -226,7 +227,7 @@ def _touch(s: Summary, n: Notification, now: float) -> None:
     s["version"] += 1
 
 
-def _complete(s: Summary, missing: list[str], step: Step, limits: Limits) -> None:
+def _complete(s: Summary, missing: list[str], step: Step, limits: Limits, now: float) -> None:
     """Close the operation; ``missing`` hosts never reported and count as failed."""
     total = s["hosts_total"] or 0
     unnamed = max(total - s["hosts_reported"] - len(missing), 0)
@@ -241,6 +242,7 @@ def _complete(s: Summary, missing: list[str], step: Step, limits: Limits) -> Non
     s["state"] = "completed"
     s["outcome"] = outcome(s["hosts_failed"], total)
     s["completed_at"] = s["updated_at"]
+    s["completed_wall"] = now  # the worker's clock: retention counts from here
     for host in missing:
         step.effects.append(Effect("host_failed", _no_report(host, s["updated_at"])))
     step.effects.append(Effect("completed"))
@@ -270,7 +272,7 @@ def tick(
     step = Step(op_id=s["operation_id"])
     if s["end_wall"] is not None and now - s["end_wall"] >= limits.grace_period_s:
         missing = missing_hosts(expected(), is_counted)
-        _complete(s, missing, step, limits)
+        _complete(s, missing, step, limits, now)
         step.note = f"completed after the grace period with {s['missing_count']} hosts missing"
     elif _stall_due(s, now, limits):
         s["state"] = "stalled"

@@ -25,6 +25,9 @@ class WorkerSettings(KafkaSettings):
         False, description="send running operations' progress snapshots once per tick"
     )
     failed_hosts_cap: int = Field(1000, ge=1, description="max hosts listed in failed_hosts")
+    retention_s: float = Field(
+        86_400.0, gt=0, description="a completed operation's state is deleted this long after"
+    )
     standby_replicas: int = Field(0, ge=0, description="faust table_standby_replicas")
     replication_factor: int = Field(1, ge=1, description="replication of created topics")
     commit_interval_s: float = Field(2.0, gt=0, description="offset commit interval")

@@ -4,7 +4,8 @@ One table, so that a batch's writes (summary, then markers) go to one changelog 
 order. Keys: ``s|op`` summary, ``f|op`` failed hosts, ``m|op|i`` host markers counted by the
 ``i``-th summary write that counted hosts (one record per operation per batch, however many
 hosts), ``e|op`` + ``e|op|i`` expected hosts (start payload, chunked), ``a|region/aggregate``
-op id for notifications without a request id.
+op id for notifications without a request id, ``x|op`` an operation forgotten after its
+retention (so a late duplicate does not start it again).
 
 Host lookups go through an in-memory index per operation (host -> marker), loaded from the
 operation's marker chunks the first time it is needed (after a start, restart or rebalance)
@@ -13,6 +14,8 @@ notification.
 """
 
 import contextlib
+import heapq
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -45,6 +48,7 @@ class TableStore:
     def __init__(self, table: Any) -> None:
         self.table = table
         self._open: dict[int, set[str]] = {}  # partition -> open op ids (rebuilt on rebalance)
+        self._done: dict[int, list[tuple[float, str]]] = {}  # partition -> heap of completions
         self._hosts: dict[str, dict[str, Marker]] = {}  # op id -> host -> marker (see above)
 
     def get_summary(self, op_id: str) -> Summary | None:
@@ -64,10 +68,11 @@ class TableStore:
             self._hosts.pop(op_id, None)  # late duplicates reload it
         index = self._open.get(summary["partition"])
         if index is not None:
-            if summary["state"] == "completed":
-                index.discard(op_id)
-            else:
+            if summary["state"] != "completed":
                 index.add(op_id)
+            else:  # a repeat is harmless: forgetting twice finds nothing the second time
+                index.discard(op_id)
+                heapq.heappush(self._done[summary["partition"]], _completion(summary))
 
     def get_marker(self, op_id: str, host: str) -> Marker | None:
         return self._markers(op_id).get(host)
@@ -112,16 +117,50 @@ class TableStore:
 
     def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]:
         """Open operations of ``partition``; the first call after a rebalance scans the table."""
-        if partition not in self._open:
-            self._open[partition] = {
-                s["operation_id"]
-                for s in self.summaries()
-                if s["partition"] == partition and s["state"] != "completed"
-            }
+        self._scan(partition)
         for op_id in list(self._open[partition]):
             summary = self.get_summary(op_id)
             if summary is not None:
                 yield op_id, summary
+
+    def expired(self, partition: int, before: float) -> list[str]:
+        """Operations of ``partition`` completed (by this worker's clock) before ``before``."""
+        self._scan(partition)
+        done = self._done[partition]
+        out = []
+        while done and done[0][0] < before:
+            out.append(heapq.heappop(done)[1])
+        return out
+
+    def forget(self, op_id: str) -> None:
+        """Delete an operation's state (changelog tombstones); the summary goes last, so a
+        crash half-way leaves it to be found and forgotten again."""
+        summary = self.table.get(f"s|{op_id}")
+        if summary is None:
+            return
+        self.table[f"x|{op_id}"] = summary.get("completed_wall")
+        expected = self.table.get(f"e|{op_id}")
+        keys = [f"m|{op_id}|{i}" for i in range(summary.get("marker_chunks", 0))]
+        keys += [f"e|{op_id}|{i}" for i in range(expected["chunks"] if expected else 0)]
+        keys += [f"e|{op_id}", f"f|{op_id}"]
+        alias = f"a|{summary['region']}/{summary['aggregate']['uuid']}"
+        if self.table.get(alias) == op_id:
+            keys.append(alias)
+        for key in [*keys, f"s|{op_id}"]:
+            if key in self.table:
+                del self.table[key]
+        self._hosts.pop(op_id, None)
+
+    def is_forgotten(self, op_id: str) -> bool:
+        return f"x|{op_id}" in self.table
+
+    def _scan(self, partition: int) -> None:
+        if partition in self._open:
+            return
+        mine = [s for s in self.summaries() if s["partition"] == partition]
+        self._open[partition] = {s["operation_id"] for s in mine if s["state"] != "completed"}
+        self._done[partition] = [_completion(s) for s in mine if s["state"] == "completed"]
+        heapq.heapify(self._done[partition])
 
     def summaries(self) -> Iterator[Summary]:
         """Every summary this worker holds (a full scan: HTTP listing and index rebuilds)."""
@@ -132,4 +171,11 @@ class TableStore:
     def forget_index(self) -> None:
         """Partitions moved: rebuild the indexes from the table when next asked."""
         self._open.clear()
+        self._done.clear()
         self._hosts.clear()
+
+
+def _completion(summary: Summary) -> tuple[float, str]:
+    """Heap entry; summaries from before retention existed count as completed just now."""
+    wall = summary.get("completed_wall")
+    return (wall if wall is not None else time.time()), summary["operation_id"]

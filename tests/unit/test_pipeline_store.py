@@ -68,3 +68,30 @@ def test_markers_in_a_chunk_the_summary_does_not_count_are_ignored():
     summary = store.get_summary(op.operation_id)
     assert summary is not None
     assert (summary["hosts_reported"], summary["state"]) == (20, "completed")
+
+
+def test_completed_operations_are_forgotten_after_retention_and_stay_forgotten():
+    table: dict[str, object] = {}
+    store = TableStore(table)
+    limits = Limits(retention_s=3600)
+    op = SyntheticOperation(hosts=hostnames(30), images=["i"], failed={"guaranine3": ["i"]})
+    records = op.records()
+    batch = engine.Batch(store)
+    for offset, record in enumerate(records):
+        batch.apply(notification(record), offset, 0, 1000.0, limits)
+    batch.flush()
+    assert store.get_summary(op.operation_id)["state"] == "completed"  # type: ignore[index]
+
+    for now, kept in ((1000.0 + 3599, True), (1000.0 + 3601, False)):
+        batch = engine.Batch(store)
+        batch.tick(0, now, limits)
+        batch.flush()
+        assert (store.get_summary(op.operation_id) is not None) is kept
+    assert sorted(table) == [f"x|{op.operation_id}"]
+
+    batch = engine.Batch(store)  # a late duplicate does not start the operation again
+    step = batch.apply(notification(records[5]), 5, 0, 9000.0, limits)
+    batch.flush()
+    assert step.note is not None
+    assert "retention" in step.note
+    assert sorted(table) == [f"x|{op.operation_id}"]
