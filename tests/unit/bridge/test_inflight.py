@@ -1,0 +1,96 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.inflight import InFlightBytes
+
+
+def test_a_multiple_ack_releases_every_tag_up_to_it() -> None:
+    held = InFlightBytes(1000)
+    for tag, size in ((1, 100), (2, 200), (3, 300), (4, 50)):
+        held.add(tag, size)
+    assert (held.total, len(held)) == (650, 4)
+    assert held.release(2) == 300
+    assert (held.total, len(held)) == (350, 2)
+    assert held.release(4) == 350
+    assert (held.total, len(held)) == (0, 0)
+
+
+def test_an_ack_below_every_held_tag_or_repeated_frees_nothing() -> None:
+    held = InFlightBytes(1000)
+    held.add(5, 10)
+    held.add(6, 20)
+    assert held.release(4) == 0
+    assert held.release(5) == 10
+    assert held.release(5) == 0
+    assert held.total == 20
+
+
+def test_an_ack_between_tags_releases_the_ones_below() -> None:
+    held = InFlightBytes(1000)
+    for tag in (10, 20, 30):  # tags of one channel grow; gaps are acks of another queue's
+        held.add(tag, 1)
+    assert held.release(25) == 2
+    assert held.total == 1
+
+
+def test_over_above_the_limit_and_resume_at_half_without_flapping() -> None:
+    held = InFlightBytes(100)
+    held.add(1, 30)
+    held.add(2, 70)
+    assert not held.over  # exactly the limit is still within it
+    held.add(3, 1)
+    assert held.over and not held.may_resume
+    held.release(1)  # 71 left: under the limit, still above the resume mark
+    assert not held.over and not held.may_resume
+    held.release(2)  # 1 left
+    assert held.may_resume
+
+
+def test_one_message_larger_than_the_limit_is_over_until_acked() -> None:
+    held = InFlightBytes(100)
+    held.add(1, 500)
+    assert held.over
+    held.release(1)
+    assert held.total == 0 and held.may_resume
+
+
+def test_resume_mark_defaults_to_half_and_is_checked() -> None:
+    assert InFlightBytes(64).resume_at == 32
+    assert InFlightBytes(64, resume_at=10).resume_at == 10
+    with pytest.raises(ValueError, match="resume_at"):
+        InFlightBytes(64, resume_at=65)
+    with pytest.raises(ValueError, match="limit"):
+        InFlightBytes(0)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(1, 5), st.integers(0, 10_000)),
+            st.tuples(st.just("ack"), st.integers(0, 8), st.just(0)),
+        ),
+        max_size=200,
+    )
+)
+def test_total_is_always_the_bytes_of_the_unacked_tags(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    """Against a plain model: tags grow by arbitrary steps, acks land anywhere (even behind)."""
+    held = InFlightBytes(50_000)
+    model: dict[int, int] = {}
+    tag = 0
+    for op, step, size in steps:
+        if op == "add":
+            tag += step
+            held.add(tag, size)
+            model[tag] = size
+        else:
+            upto = max(0, tag - step)
+            freed = sum(s for t, s in model.items() if t <= upto)
+            model = {t: s for t, s in model.items() if t > upto}
+            assert held.release(upto) == freed
+        assert held.total == sum(model.values())
+        assert len(held) == len(model)
+        assert held.over == (held.total > 50_000)
+        assert held.may_resume == (held.total <= 25_000)
