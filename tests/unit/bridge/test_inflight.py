@@ -28,23 +28,27 @@ def test_an_ack_below_every_held_tag_or_repeated_frees_nothing() -> None:
 
 def test_an_ack_between_tags_releases_the_ones_below() -> None:
     held = InFlightBytes(1000)
-    for tag in (10, 20, 30):  # tags of one channel grow; gaps are acks of another queue's
+    for tag in (10, 20, 30):  # tags grow; a gap: a delivery py-amqp rejected itself
         held.add(tag, 1)
     assert held.release(25) == 2
     assert held.total == 1
+
+
+def _state(held: InFlightBytes) -> tuple[bool, bool]:
+    return held.over, held.may_resume
 
 
 def test_over_above_the_limit_and_resume_at_half_without_flapping() -> None:
     held = InFlightBytes(100)
     held.add(1, 30)
     held.add(2, 70)
-    assert not held.over  # exactly the limit is still within it
+    assert _state(held) == (False, False)  # exactly the limit is still within it
     held.add(3, 1)
-    assert held.over and not held.may_resume
+    assert _state(held) == (True, False)
     held.release(1)  # 71 left: under the limit, still above the resume mark
-    assert not held.over and not held.may_resume
+    assert _state(held) == (False, False)
     held.release(2)  # 1 left
-    assert held.may_resume
+    assert _state(held) == (False, True)
 
 
 def test_one_message_larger_than_the_limit_is_over_until_acked() -> None:
@@ -52,7 +56,8 @@ def test_one_message_larger_than_the_limit_is_over_until_acked() -> None:
     held.add(1, 500)
     assert held.over
     held.release(1)
-    assert held.total == 0 and held.may_resume
+    assert held.total == 0
+    assert held.may_resume
 
 
 def test_resume_mark_defaults_to_half_and_is_checked() -> None:
