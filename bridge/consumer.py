@@ -8,7 +8,9 @@ sends the acks the asyncio side asks for. Acks are multiple-acks; each connectio
 Bodies can be large, so the thread also counts the bytes it holds (delivered, not yet acked):
 above ``max_in_flight_bytes`` it cancels its consumers (basic.cancel: RabbitMQ stops sending,
 keeps what is unacked with the channel), and at half of it it consumes again with new
-consumer tags. Deliveries RabbitMQ had already sent still arrive and are handled.
+consumer tags. Deliveries RabbitMQ had already sent still arrive and are handled. Each new
+consumer's prefetch window is what the free bytes hold at the body size seen lately (RabbitMQ
+fills a window at once from a backlog), widened again when bodies turn out smaller.
 """
 
 import contextlib
@@ -98,11 +100,15 @@ class AmqpConsumer:
         self.paused = threading.Event()
         self._batch: list[Delivery] = []
         self._epoch = 0
-        # per connection: bytes held, our consumer tags, and whether we stopped fetching
+        # per connection: bytes held, our consumers, their prefetch window, body size expected
         self._held = InFlightBytes(settings.max_in_flight_bytes)
         self._tags: list[str] = []  # consuming now
-        self._retired: list[str] = []  # cancelled for the bound; late deliveries still ours
-        self._throttled = False
+        self._retired: list[str] = []  # cancelled by us; late deliveries are still ours
+        self._window = 0
+        self._size = settings.max_body_bytes
+        self._throttled = False  # cancelled for the bound, fetch again at the resume mark
+        # what the fast path takes: deliveries on our channel to these consumer tags
+        self._ours: tuple[int, frozenset[str]] = (0, frozenset())
         metrics.in_flight_bytes.set_function(lambda: self._held.total)  # read at scrape time
         self._thread = threading.Thread(target=self._run, name="amqp-consumer", daemon=True)
         # the thread waits on the AMQP socket and on this pair, so a queued ack (or a stop) is
@@ -189,20 +195,23 @@ class AmqpConsumer:
             queues = [q.bind(channel) for q in declared_queues(self._settings)]
             for q in queues:
                 q.declare()
-            channel.basic_qos(0, self._settings.prefetch, False)
             self._epoch += 1
             self._metrics.reconnects.inc()
             self._batch = []
             # RabbitMQ requeues what the old connection had not acked: we hold nothing
             self._held = InFlightBytes(self._settings.max_in_flight_bytes)
-            self._retired, self._throttled = [], False
+            self._size = self._settings.max_body_bytes  # no body seen yet: assume the largest
+            self._tags, self._retired, self._window, self._throttled = [], [], 0, False
+            self._ours = (channel.channel_id, frozenset())
             names = [q.name for q in queues]
-            self._tags = [] if self._pause.is_set() else [self._consume(channel, n) for n in names]
+            if not self._pause.is_set():
+                self._fetch(channel, names)
             log.info(
                 "amqp consuming",
                 url=self._settings.amqp_url_masked,
                 queues=names,
                 prefetch=self._settings.prefetch,
+                window=self._window,
                 max_in_flight_bytes=self._held.limit,
                 epoch=self._epoch,
             )
@@ -231,8 +240,9 @@ class AmqpConsumer:
         sock = transport.sock if chunked else None
         held = self._held
         limit = held.limit
-        ours = self._ours(channel)
+        prefetch = self._settings.prefetch
         while True:
+            ours = self._ours
             self._send_acks(channel, epoch)
             if self._stop.is_set():
                 return
@@ -257,33 +267,62 @@ class AmqpConsumer:
             except TimeoutError:
                 pass
             self._flush(epoch)
-            if self._throttled:
-                if held.may_resume and not (self._pause.is_set() or self._stop.is_set()):
-                    self._resume(channel, queues)
-                    ours = self._ours(channel)
-            elif self._tags and held.total > limit:
-                self._throttle(channel)
-                ours = self._ours(channel)
+            if self._tags:
+                if held.total > limit:
+                    self._throttle(channel)
+                elif (
+                    self._window < prefetch
+                    and len(held) >= self._window
+                    and not self._pause.is_set()
+                ):
+                    self._widen(channel, queues)
+            elif self._throttled and held.may_resume and not self._pause.is_set():
+                self._fetch(channel, queues)
+                log.info(
+                    "amqp fetching again",
+                    in_flight_bytes=held.total,
+                    deliveries=len(held),
+                    window=self._window,
+                )
             if time.monotonic() - last_beat > 1:
                 conn.heartbeat_check()
                 last_beat = time.monotonic()
 
-    def _ours(self, channel: Channel) -> tuple[int, frozenset[str]]:
-        """What the fast path takes: deliveries on our channel to a consumer of ours."""
-        return channel.channel_id, frozenset(self._tags + self._retired)
+    def _fetch(self, channel: Channel, queues: list[str]) -> None:
+        """Consume every queue, each consumer with the window the free bytes hold.
+
+        RabbitMQ fills a new consumer's prefetch window at once if the queue has a backlog,
+        and the window is a count of messages: it is sized from the largest body since the
+        last fetch (at connect, ``max_body_bytes``), and ``_widen`` grows it again once the
+        bodies turn out smaller.
+        """
+        seen = self._held.take_largest()
+        if seen:
+            self._size = seen
+        window = self._held.window(self._settings.prefetch, self._size, len(queues))
+        channel.basic_qos(0, window, False)  # for consumers created from now on
+        self._tags = [self._consume(channel, name) for name in queues]
+        self._window = window
+        self._metrics.window.set(window)
+        self._throttled = False
+        self._ours = (channel.channel_id, frozenset(self._tags + self._retired))
+
+    def _widen(self, channel: Channel, queues: list[str]) -> None:
+        """A consumer's window is full: if the bodies it brought allow twice as many, consume
+        again with that window (a consumer's prefetch cannot change once it consumes)."""
+        held = self._held
+        size = held.largest
+        if not size:  # nothing from this consumer yet: no news about sizes
+            return
+        if held.window(self._settings.prefetch, size, len(queues)) < 2 * self._window:
+            return
+        self._retire(channel)
+        self._fetch(channel, queues)
+        log.debug("amqp window widened", window=self._window, body_bytes=size)
 
     def _throttle(self, channel: Channel) -> None:
-        """Over ``max_in_flight_bytes``: stop RabbitMQ sending more until acks free bytes.
-
-        basic.cancel without waiting for cancel-ok: what RabbitMQ sent before it got the cancel
-        still arrives and is handled (py-amqp keeps the consumer's callback). The callbacks of
-        the consumers cancelled one episode earlier are dropped now: all of theirs came long ago.
-        """
-        for tag in self._retired:
-            channel.callbacks.pop(tag, None)
-        for tag in self._tags:
-            channel.basic_cancel(tag, nowait=True)
-        self._retired, self._tags = self._tags, []
+        """Over ``max_in_flight_bytes``: stop RabbitMQ sending more until acks free bytes."""
+        self._retire(channel)
         self._throttled = True
         self._metrics.throttles.inc()
         log.info(
@@ -293,15 +332,21 @@ class AmqpConsumer:
             max_in_flight_bytes=self._held.limit,
         )
 
-    def _resume(self, channel: Channel, queues: list[str]) -> None:
-        """Back under the resume mark: consume again (new consumer tags, same prefetch)."""
-        self._tags = [self._consume(channel, name) for name in queues]
-        self._throttled = False
-        log.info(
-            "amqp fetching again",
-            in_flight_bytes=self._held.total,
-            deliveries=len(self._held),
-        )
+    def _retire(self, channel: Channel) -> None:
+        """basic.cancel our consumers without waiting for cancel-ok.
+
+        What RabbitMQ sent before it got the cancel still arrives and is handled: py-amqp keeps
+        a consumer's callback until cancel-ok, which nowait never brings. The callbacks of the
+        consumers retired the time before are dropped now: newer consumers got deliveries since,
+        so theirs all came (one arriving anyway would be rejected back to the queue by py-amqp).
+        """
+        for tag in self._retired:
+            channel.callbacks.pop(tag, None)
+        for tag in self._tags:
+            channel.basic_cancel(tag, nowait=True)
+        self._retired, self._tags, self._window = self._tags, [], 0
+        self._metrics.window.set(0)
+        self._ours = (channel.channel_id, frozenset(self._retired))
 
     def _take_delivery(
         self,
@@ -321,7 +366,8 @@ class AmqpConsumer:
 
     def _cancel(self, channel: Channel, epoch: int) -> None:
         """Shutdown: stop fetching for good (consumers cancelled for the bound stay so)."""
-        tags, self._tags = self._tags, []
+        tags, self._tags, self._window, self._throttled = self._tags, [], 0, False
+        self._metrics.window.set(0)
         for tag in tags:
             channel.basic_cancel(tag)
         self._flush(epoch)

@@ -40,6 +40,12 @@ class BridgeMetrics:
             "body bytes delivered by RabbitMQ and not yet acked (bound: max_in_flight_bytes)",
             registry=self.registry,
         )
+        self.window = Gauge(
+            "precache_bridge_amqp_window",
+            "prefetch count of the current consumer(s): what the free bytes hold at the body "
+            "size seen lately, at most prefetch; 0 while not fetching",
+            registry=self.registry,
+        )
         self.throttles = Counter(
             "precache_bridge_amqp_throttles",
             "times fetching stopped because max_in_flight_bytes was reached",

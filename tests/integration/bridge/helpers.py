@@ -77,6 +77,55 @@ def queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
         return int(ok.message_count), int(ok.consumer_count)
 
 
+def held_by_bridge(amqp_url: str, queue: str, published: int) -> int:
+    """Messages RabbitMQ delivered and got no ack for, while nothing is acked: not ready."""
+    return published - queue_counts(amqp_url, queue)[0]
+
+
+async def wait_until_bridge_holds_what_rabbitmq_sent(
+    bridge: Bridge, amqp_url: str, queue: str, published: int, within: float = 30
+) -> int:
+    """Once every message RabbitMQ sent the (not acking) bridge has reached it: how many."""
+    deadline = time.monotonic() + within
+    while True:
+        held = await asyncio.to_thread(held_by_bridge, amqp_url, queue, published)
+        if sample(bridge, "precache_bridge_received_total") == held:
+            return held
+        if time.monotonic() > deadline:
+            return held
+        await asyncio.sleep(0.2)
+
+
+async def publish_until_throttled(
+    bridge: Bridge, settings: BridgeSettings, bodies: list[bytes], before: int
+) -> int:
+    """Publish ``bodies`` one at a time, each once the (not acking) bridge got the one before,
+    until the bytes it holds pass max_in_flight_bytes and it has sent basic.cancel; how many
+    were published. ``before``: messages already in the queue.
+
+    (RabbitMQ's consumer count cannot show the cancel: a quorum queue keeps counting a
+    cancelled consumer while it has unacked messages.)
+    """
+    url, exchange, queue = settings.amqp_url.get_secret_value(), settings.exchange, settings.queue
+    count = 0
+    while sample(bridge, "precache_bridge_in_flight_bytes") <= settings.max_in_flight_bytes:
+        assert count < len(bodies), "never reached max_in_flight_bytes"
+        await asyncio.to_thread(publish, url, exchange, bodies[count : count + 1])
+        count += 1
+        await wait_until_bridge_holds_what_rabbitmq_sent(bridge, url, queue, before + count)
+    deadline = time.monotonic() + 30
+    while sample(bridge, "precache_bridge_amqp_throttles_total") == 0:
+        assert time.monotonic() < deadline, "over max_in_flight_bytes, yet no basic.cancel"
+        await asyncio.sleep(0.01)
+    return count
+
+
+def sample(bridge: Bridge, name: str) -> float:
+    value = bridge.metrics.registry.get_sample_value(name)
+    assert value is not None, name
+    return value
+
+
 def wait_for_consumer(
     amqp_url: str, queue: str, timeout: float = 30, give_up: threading.Event | None = None
 ) -> None:

@@ -99,3 +99,60 @@ def test_total_is_always_the_bytes_of_the_unacked_tags(
         assert len(held) == len(model)
         assert held.over == (held.total > 50_000)
         assert held.may_resume == (held.total <= 25_000)
+
+
+def test_largest_is_the_biggest_body_since_it_was_last_taken() -> None:
+    held = InFlightBytes(1000)
+    held.add(1, 30)
+    held.add(2, 70)
+    held.add(3, 50)
+    assert held.take_largest() == 70
+    assert held.take_largest() == 0
+    held.add(4, 20)
+    held.release(4)  # released or not, it was seen
+    assert held.take_largest() == 20
+
+
+def test_window_is_what_the_free_bytes_hold_at_that_size() -> None:
+    held = InFlightBytes(64 * 1024 * 1024)
+    # at connect, sized for the largest body allowed: 64 MiB / 8 MiB
+    assert held.window(2000, 8 * 1024 * 1024) == 8
+    # two consumers (the legacy queue too) share the bytes
+    assert held.window(2000, 8 * 1024 * 1024, consumers=2) == 4
+    # small bodies: the prefetch count is the bound
+    assert held.window(2000, 1500) == 2000
+
+
+def test_window_counts_what_is_held_already() -> None:
+    held = InFlightBytes(1000)
+    for tag in range(1, 7):
+        held.add(tag, 100)  # 600 held: 400 free
+    assert held.window(2000, 100) == 4
+    assert held.window(8, 10) == 2  # 6 deliveries held of a prefetch of 8
+
+
+def test_window_is_never_zero_so_a_body_always_gets_through() -> None:
+    held = InFlightBytes(1000)
+    assert held.window(2000, 5000) == 1
+    held.add(1, 1500)  # over the limit already
+    assert held.window(2000, 10) == 1
+    assert held.window(1, 10) == 1
+
+
+@given(
+    held_sizes=st.lists(st.integers(0, 3000), max_size=30),
+    size=st.integers(1, 5000),
+    prefetch=st.integers(1, 100),
+    consumers=st.integers(1, 3),
+)
+def test_a_full_window_of_bodies_that_size_stays_within_the_limit(
+    held_sizes: list[int], size: int, prefetch: int, consumers: int
+) -> None:
+    held = InFlightBytes(20_000)
+    for tag, body in enumerate(held_sizes, start=1):
+        held.add(tag, body)
+    window = held.window(prefetch, size, consumers)
+    assert window >= 1
+    if window > 1:  # more than the one body that always gets through
+        assert held.total + consumers * window * size <= held.limit
+        assert len(held) + window <= prefetch
