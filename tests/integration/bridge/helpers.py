@@ -83,36 +83,42 @@ def held_by_bridge(amqp_url: str, queue: str, published: int) -> int:
 
 
 async def wait_until_bridge_holds_what_rabbitmq_sent(
-    bridge: Bridge, amqp_url: str, queue: str, published: int, within: float = 30
+    bridge: Bridge, settings: BridgeSettings, published: list[bytes], within: float = 30
 ) -> int:
-    """Once every message RabbitMQ sent the (not acking) bridge has reached it: how many."""
+    """Once the (not acking) bridge counts every body RabbitMQ sent it: how many it holds.
+
+    ``published``: the bodies in the queue since the bridge last held nothing, in order (a
+    queue delivers in order). The bridge's count is its AMQP thread's (the in-flight bytes
+    gauge), which goes on while Kafka being away blocks the asyncio side.
+    """
+    url, queue = settings.amqp_url.get_secret_value(), settings.queue
     deadline = time.monotonic() + within
     while True:
-        held = await asyncio.to_thread(held_by_bridge, amqp_url, queue, published)
-        if sample(bridge, "precache_bridge_received_total") == held:
+        held = await asyncio.to_thread(held_by_bridge, url, queue, len(published))
+        sent = sum(len(body) for body in published[:held])
+        if sample(bridge, "precache_bridge_in_flight_bytes") == sent:
             return held
-        if time.monotonic() > deadline:
-            return held
-        await asyncio.sleep(0.2)
+        assert time.monotonic() < deadline, f"the bridge never counted the {held} held"
+        await asyncio.sleep(0.1)
 
 
 async def publish_until_throttled(
-    bridge: Bridge, settings: BridgeSettings, bodies: list[bytes], before: int
+    bridge: Bridge, settings: BridgeSettings, bodies: list[bytes], before: list[bytes]
 ) -> int:
     """Publish ``bodies`` one at a time, each once the (not acking) bridge got the one before,
     until the bytes it holds pass max_in_flight_bytes and it has sent basic.cancel; how many
-    were published. ``before``: messages already in the queue.
+    were published. ``before``: the bodies it holds already.
 
     (RabbitMQ's consumer count cannot show the cancel: a quorum queue keeps counting a
     cancelled consumer while it has unacked messages.)
     """
-    url, exchange, queue = settings.amqp_url.get_secret_value(), settings.exchange, settings.queue
+    url, exchange = settings.amqp_url.get_secret_value(), settings.exchange
     count = 0
     while sample(bridge, "precache_bridge_in_flight_bytes") <= settings.max_in_flight_bytes:
         assert count < len(bodies), "never reached max_in_flight_bytes"
         await asyncio.to_thread(publish, url, exchange, bodies[count : count + 1])
         count += 1
-        await wait_until_bridge_holds_what_rabbitmq_sent(bridge, url, queue, before + count)
+        await wait_until_bridge_holds_what_rabbitmq_sent(bridge, settings, before + bodies[:count])
     deadline = time.monotonic() + 30
     while sample(bridge, "precache_bridge_amqp_throttles_total") == 0:
         assert time.monotonic() < deadline, "over max_in_flight_bytes, yet no basic.cancel"

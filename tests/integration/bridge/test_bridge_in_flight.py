@@ -106,11 +106,9 @@ async def test_large_bodies_after_small_ones_stop_the_fetching_at_the_bound(
     kafka = KafkaAway(monkeypatch)
     async with running_bridge(settings) as bridge:
         await asyncio.to_thread(publish, amqp_url, settings.exchange, small)
-        crossing = await publish_until_throttled(bridge, settings, large, before=len(small))
+        crossing = await publish_until_throttled(bridge, settings, large, before=small)
         await asyncio.to_thread(publish, amqp_url, settings.exchange, large[crossing:])
-        held = await wait_until_bridge_holds_what_rabbitmq_sent(
-            bridge, amqp_url, settings.queue, published=len(small) + len(large)
-        )
+        held = await wait_until_bridge_holds_what_rabbitmq_sent(bridge, settings, small + large)
         gauge = sample(bridge, "precache_bridge_in_flight_bytes")
         kafka.back()
         records = await read_topic(
@@ -145,9 +143,7 @@ async def test_a_backlog_of_large_bodies_waiting_at_start_stays_within_the_bound
     await asyncio.to_thread(publish, amqp_url, settings.exchange, large)
     kafka = KafkaAway(monkeypatch)
     async with running_bridge(settings) as bridge:
-        held = await wait_until_bridge_holds_what_rabbitmq_sent(
-            bridge, amqp_url, settings.queue, published=len(large)
-        )
+        held = await wait_until_bridge_holds_what_rabbitmq_sent(bridge, settings, large)
         kafka.back()
         records = await read_topic(kafka_bootstrap, settings.raw_topic, has_ids(ids), within=60)
     assert 0 < held * len(large[0]) <= BOUND
