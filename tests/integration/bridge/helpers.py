@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from kombu.connection import Connection
 from kombu.entity import Exchange
 
+from bridge.inflight import InFlightBytes
 from bridge.service import Bridge
 from bridge.settings import BridgeSettings
 
@@ -49,6 +51,29 @@ def notification(aggregate: str, index: int, **extra: Any) -> dict[str, Any]:
 
 def envelope(message: dict[str, Any]) -> bytes:
     return orjson.dumps({"oslo.version": "2.0", "oslo.message": orjson.dumps(message).decode()})
+
+
+BIG = 40_000  # padding of a large body in the max_in_flight_bytes tests
+
+
+def bodies(count: int, padding: int = 0) -> tuple[list[bytes], set[str]]:
+    aggregate = str(uuid.uuid4())
+    extra = {"padding": "x" * padding} if padding else {}
+    messages = [notification(aggregate, i, **extra) for i in range(count)]
+    return [envelope(m) for m in messages], {m["message_id"] for m in messages}
+
+
+def track_peak(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The most bytes the bridge's own count ever reached (checked at every delivery)."""
+    peak = [0]
+    add = InFlightBytes.add
+
+    def tracking(self: InFlightBytes, tag: int, size: int) -> None:
+        add(self, tag, size)
+        peak[0] = max(peak[0], self.total)
+
+    monkeypatch.setattr(InFlightBytes, "add", tracking)
+    return peak
 
 
 def publish(

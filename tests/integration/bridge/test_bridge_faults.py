@@ -18,7 +18,9 @@ import pytest
 from precache.stack import StackSettings, start_broker, stop_broker
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
+    BIG,
     StreamingPublisher,
+    bodies,
     has_ids,
     message_ids,
     publish,
@@ -27,10 +29,10 @@ from tests.integration.bridge.helpers import (
     running_bridge,
     sample,
     start_bridge_process,
+    track_peak,
     wait_for_consumer,
     wait_until_bridge_holds_what_rabbitmq_sent,
 )
-from tests.integration.bridge.test_bridge_in_flight import BIG, bodies, track_peak
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

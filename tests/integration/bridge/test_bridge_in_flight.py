@@ -7,7 +7,6 @@ running; ``test_bridge_faults.py`` stops the real Kafka for the same check.
 """
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -15,20 +14,20 @@ from aiokafka.errors import KafkaConnectionError
 from kombu.connection import Connection
 
 from bridge.consumer import declared_queues
-from bridge.inflight import InFlightBytes
 from bridge.producer import KafkaSink
 from bridge.settings import BridgeSettings
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
-    envelope,
+    BIG,
+    bodies,
     has_ids,
     message_ids,
-    notification,
     publish,
     publish_until_throttled,
     read_topic,
     running_bridge,
     sample,
+    track_peak,
     wait_until_bridge_holds_what_rabbitmq_sent,
 )
 
@@ -36,27 +35,6 @@ pytestmark = pytest.mark.integration
 
 BOUND = 256 * 1024
 MAX_BODY = 64 * 1024
-BIG = 40_000  # padding of a large body: the bound holds six of them
-
-
-def bodies(count: int, padding: int = 0) -> tuple[list[bytes], set[str]]:
-    aggregate = str(uuid.uuid4())
-    extra = {"padding": "x" * padding} if padding else {}
-    messages = [notification(aggregate, i, **extra) for i in range(count)]
-    return [envelope(m) for m in messages], {m["message_id"] for m in messages}
-
-
-def track_peak(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The most bytes the bridge's own count ever reached (checked at every delivery)."""
-    peak = [0]
-    add = InFlightBytes.add
-
-    def tracking(self: InFlightBytes, tag: int, size: int) -> None:
-        add(self, tag, size)
-        peak[0] = max(peak[0], self.total)
-
-    monkeypatch.setattr(InFlightBytes, "add", tracking)
-    return peak
 
 
 class KafkaAway:
