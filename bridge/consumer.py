@@ -4,6 +4,13 @@ The thread owns the connection: it declares our queue, fetches deliveries (at mo
 unacked, which is the bridge's backpressure), hands them to the asyncio side in batches and
 sends the acks the asyncio side asks for. Acks are multiple-acks; each connection has an
 *epoch*, and an ack meant for an older connection is dropped (those messages come back).
+
+Bodies can be large, so the thread also counts the bytes it holds (delivered, not yet acked):
+above ``max_in_flight_bytes`` it cancels its consumers (basic.cancel: RabbitMQ stops sending,
+keeps what is unacked with the channel), and at half of it it consumes again with new
+consumer tags. Deliveries RabbitMQ had already sent still arrive and are handled. Each new
+consumer's prefetch window is what the free bytes hold at the body size seen lately (RabbitMQ
+fills a window at once from a backlog), widened again when bodies turn out smaller.
 """
 
 import contextlib
@@ -24,6 +31,7 @@ from kombu.exceptions import OperationalError
 
 from bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
 from bridge.exceptions import AmqpSetupError
+from bridge.inflight import InFlightBytes
 from bridge.metrics import BridgeMetrics
 from bridge.records import Delivery
 from bridge.settings import BridgeSettings, QueueType
@@ -92,6 +100,16 @@ class AmqpConsumer:
         self.paused = threading.Event()
         self._batch: list[Delivery] = []
         self._epoch = 0
+        # per connection: bytes held, our consumers, their prefetch window, body size expected
+        self._held = InFlightBytes(settings.max_in_flight_bytes)
+        self._tags: list[str] = []  # consuming now
+        self._retired: list[str] = []  # cancelled by us; late deliveries are still ours
+        self._window = 0
+        self._size = settings.max_body_bytes
+        self._throttled = False  # cancelled for the bound, fetch again at the resume mark
+        # what the fast path takes: deliveries on our channel to these consumer tags
+        self._ours: tuple[int, frozenset[str]] = (0, frozenset())
+        metrics.in_flight_bytes.set_function(lambda: self._held.total)  # read at scrape time
         self._thread = threading.Thread(target=self._run, name="amqp-consumer", daemon=True)
         # the thread waits on the AMQP socket and on this pair, so a queued ack (or a stop) is
         # sent at once, not after a poll timeout: with a full prefetch window, RabbitMQ sends
@@ -177,19 +195,27 @@ class AmqpConsumer:
             queues = [q.bind(channel) for q in declared_queues(self._settings)]
             for q in queues:
                 q.declare()
-            channel.basic_qos(0, self._settings.prefetch, False)
             self._epoch += 1
             self._metrics.reconnects.inc()
             self._batch = []
-            tags = [] if self._pause.is_set() else [self._consume(channel, q.name) for q in queues]
+            # RabbitMQ requeues what the old connection had not acked: we hold nothing
+            self._held = InFlightBytes(self._settings.max_in_flight_bytes)
+            self._size = self._settings.max_body_bytes  # no body seen yet: assume the largest
+            self._tags, self._retired, self._window, self._throttled = [], [], 0, False
+            self._ours = (channel.channel_id, frozenset())
+            names = [q.name for q in queues]
+            if not self._pause.is_set():
+                self._fetch(channel, names)
             log.info(
                 "amqp consuming",
                 url=self._settings.amqp_url_masked,
-                queues=[q.name for q in queues],
+                queues=names,
                 prefetch=self._settings.prefetch,
+                window=self._window,
+                max_in_flight_bytes=self._held.limit,
                 epoch=self._epoch,
             )
-            self._drain(conn, channel, tags, self._epoch)
+            self._drain(conn, channel, names, self._epoch)
 
     def _consume(self, channel: Channel, queue: str) -> str:
         """basic.consume straight on py-amqp's channel: no kombu Message per delivery."""
@@ -200,9 +226,11 @@ class AmqpConsumer:
         body = message.body
         if isinstance(body, str):  # only if a channel decoded it despite auto_decode=False
             body = body.encode()
-        self._batch.append(Delivery(info["delivery_tag"], body, info["routing_key"]))
+        tag = info["delivery_tag"]
+        self._held.add(tag, len(body))
+        self._batch.append(Delivery(tag, body, info["routing_key"]))
 
-    def _drain(self, conn: Connection, channel: Channel, tags: list[str], epoch: int) -> None:
+    def _drain(self, conn: Connection, channel: Channel, queues: list[str], epoch: int) -> None:
         last_beat = time.monotonic()
         transport = conn.connection.transport
         chunked = isinstance(transport, ChunkedTCPTransport)
@@ -210,17 +238,26 @@ class AmqpConsumer:
         # may hold decrypted bytes), so it polls with drain_events' timeout as py-amqp does
         buffered: Callable[[], bool] = transport.frame_buffered if chunked else lambda: False
         sock = transport.sock if chunked else None
-        ours = (channel.channel_id, frozenset(tags))
+        held = self._held
+        limit = held.limit
+        prefetch = self._settings.prefetch
         while True:
+            ours = self._ours
             self._send_acks(channel, epoch)
             if self._stop.is_set():
                 return
             if self._pause.is_set() and not self.paused.is_set():
-                self._cancel(channel, tags, epoch)
+                self._cancel(channel, epoch)
             try:
                 if buffered() or self._wait(sock):
                     conn.drain_events(timeout=_POLL_S)
-                while self._batch and len(self._batch) < _BATCH_MAX:
+                # cut the batch at the delivery that crosses the bound, so the cancel goes out
+                # at once; once cancelled, whatever still arrives is taken as usual
+                while (
+                    self._batch
+                    and len(self._batch) < _BATCH_MAX
+                    and (held.total <= limit or not self._tags)
+                ):
                     if chunked and self._take_delivery(conn, transport, ours):
                         continue
                     if buffered():
@@ -230,9 +267,86 @@ class AmqpConsumer:
             except TimeoutError:
                 pass
             self._flush(epoch)
+            if self._tags:
+                if held.total > limit:
+                    self._throttle(channel)
+                elif (
+                    self._window < prefetch
+                    and len(held) >= self._window
+                    and not self._pause.is_set()
+                ):
+                    self._widen(channel, queues)
+            elif self._throttled and held.may_resume and not self._pause.is_set():
+                self._fetch(channel, queues)
+                log.info(
+                    "amqp fetching again",
+                    in_flight_bytes=held.total,
+                    deliveries=len(held),
+                    window=self._window,
+                )
             if time.monotonic() - last_beat > 1:
                 conn.heartbeat_check()
                 last_beat = time.monotonic()
+
+    def _fetch(self, channel: Channel, queues: list[str]) -> None:
+        """Consume every queue, each consumer with the window the free bytes hold.
+
+        RabbitMQ fills a new consumer's prefetch window at once if the queue has a backlog,
+        and the window is a count of messages: it is sized from the largest body since the
+        last fetch (at connect, ``max_body_bytes``), and ``_widen`` grows it again once the
+        bodies turn out smaller.
+        """
+        seen = self._held.take_largest()
+        if seen:
+            self._size = seen
+        window = self._held.window(self._settings.prefetch, self._size, len(queues))
+        channel.basic_qos(0, window, False)  # for consumers created from now on
+        self._tags = [self._consume(channel, name) for name in queues]
+        self._window = window
+        self._metrics.window.set(window)
+        self._throttled = False
+        self._ours = (channel.channel_id, frozenset(self._tags + self._retired))
+
+    def _widen(self, channel: Channel, queues: list[str]) -> None:
+        """A consumer's window is full: if the bodies it brought allow twice as many, consume
+        again with that window (a consumer's prefetch cannot change once it consumes)."""
+        held = self._held
+        size = held.largest
+        if not size:  # nothing from this consumer yet: no news about sizes
+            return
+        if held.window(self._settings.prefetch, size, len(queues)) < 2 * self._window:
+            return
+        self._retire(channel)
+        self._fetch(channel, queues)
+        log.debug("amqp window widened", window=self._window, body_bytes=size)
+
+    def _throttle(self, channel: Channel) -> None:
+        """Over ``max_in_flight_bytes``: stop RabbitMQ sending more until acks free bytes."""
+        self._retire(channel)
+        self._throttled = True
+        self._metrics.throttles.inc()
+        log.info(
+            "amqp fetching paused: max_in_flight_bytes reached",
+            in_flight_bytes=self._held.total,
+            deliveries=len(self._held),
+            max_in_flight_bytes=self._held.limit,
+        )
+
+    def _retire(self, channel: Channel) -> None:
+        """basic.cancel our consumers without waiting for cancel-ok.
+
+        What RabbitMQ sent before it got the cancel still arrives and is handled: py-amqp keeps
+        a consumer's callback until cancel-ok, which nowait never brings. The callbacks of the
+        consumers retired the time before are dropped now: newer consumers got deliveries since,
+        so theirs all came (one arriving anyway would be rejected back to the queue by py-amqp).
+        """
+        for tag in self._retired:
+            channel.callbacks.pop(tag, None)
+        for tag in self._tags:
+            channel.basic_cancel(tag, nowait=True)
+        self._retired, self._tags, self._window = self._tags, [], 0
+        self._metrics.window.set(0)
+        self._ours = (channel.channel_id, frozenset(self._retired))
 
     def _take_delivery(
         self,
@@ -245,10 +359,15 @@ class AmqpConsumer:
         if raw is None:
             return False
         conn.connection.bytes_recv += 1  # what py-amqp's heartbeat check looks at
-        self._batch.append(Delivery(raw.delivery_tag, raw.body, raw.routing_key))
+        tag, body = raw.delivery_tag, raw.body
+        self._held.add(tag, len(body))
+        self._batch.append(Delivery(tag, body, raw.routing_key))
         return True
 
-    def _cancel(self, channel: Channel, tags: list[str], epoch: int) -> None:
+    def _cancel(self, channel: Channel, epoch: int) -> None:
+        """Shutdown: stop fetching for good (consumers cancelled for the bound stay so)."""
+        tags, self._tags, self._window, self._throttled = self._tags, [], 0, False
+        self._metrics.window.set(0)
         for tag in tags:
             channel.basic_cancel(tag)
         self._flush(epoch)
@@ -270,3 +389,4 @@ class AmqpConsumer:
                 highest = tag
         if highest:
             channel.basic_ack(highest, multiple=True)
+            self._held.release(highest)

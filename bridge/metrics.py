@@ -1,4 +1,4 @@
-"""Prometheus counters: what went where, and why something went to the DLQ."""
+"""Prometheus metrics: what went where, why something went to the DLQ, what is in flight."""
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
@@ -34,6 +34,22 @@ class BridgeMetrics:
         )
         self.in_flight = Gauge(
             "precache_bridge_in_flight", "deliveries not yet acked", registry=self.registry
+        )
+        self.in_flight_bytes = Gauge(
+            "precache_bridge_in_flight_bytes",
+            "body bytes delivered by RabbitMQ and not yet acked (bound: max_in_flight_bytes)",
+            registry=self.registry,
+        )
+        self.window = Gauge(
+            "precache_bridge_amqp_window",
+            "prefetch count of the current consumer(s): what the free bytes hold at the body "
+            "size seen lately, at most prefetch; 0 while not fetching",
+            registry=self.registry,
+        )
+        self.throttles = Counter(
+            "precache_bridge_amqp_throttles",
+            "times fetching stopped because max_in_flight_bytes was reached",
+            registry=self.registry,
         )
         for reason in Reason:
             self.dead_letters.labels(reason=reason.value)

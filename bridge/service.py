@@ -4,7 +4,8 @@ Flow: the consumer thread hands batches of deliveries to ``_process`` (asyncio);
 record (or a dead letter), records are grouped by partition into Kafka batches, queued without
 waiting; when Kafka confirms a batch its tags are marked done and the highest tag with nothing
 unconfirmed before it is multiple-acked. A failed send is retried (``sender``) and never acked,
-so at most ``prefetch`` messages wait while Kafka is away, and RabbitMQ keeps the rest.
+so at most ``prefetch`` messages (and about ``max_in_flight_bytes`` of bodies: see
+``consumer``) wait while Kafka is away, and RabbitMQ keeps the rest.
 """
 
 import asyncio

@@ -62,6 +62,12 @@ class BridgeSettings(KafkaSettings):
         ge=1024,
         description="bodies above this go to the DLQ as too_large (below max_record_bytes)",
     )
+    max_in_flight_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="body bytes delivered and not yet acked above which the bridge stops "
+        "fetching (basic.cancel) until acks bring them to half; at least max_body_bytes",
+    )
     secret_fields: list[str] = Field(
         list(DEFAULT_SECRET_FIELDS), description="context fields removed before Kafka"
     )
@@ -94,6 +100,15 @@ class BridgeSettings(KafkaSettings):
             raise ValueError(
                 f"max_body_bytes ({self.max_body_bytes}) must stay {_HEADER_ROOM} bytes below "
                 f"max_record_bytes ({self.max_record_bytes}), or Kafka refuses what we forward"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_body_fits_in_flight(self) -> "BridgeSettings":
+        if self.max_in_flight_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_in_flight_bytes ({self.max_in_flight_bytes}) must be at least "
+                f"max_body_bytes ({self.max_body_bytes}), so that one maximal message fits"
             )
         return self
 
@@ -132,6 +147,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> BridgeSe
 
 def _describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
+    if not first["loc"]:  # a check across settings: its message names them
+        return f"settings: {first['msg'].removeprefix('Value error, ')}"
     name = ".".join(str(p) for p in first["loc"])
     env = f"{ENV_PREFIX}{name}".upper()
     return f"setting {name} (--{name.replace('_', '-')} / {env}): {first['msg']}"

@@ -50,7 +50,8 @@ def _option(name: str, field: FieldInfo) -> inspect.Parameter:
         default = "(secret)"
     elif isinstance(default, Enum):
         default = default.value
-    help_text = f"{field.description or ''} [env {ENV_PREFIX}{name.upper()}; default {default}]"
+    # parentheses, not brackets: rich (typer's help) would take "[env ...]" for markup and drop it
+    help_text = f"{field.description or ''} (env {ENV_PREFIX}{name.upper()}; default {default})"
     return inspect.Parameter(
         name,
         inspect.Parameter.KEYWORD_ONLY,

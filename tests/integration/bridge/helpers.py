@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from kombu.connection import Connection
 from kombu.entity import Exchange
 
+from bridge.inflight import InFlightBytes
 from bridge.service import Bridge
 from bridge.settings import BridgeSettings
 
@@ -51,6 +53,29 @@ def envelope(message: dict[str, Any]) -> bytes:
     return orjson.dumps({"oslo.version": "2.0", "oslo.message": orjson.dumps(message).decode()})
 
 
+BIG = 40_000  # padding of a large body in the max_in_flight_bytes tests
+
+
+def bodies(count: int, padding: int = 0) -> tuple[list[bytes], set[str]]:
+    aggregate = str(uuid.uuid4())
+    extra = {"padding": "x" * padding} if padding else {}
+    messages = [notification(aggregate, i, **extra) for i in range(count)]
+    return [envelope(m) for m in messages], {m["message_id"] for m in messages}
+
+
+def track_peak(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The most bytes the bridge's own count ever reached (checked at every delivery)."""
+    peak = [0]
+    add = InFlightBytes.add
+
+    def tracking(self: InFlightBytes, tag: int, size: int) -> None:
+        add(self, tag, size)
+        peak[0] = max(peak[0], self.total)
+
+    monkeypatch.setattr(InFlightBytes, "add", tracking)
+    return peak
+
+
 def publish(
     amqp_url: str, exchange: str, bodies: Iterable[bytes], routing_key: str = ROUTING_KEY
 ) -> None:
@@ -75,6 +100,61 @@ def queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
     with Connection(amqp_url) as conn:
         ok = conn.default_channel.queue_declare(queue, passive=True)
         return int(ok.message_count), int(ok.consumer_count)
+
+
+def held_by_bridge(amqp_url: str, queue: str, published: int) -> int:
+    """Messages RabbitMQ delivered and got no ack for, while nothing is acked: not ready."""
+    return published - queue_counts(amqp_url, queue)[0]
+
+
+async def wait_until_bridge_holds_what_rabbitmq_sent(
+    bridge: Bridge, settings: BridgeSettings, published: list[bytes], within: float = 30
+) -> int:
+    """Once the (not acking) bridge counts every body RabbitMQ sent it: how many it holds.
+
+    ``published``: the bodies in the queue since the bridge last held nothing, in order (a
+    queue delivers in order). The bridge's count is its AMQP thread's (the in-flight bytes
+    gauge), which goes on while Kafka being away blocks the asyncio side.
+    """
+    url, queue = settings.amqp_url.get_secret_value(), settings.queue
+    deadline = time.monotonic() + within
+    while True:
+        held = await asyncio.to_thread(held_by_bridge, url, queue, len(published))
+        sent = sum(len(body) for body in published[:held])
+        if sample(bridge, "precache_bridge_in_flight_bytes") == sent:
+            return held
+        assert time.monotonic() < deadline, f"the bridge never counted the {held} held"
+        await asyncio.sleep(0.1)
+
+
+async def publish_until_throttled(
+    bridge: Bridge, settings: BridgeSettings, bodies: list[bytes], before: list[bytes]
+) -> int:
+    """Publish ``bodies`` one at a time, each once the (not acking) bridge got the one before,
+    until the bytes it holds pass max_in_flight_bytes and it has sent basic.cancel; how many
+    were published. ``before``: the bodies it holds already.
+
+    (RabbitMQ's consumer count cannot show the cancel: a quorum queue keeps counting a
+    cancelled consumer while it has unacked messages.)
+    """
+    url, exchange = settings.amqp_url.get_secret_value(), settings.exchange
+    count = 0
+    while sample(bridge, "precache_bridge_in_flight_bytes") <= settings.max_in_flight_bytes:
+        assert count < len(bodies), "never reached max_in_flight_bytes"
+        await asyncio.to_thread(publish, url, exchange, bodies[count : count + 1])
+        count += 1
+        await wait_until_bridge_holds_what_rabbitmq_sent(bridge, settings, before + bodies[:count])
+    deadline = time.monotonic() + 30
+    while sample(bridge, "precache_bridge_amqp_throttles_total") == 0:
+        assert time.monotonic() < deadline, "over max_in_flight_bytes, yet no basic.cancel"
+        await asyncio.sleep(0.01)
+    return count
+
+
+def sample(bridge: Bridge, name: str) -> float:
+    value = bridge.metrics.registry.get_sample_value(name)
+    assert value is not None, name
+    return value
 
 
 def wait_for_consumer(

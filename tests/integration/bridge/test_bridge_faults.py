@@ -10,6 +10,7 @@ the stack's own pid files, never by process name.
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,20 @@ import pytest
 from precache.stack import StackSettings, start_broker, stop_broker
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
+    BIG,
     StreamingPublisher,
+    bodies,
     has_ids,
     message_ids,
+    publish,
+    publish_until_throttled,
     read_topic,
     running_bridge,
+    sample,
     start_bridge_process,
+    track_peak,
     wait_for_consumer,
+    wait_until_bridge_holds_what_rabbitmq_sent,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -103,3 +111,48 @@ async def test_sigkill_the_bridge_mid_stream_and_start_again_loses_nothing(
     assert first.returncode == -signal.SIGKILL
     assert len(publisher.confirmed) == COUNT
     assert publisher.confirmed <= message_ids(records), log.read_text()[-3000:]
+
+
+async def test_kafka_down_the_bridge_holds_about_max_in_flight_bytes_and_loses_nothing(
+    bridge_settings: SettingsFactory,
+    amqp_url: str,
+    kafka_bootstrap: str,
+    stack: StackSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real Kafka stopped: small bodies widen the bridge's prefetch window, large ones
+    then cross max_in_flight_bytes, the bridge cancels its consumer and RabbitMQ keeps every
+    later message ready; Kafka started again, every message arrives and the bound held."""
+    bound = 256 * 1024
+    peak = track_peak(monkeypatch)
+    settings = bridge_settings(max_in_flight_bytes=bound, max_body_bytes=64 * 1024)
+    first, first_ids = bodies(1)
+    small, small_ids = bodies(20)
+    large, large_ids = bodies(48, padding=BIG)  # about 8 times the bound
+    size = len(large[0])
+    async with running_bridge(settings) as bridge:
+        # one record through first: the bridge learns the topic's partitions while Kafka is up
+        await asyncio.to_thread(publish, amqp_url, settings.exchange, first)
+        await read_topic(kafka_bootstrap, settings.raw_topic, has_ids(first_ids))
+        deadline = time.monotonic() + 30
+        while sample(bridge, "precache_bridge_in_flight_bytes") > 0:  # its ack went out
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(stop_broker, stack, "kafka")
+        try:
+            await asyncio.to_thread(publish, amqp_url, settings.exchange, small)
+            crossing = await publish_until_throttled(bridge, settings, large, before=small)
+            await asyncio.to_thread(publish, amqp_url, settings.exchange, large[crossing:])
+            held = await wait_until_bridge_holds_what_rabbitmq_sent(bridge, settings, small + large)
+            gauge = sample(bridge, "precache_bridge_in_flight_bytes")
+        finally:
+            await asyncio.to_thread(start_broker, stack, "kafka")
+        wanted = first_ids | small_ids | large_ids
+        records = await read_topic(kafka_bootstrap, settings.raw_topic, has_ids(wanted), 120)
+    # RabbitMQ's side: it delivered up to the body that crossed the bound, kept the rest ready
+    assert held == len(small) + crossing
+    held_bytes = sum(len(b) for b in small) + crossing * size
+    assert bound < held_bytes <= bound + size
+    assert gauge == held_bytes
+    assert peak[0] <= bound + size  # at every delivery, the drain after Kafka's return too
+    assert wanted <= message_ids(records)

@@ -56,3 +56,33 @@ def test_bad_option_is_one_line_and_exit_3() -> None:
 def test_body_limit_must_fit_in_a_kafka_record() -> None:
     with pytest.raises(ConfigError, match="max_body_bytes"):
         load_settings(max_body_bytes=16 * 1024 * 1024, max_record_bytes=16 * 1024 * 1024)
+
+
+def test_in_flight_bytes_default_env_and_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().max_in_flight_bytes == 64 * 1024 * 1024
+    monkeypatch.setenv("PRECACHE_MAX_IN_FLIGHT_BYTES", str(32 * 1024 * 1024))
+    assert load_settings().max_in_flight_bytes == 32 * 1024 * 1024
+    assert load_settings(max_in_flight_bytes=9 * 1024 * 1024).max_in_flight_bytes == 9437184
+
+
+def test_in_flight_bytes_must_hold_one_maximal_body() -> None:
+    with pytest.raises(ConfigError, match=r"max_in_flight_bytes \(1048576\) .* max_body_bytes"):
+        load_settings(max_in_flight_bytes=1024 * 1024)
+    settings = load_settings(max_in_flight_bytes=1024 * 1024, max_body_bytes=1024 * 1024)
+    assert settings.max_in_flight_bytes == settings.max_body_bytes
+
+
+def test_a_check_across_settings_is_one_readable_line() -> None:
+    result = CliRunner().invoke(app, ["bridge", "--max-in-flight-bytes", "4096"])
+    assert result.exit_code == 3
+    assert result.output.strip() == (
+        "error: settings: max_in_flight_bytes (4096) must be at least max_body_bytes "
+        "(8388608), so that one maximal message fits"
+    )
+
+
+def test_help_gives_each_option_its_env_var_and_default() -> None:
+    result = CliRunner().invoke(app, ["bridge", "--help"], env={"COLUMNS": "1000"})
+    assert "--max-in-flight-bytes" in result.output
+    assert "(env PRECACHE_MAX_IN_FLIGHT_BYTES; default 67108864)" in result.output
+    assert "(env PRECACHE_PREFETCH; default 2000)" in result.output
