@@ -107,10 +107,29 @@ class KafkaSink:
         return producer
 
     async def prepare(self, topic: str) -> None:
-        """Learn ``topic``'s partitions once, so ``partition`` needs no round trip."""
+        """Learn ``topic``'s partitions once, so ``partition`` needs no round trip.
+
+        Kafka away when a topic is first used (the DLQ's first dead letter, say): wait for it
+        with backoff, as sends do; meanwhile RabbitMQ keeps what the bridge has not taken.
+        """
         assert self._producer is not None, "start() first"
-        if topic not in self._partitions:
-            self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+        delay = 0.5
+        while topic not in self._partitions:
+            try:
+                self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+            except KafkaError as exc:
+                log.warning(
+                    "kafka metadata unavailable, will retry",
+                    topic=topic,
+                    error=repr(exc),
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._settings.retry_backoff_max_s)
+
+    def knows(self, topic: str) -> bool:
+        """Whether ``topic``'s partitions are known (no await needed per record)."""
+        return topic in self._partitions
 
     def partition(self, topic: str, key: bytes | None) -> int:
         """The partition aiokafka's (Kafka's) default murmur2 partitioner gives ``key``.

@@ -92,7 +92,8 @@ class Bridge:
         groups: dict[tuple[str, int], list[Item]] = {}
         for delivery in batch:
             record = self._builder.build(delivery, now)
-            await self._sink.prepare(record.topic)
+            if not self._sink.knows(record.topic):
+                await self._sink.prepare(record.topic)
             partition = self._sink.partition(record.topic, record.key)
             groups.setdefault((record.topic, partition), []).append((delivery, record))
         return groups
