@@ -1,6 +1,7 @@
 """``precache worker``: the faust pipeline. Options override ``PRECACHE_*`` env vars."""
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,11 +50,19 @@ def run(settings: Any) -> None:
 
     from pipeline.app import build
     from pipeline.topics import ensure_topics
+    from precache import logs
 
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            """mode has just put its own handler on the root logger: use ours instead, so
+            faust's, aiokafka's and the pipeline's lines share one structured format."""
+            logs.configure(settings.log_level)
+
+    logs.configure(settings.log_level)
     asyncio.run(ensure_topics(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build(settings)
-    worker = faust.Worker(pipeline.app, loglevel=settings.log_level)
+    worker = Worker(pipeline.app, loglevel=settings.log_level)
     # faust's terminal spinner (kept for levels >= WARNING) sets the root logger to DEBUG, so
     # every debug call in aiokafka/faust built a log record only for the handler to drop it:
     # ~10% of a benchmark worker's time. A service needs no spinner.
