@@ -79,6 +79,13 @@ def test_any_order_with_duplicates_counts_each_host_once(n_hosts: int, data: st.
 def test_crash_anywhere_then_redelivery_gives_exact_counts(data: st.DataObject):
     """Kill the worker anywhere: the input is committed up to ``committed``, the one changelog
     keeps any prefix of the writes made after it, and delivery resumes at ``committed``."""
+    crash_then_redeliver(data, run, run)
+
+
+Runner = Callable[[list[Record], DictStore, int], object]
+
+
+def crash_then_redeliver(data: st.DataObject, first: Runner, replay: Runner) -> None:
     n_hosts = data.draw(st.integers(1, 12))
     op = operation(n_hosts, data.draw(st.integers(0, n_hosts)), seed=3)
     records = data.draw(st.permutations(op.records()))
@@ -87,16 +94,17 @@ def test_crash_anywhere_then_redelivery_gives_exact_counts(data: st.DataObject):
     committed = data.draw(st.integers(0, crash))
 
     store = DictStore()
-    run(records[:committed], store)
+    first(records[:committed], store, 0)
     log = RecordingStore(store)
-    run(records[: crash + 1], log, committed)
+    first(records[: crash + 1], log, committed)
     for write in log.writes[: data.draw(st.integers(0, len(log.writes)))]:
         write(store)
 
-    run(records, store, committed)
+    replay(records, store, committed)
     s = only_summary(store)
     assert (s["hosts_reported"], s["hosts_failed"]) == (n_hosts, len(op.failed))
     assert s["state"] == "completed"
+    assert {host for (_, host), m in store.markers.items() if m["f"]} == set(op.failed)
 
 
 class RecordingStore(DictStore):
@@ -288,25 +296,11 @@ def test_crash_anywhere_in_batches_then_redelivery_gives_exact_counts(
 ):
     """As above, with batches: the crash keeps any prefix of the batches' writes, and the
     redelivery cuts batches differently from the first run."""
-    n_hosts = data.draw(st.integers(1, 12))
-    op = operation(n_hosts, data.draw(st.integers(0, n_hosts)), seed=3)
-    records = data.draw(st.permutations(op.records()))
-    records += data.draw(st.lists(st.sampled_from(records), max_size=4))
-    crash = data.draw(st.integers(0, len(records) - 1))
-    committed = data.draw(st.integers(0, crash))
-
-    store = DictStore()
-    run_batches(records[:committed], store, sizes)
-    log = RecordingStore(store)
-    run_batches(records[: crash + 1], log, sizes, committed)
-    for write in log.writes[: data.draw(st.integers(0, len(log.writes)))]:
-        write(store)
-
-    run_batches(records, store, replay_sizes, committed)
-    s = only_summary(store)
-    assert (s["hosts_reported"], s["hosts_failed"]) == (n_hosts, len(op.failed))
-    assert s["state"] == "completed"
-    assert {host for (_, host), m in store.markers.items() if m["f"]} == set(op.failed)
+    crash_then_redeliver(
+        data,
+        lambda records, store, first: run_batches(records, store, sizes, first),
+        lambda records, store, first: run_batches(records, store, replay_sizes, first),
+    )
 
 
 class CountingStore(DictStore):
