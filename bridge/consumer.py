@@ -192,9 +192,9 @@ class AmqpConsumer:
             conn.connect()
             channel = conn.channel()
             channel.auto_decode = False  # keep bodies as the bytes RabbitMQ holds
-            queues = [q.bind(channel) for q in declared_queues(self._settings)]
+            queues = declared_queues(self._settings)
             for q in queues:
-                q.declare()
+                channel = self._declare(conn, channel, q)
             self._epoch += 1
             self._metrics.reconnects.inc()
             self._batch = []
@@ -216,6 +216,24 @@ class AmqpConsumer:
                 epoch=self._epoch,
             )
             self._drain(conn, channel, names, self._epoch)
+
+    def _declare(self, conn: Connection, channel: Channel, queue: Queue) -> Channel:
+        """Declare ``queue`` (with its exchange and binding); the channel to go on with.
+
+        Nova's own queue is oslo.messaging's: if it exists, it is used as oslo declared it
+        (classic, or quorum with ``rabbit_quorum_queue = True``: a declaration with other
+        arguments would be refused), checked with a passive declare. Only if it does not
+        exist yet is it declared, the way oslo's defaults would.
+        """
+        if self._settings.use_nova_queue:
+            try:
+                channel.queue_declare(queue.name, passive=True)
+                return channel
+            except amqp.exceptions.NotFound:
+                channel = conn.channel()  # the 404 closed the channel
+                channel.auto_decode = False
+        queue.bind(channel).declare()
+        return channel
 
     def _consume(self, channel: Channel, queue: str) -> str:
         """basic.consume straight on py-amqp's channel: no kombu Message per delivery."""

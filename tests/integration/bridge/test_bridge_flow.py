@@ -11,6 +11,7 @@ import oslo_messaging
 import pytest
 from oslo_config import cfg
 from oslo_context.context import RequestContext
+from oslo_messaging._drivers import impl_rabbit
 
 from bridge.decode import Reason
 from tests.integration.bridge.conftest import SettingsFactory
@@ -44,11 +45,17 @@ class _UnredactedContext(RequestContext):
         return {**super().to_dict(), "service_catalog": [{"type": "image", "endpoints": []}]}
 
 
-def _emit_with_oslo(amqp_url: str, aggregate: str, count: int) -> None:
-    """What Nova does: messagingv2 Notifier, rabbit transport, control exchange ``nova``."""
+def _emit_with_oslo(
+    amqp_url: str, aggregate: str, count: int, quorum: bool = False, exchange: str = "nova"
+) -> None:
+    """What Nova does: messagingv2 Notifier, rabbit transport, control exchange ``nova``
+    (``quorum``: nova.conf's ``[oslo_messaging_rabbit] rabbit_quorum_queue = True``)."""
     conf = cfg.ConfigOpts()
     conf([], project="precache-test")
-    oslo_messaging.set_transport_defaults(control_exchange="nova")
+    if quorum:
+        conf.register_opts(impl_rabbit.rabbit_opts, group="oslo_messaging_rabbit")
+        conf.set_override("rabbit_quorum_queue", True, group="oslo_messaging_rabbit")
+    oslo_messaging.set_transport_defaults(control_exchange=exchange)
     url = amqp_url.replace("amqp://", "rabbit://").rstrip("/") + "/"
     transport = oslo_messaging.get_notification_transport(conf, url=url)
     try:

@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 
+import amqp.exceptions
 import orjson
 import pytest
 from kombu.connection import Connection
@@ -34,6 +35,42 @@ async def test_nova_queue_option_consumes_the_queue_oslo_declares(
         await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 3)
         records = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 3)
     assert [r.key for r in records] == [aggregate.encode()] * 3
+
+
+async def test_nova_queue_option_uses_a_quorum_queue_as_oslo_declared_it(
+    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
+) -> None:
+    """nova.conf ``rabbit_quorum_queue = True``: oslo declares Nova's queue as a quorum queue
+    (and its exchange durable), which a classic declaration would have RabbitMQ refuse; the
+    bridge takes the queue as it is."""
+    exchange = f"nova-quorum-{uuid.uuid4().hex[:8]}"  # "nova" exists non-durable here
+    settings = bridge_settings(exchange=exchange, use_nova_queue=True, exchange_durable=True)
+    await asyncio.to_thread(delete_queue, amqp_url, settings.queue_name)
+    aggregate = str(uuid.uuid4())
+    try:
+        await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 2, True, exchange)
+        async with running_bridge(settings):
+            await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 3, True, exchange)
+            records = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 5)
+        with Connection(amqp_url) as conn:  # still oslo's queue, now empty
+            _, ready, _ = conn.default_channel.queue_declare(settings.queue_name, passive=True)
+        quorum = _is_quorum(amqp_url, settings.queue_name)
+    finally:  # other tests' oslo notifiers declare it classic
+        await asyncio.to_thread(delete_queue, amqp_url, settings.queue_name)
+    assert [r.key for r in records] == [aggregate.encode()] * 5
+    assert (ready, quorum) == (0, True)
+
+
+def _is_quorum(amqp_url: str, queue: str) -> bool:
+    """RabbitMQ accepts a re-declaration only with the queue's own arguments."""
+    with Connection(amqp_url) as conn:
+        try:
+            conn.default_channel.queue_declare(
+                queue, durable=True, auto_delete=False, arguments={"x-queue-type": "quorum"}
+            )
+        except amqp.exceptions.PreconditionFailed:
+            return False
+    return True
 
 
 async def test_legacy_stream_goes_to_its_own_topic(
