@@ -30,7 +30,9 @@ from precache.stack import StackSettings
 from tests.pipeline_support import WorkerProcess, free_port, produce
 
 
-def settings(bootstrap: str, tag: str, coalesce: bool = False) -> WorkerSettings:
+def settings(
+    bootstrap: str, tag: str, coalesce: bool = False, store: str = "memory"
+) -> WorkerSettings:
     app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
     return WorkerSettings(
         kafka_bootstrap=bootstrap,
@@ -46,6 +48,7 @@ def settings(bootstrap: str, tag: str, coalesce: bool = False) -> WorkerSettings
         data_dir=Path(f"/tmp/precache-bench/{app_id}"),
         log_level="WARNING",
         status_coalesce=coalesce,
+        store=store,
     )
 
 
@@ -118,7 +121,7 @@ async def main(args: argparse.Namespace) -> None:
     command = ["python", "-m", "bench.pipeline_throughput", *sys.argv[1:]]
     print(f"command: {' '.join(command)}")
 
-    s = settings(bootstrap, "many", args.status_coalesce)
+    s = settings(bootstrap, "many", args.status_coalesce, args.store)
     await ensure_topics(s)
     total = await preload(s, args.ops, args.hosts, seed=1)
     plain = await plain_consumer_rate(s, total)
@@ -131,7 +134,7 @@ async def main(args: argparse.Namespace) -> None:
     )
 
     for hosts in (args.small_hosts, args.big_hosts):
-        s = settings(bootstrap, f"one-{hosts}", args.status_coalesce)
+        s = settings(bootstrap, f"one-{hosts}", args.status_coalesce, args.store)
         await ensure_topics(s)
         total = await preload(s, 1, hosts, seed=2)
         r = worker_rate(s, total, log_dir)
@@ -149,4 +152,5 @@ if __name__ == "__main__":
     parser.add_argument("--small-hosts", type=int, default=1000)
     parser.add_argument("--big-hosts", type=int, default=100_000)
     parser.add_argument("--status-coalesce", action="store_true")
+    parser.add_argument("--store", choices=["memory", "rocksdb"], default="memory")
     asyncio.run(main(parser.parse_args()))
