@@ -163,10 +163,13 @@ class TableStore:
         heapq.heapify(self._done[partition])
 
     def summaries(self) -> Iterator[Summary]:
-        """Every summary this worker holds (a full scan: HTTP listing and index rebuilds)."""
-        for key, value in self.table.items():
+        """Every summary this worker holds (HTTP listing and index rebuilds): a scan of the
+        keys, so that with RocksDB the marker and expected-host records are not decoded."""
+        for key in list(self.table.keys()):
             if isinstance(key, str) and key.startswith("s|"):
-                yield {**value, "failed_hosts": self.table.get(f"f|{key[2:]}") or []}
+                summary = self.get_summary(key[2:])
+                if summary is not None:
+                    yield summary
 
     def forget_index(self) -> None:
         """Partitions moved: rebuild the indexes from the table when next asked."""
