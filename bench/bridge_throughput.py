@@ -36,6 +36,7 @@ from bridge.consumer import declared_queues
 from bridge.producer import ensure_topics
 from bridge.settings import BridgeSettings
 from precache.stack import StackSettings
+from tests.integration.bridge.helpers import bridge_argv
 
 FIXTURE = (
     Path(__file__).resolve().parents[1]
@@ -168,19 +169,7 @@ async def wait_for_records(settings: BridgeSettings, count: int, pid: int) -> tu
 
 def bridge_drain(settings: BridgeSettings, count: int) -> tuple[float, int, float, float]:
     """(c) ``precache bridge`` process: time from its first consume to ``count`` records."""
-    argv = [
-        str(Path(sys.executable).parent / "precache"),
-        "bridge",
-        f"--amqp-url={settings.amqp_url.get_secret_value()}",
-        f"--kafka={settings.kafka_bootstrap}",
-        f"--exchange={settings.exchange}",
-        f"--queue={settings.queue}",
-        f"--raw-topic={settings.raw_topic}",
-        f"--dlq-topic={settings.dlq_topic}",
-        f"--prefetch={settings.prefetch}",
-        "--metrics-port=0",
-        "--log-level=WARNING",
-    ]
+    argv = [*bridge_argv(settings), "--log-level=WARNING"]
     process = subprocess.Popen(argv)
     peak_kb = 0
     try:

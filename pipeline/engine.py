@@ -131,9 +131,6 @@ class Batch:
         self._aliases: dict[str, str] = {}
         self._forget: list[str] = []
 
-    def __bool__(self) -> bool:
-        return bool(self._summaries or self._markers or self._expected or self._aliases)
-
     def apply(
         self, n: Notification, offset: int, partition: int, now: float, limits: Limits
     ) -> Step:

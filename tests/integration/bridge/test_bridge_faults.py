@@ -45,26 +45,14 @@ async def _restart(stack: StackSettings, broker: str, down_s: float) -> None:
     await asyncio.to_thread(start_broker, stack, broker)
 
 
-async def test_rabbitmq_restart_mid_stream_loses_nothing(
-    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str, stack: StackSettings
-) -> None:
-    settings = bridge_settings(prefetch=200, exchange_durable=True)
-    async with running_bridge(settings):
-        with StreamingPublisher(
-            amqp_url, settings.exchange, COUNT, rate=800, durable=True
-        ) as publisher:
-            await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 500)
-            await _restart(stack, "rabbitmq", down_s=1)
-            await asyncio.to_thread(publisher.wait, 120)
-        records = await read_topic(
-            kafka_bootstrap, settings.raw_topic, has_ids(publisher.confirmed), within=90
-        )
-    assert len(publisher.confirmed) == COUNT
-    assert publisher.confirmed <= message_ids(records)
-
-
-async def test_kafka_stop_and_restart_mid_stream_loses_nothing(
-    bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str, stack: StackSettings
+@pytest.mark.parametrize(("broker", "down_s"), [("rabbitmq", 1), ("kafka", 5)])
+async def test_broker_restart_mid_stream_loses_nothing(
+    broker: str,
+    down_s: float,
+    bridge_settings: SettingsFactory,
+    amqp_url: str,
+    kafka_bootstrap: str,
+    stack: StackSettings,
 ) -> None:
     settings = bridge_settings(prefetch=200, exchange_durable=True)
     async with running_bridge(settings) as bridge:
@@ -72,7 +60,7 @@ async def test_kafka_stop_and_restart_mid_stream_loses_nothing(
             amqp_url, settings.exchange, COUNT, rate=800, durable=True
         ) as publisher:
             await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 500)
-            await _restart(stack, "kafka", down_s=5)
+            await _restart(stack, broker, down_s=down_s)
             await asyncio.to_thread(publisher.wait, 120)
         records = await read_topic(
             kafka_bootstrap, settings.raw_topic, has_ids(publisher.confirmed), within=90
