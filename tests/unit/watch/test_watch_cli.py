@@ -177,7 +177,7 @@ EVIL_AGGREGATE = {"uuid": "cf6aa111-cade-4477-a185-a5c869bc3954", "name": "app\x
 
 
 def evil_operation() -> list[dict[str, Any]]:
-    names = {"aggregate": EVIL_AGGREGATE, "images": [EVIL_IMAGE]}
+    names: dict[str, Any] = {"aggregate": EVIL_AGGREGATE, "images": [EVIL_IMAGE]}
     return [
         status(total=2, reported=1, failed_hosts=[EVIL_HOST], **names),
         host_failed(EVIL_HOST),
