@@ -109,9 +109,10 @@ def header_map(
 
 
 def is_relevant(headers: Mapping[str, str]) -> bool:
-    """Cheap filter: a record without an event_type header is parsed (and judged) anyway."""
+    """Cheap filter: a record without a readable event_type header (absent, or not ASCII as
+    every event type is) is parsed and judged by its value anyway."""
     event_type = headers.get("event_type")
-    return event_type is None or event_type.startswith(PREFIX)
+    return event_type is None or event_type.startswith(PREFIX) or not event_type.isascii()
 
 
 def nova_time(value: Any) -> str:

@@ -16,6 +16,7 @@ from pipeline.notifications import (
     Notification,
     Progress,
     Start,
+    header_map,
     nova_time,
     parse,
 )
@@ -264,10 +265,13 @@ def test_a_bad_region_header_is_dead_lettered(region: str) -> None:
 
 
 def test_a_region_header_that_is_not_utf8_is_dead_lettered() -> None:
-    from pipeline.notifications import header_map
-
     headers = header_map([("region", b"caf\xc3"), ("event_type", b"aggregate.cache_images.end")])
     assert rejected("end", lambda m: None, headers) == "bad_region"
+
+
+def test_an_event_type_header_that_is_not_utf8_does_not_hide_the_record() -> None:
+    headers = header_map([("region", b"region-a"), ("event_type", b"\xff")])
+    assert isinstance(parsed("progress", lambda m: None, headers), Progress)
 
 
 def test_no_region_header_is_the_unknown_region() -> None:
