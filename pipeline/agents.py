@@ -90,7 +90,7 @@ async def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox) -> 
     try:
         notification = parse(message.value, headers)
     except MalformedNotification as exc:
-        await dead_letter(p, message, str(exc))
+        await dead_letter(p, message, f"{exc.reason}: {exc}")
         return
     if notification is None:
         p.stats.ignored += 1

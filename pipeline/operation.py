@@ -16,13 +16,13 @@ rebalance (faust-streaming#221) still counts exactly once.
 """
 
 import bisect
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pipeline.notifications import End, Notification, Progress, Start
+from precache.natural import natural_key as natural_key  # re-exported: callers sort as rules do
 
 Summary = dict[str, Any]
 Marker = dict[str, Any]
@@ -55,14 +55,6 @@ class Step:
     markers: list[tuple[str, Marker]] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     note: str | None = None  # worth a log line: "late" input, completion with missing hosts
-
-
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(text: str) -> tuple[Any, ...]:
-    """``guaranine2`` sorts before ``guaranine10``."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _DIGITS.split(text) if p)
 
 
 def operation_id(n: Notification, alias: str | None) -> str:

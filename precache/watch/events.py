@@ -14,6 +14,8 @@ import orjson
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from precache.watch.escape import printable
+
 log = structlog.get_logger(__name__)
 
 
@@ -93,5 +95,5 @@ def decode(value: bytes | None) -> Event | None:
         model = HostFailure if kind is EventType.HOST_FAILED else Snapshot
         return Event(id=str(raw["id"]), type=kind, data=model.model_validate(raw["data"]), raw=raw)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ValidationError) as exc:
-        log.warning("skipped an event the watcher cannot read", error=str(exc)[:200])
+        log.warning("skipped an event the watcher cannot read", error=printable(str(exc)[:200]))
         return None

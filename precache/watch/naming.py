@@ -1,18 +1,8 @@
 """How hosts are ordered and durations written: the way Nova's own watcher printed them."""
 
-import re
+from precache.natural import natural_key, natural_sorted
 
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(name: str) -> tuple[tuple[int, str], ...]:
-    """Sort key so that ``host2`` comes before ``host10`` (plain sorting puts it after)."""
-    parts = _DIGITS.split(name)
-    return tuple((int(p), p) if i % 2 else (0, p.lower()) for i, p in enumerate(parts))
-
-
-def natural_sorted(names: set[str] | list[str]) -> list[str]:
-    return sorted(names, key=lambda n: (natural_key(n), n))
+__all__ = ["format_duration", "natural_key", "natural_sorted"]
 
 
 def format_duration(seconds: float | None) -> str:

@@ -51,11 +51,15 @@ def test_unused_event_type_in_the_body_is_skipped():
 
 
 @pytest.mark.parametrize(
-    ("value", "reason"),
+    ("value", "code", "detail"),
     [
-        (b"{nope", "not JSON"),
-        (b"[1]", "not a JSON object"),
-        (orjson.dumps({"event_type": "aggregate.cache_images.progress"}), "nova_object.data"),
+        (b"{nope", "not_json", "not JSON"),
+        (b"[1]", "not_object", "not a JSON object"),
+        (
+            orjson.dumps({"event_type": "aggregate.cache_images.progress"}),
+            "bad_payload",
+            "nova_object.data",
+        ),
         (
             orjson.dumps(
                 {
@@ -64,7 +68,8 @@ def test_unused_event_type_in_the_body_is_skipped():
                     "payload": {"nova_object.data": {"uuid": "u", "host": "h", "total": 0}},
                 }
             ),
-            "bad total",
+            "bad_total",
+            "bad progress total 0",
         ),
         (
             orjson.dumps(
@@ -74,10 +79,12 @@ def test_unused_event_type_in_the_body_is_skipped():
                     "payload": {"nova_object.data": {"uuid": "u", "hosts": []}},
                 }
             ),
-            "bad timestamp",
+            "bad_timestamp",
+            "bad timestamp 'yesterday'",
         ),
     ],
 )
-def test_malformed_records_say_why(value: bytes, reason: str):
-    with pytest.raises(MalformedNotification, match=reason):
+def test_malformed_records_say_why(value: bytes, code: str, detail: str):
+    with pytest.raises(MalformedNotification, match=detail) as info:
         parse(value, headers("aggregate.cache_images.progress"))
+    assert info.value.reason == code

@@ -7,6 +7,7 @@ from typing import TextIO
 
 import orjson
 
+from precache.watch.escape import json_printable, printable
 from precache.watch.follow import Filters, Update
 from precache.watch.render import describe
 from precache.watch.summary import Summary
@@ -18,17 +19,18 @@ class JsonRenderer:
         self._err = err
 
     def waiting(self, filters: Filters) -> None:
-        print(f"Waiting for an image cache operation{describe(filters)}", file=self._err)
+        text = f"Waiting for an image cache operation{describe(filters)}"
+        print(printable(text), file=self._err)
 
     def update(self, update: Update) -> None:
-        self._out.write(orjson.dumps(update.event.raw).decode() + "\n")
+        self._out.write(json_printable(orjson.dumps(update.event.raw).decode()) + "\n")
         self._out.flush()
 
     def finished(self, summary: Summary) -> None:
         return
 
     def gave_up(self, reason: str) -> None:
-        print(reason, file=self._err, flush=True)
+        print(printable(reason), file=self._err, flush=True)
 
     def close(self) -> None:
         self._out.flush()

@@ -1,6 +1,7 @@
 """On a terminal: a rich live progress bar (hosts done/total, errors), then the summary."""
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -11,6 +12,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from precache.watch.escape import printable
 from precache.watch.events import Snapshot
 from precache.watch.follow import Completed, Filters, Progressed, Stalled, Started, Update
 from precache.watch.render import describe
@@ -34,14 +36,14 @@ class LiveRenderer:
 
     def waiting(self, filters: Filters) -> None:
         text = f"Waiting for an image cache operation{describe(filters)}"
-        self._task = self._progress.add_task(text, total=None, note="")
+        self._task = self._progress.add_task(_safe(text), total=None, note="")
 
     def update(self, update: Update) -> None:
         match update:
             case Started(snapshot=s):
                 if self._task is not None:
                     self._progress.remove_task(self._task)
-                label = f"Aggregate '{aggregate_label(s)}'"
+                label = _safe(f"Aggregate '{aggregate_label(s)}'")
                 self._task = self._progress.add_task(label, total=s.hosts_total or None, note="")
                 self._show(s)
             case Progressed(snapshot=s) | Completed(snapshot=s):
@@ -52,11 +54,11 @@ class LiveRenderer:
     def finished(self, summary: Summary) -> None:
         self.close()
         for line in summary.lines():
-            self._console.print(line, markup=False, highlight=False)
+            self._console.print(printable(line), markup=False, highlight=False)
 
     def gave_up(self, reason: str) -> None:
         self.close()
-        self._console.print(reason, markup=False, highlight=False)
+        self._console.print(printable(reason), markup=False, highlight=False)
 
     def close(self) -> None:
         self._progress.stop()
@@ -66,3 +68,8 @@ class LiveRenderer:
             return
         errors = f"[red]{s.hosts_failed} errors[/]" if s.hosts_failed else "0 errors"
         self._progress.update(self._task, completed=s.hosts_reported, note=prefix + errors)
+
+
+def _safe(text: str) -> str:
+    """For a column that renders rich markup: escapes visible, ``[red]`` in a name literal."""
+    return escape(printable(text))

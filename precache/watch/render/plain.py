@@ -7,6 +7,7 @@ the announcement's format (waiting) goes to stderr, so stdout can be compared as
 
 from typing import TextIO
 
+from precache.watch.escape import printable
 from precache.watch.events import Snapshot
 from precache.watch.follow import Completed, Filters, Progressed, Stalled, Started, Update
 from precache.watch.render import describe
@@ -61,4 +62,4 @@ class PlainRenderer:
         self._print(line)
 
     def _print(self, line: str, stream: TextIO | None = None) -> None:
-        print(line, file=stream or self._out, flush=True)
+        print(printable(line), file=stream or self._out, flush=True)

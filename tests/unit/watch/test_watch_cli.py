@@ -169,3 +169,39 @@ def test_bad_arguments_exit_3_with_one_line(args: list[str], message: str) -> No
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(message)
+
+
+EVIL_HOST = "evil\x1b[2J\x1b]0;owned\x07host\u202e"
+EVIL_IMAGE = "img\x9b31m\U000e0041"  # a C1 CSI and an invisible tag character
+EVIL_AGGREGATE = {"uuid": "cf6aa111-cade-4477-a185-a5c869bc3954", "name": "app\x1b[5m", "id": 2}
+
+
+def evil_operation() -> list[dict[str, Any]]:
+    names: dict[str, Any] = {"aggregate": EVIL_AGGREGATE, "images": [EVIL_IMAGE]}
+    return [
+        status(total=2, reported=1, failed_hosts=[EVIL_HOST], **names),
+        host_failed(EVIL_HOST),
+        completed(total=2, reported=2, failed_hosts=[EVIL_HOST], duration_s=4, **names),
+    ]
+
+
+def test_plain_output_escapes_control_characters_of_names() -> None:
+    result = watch("--plain", "--aggregate", "app\x1b[5m", live=evil_operation())
+    assert result.exit_code == 1
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e", "\U000e0041"):
+        assert raw not in result.stdout
+        assert raw not in result.stderr
+    lines = result.stdout.splitlines()
+    assert "Aggregate 'app\\x1b[5m' host 2: 100% complete (1 errors)" in lines
+    assert "evil\\x1b[2J\\x1b]0;owned\\x07host\\u202e" in lines
+    assert "Image img\\x9b31m\\U000e0041 failed 1 times" in lines
+    assert result.stderr == "Waiting for an image cache operation of aggregate 'app\\x1b[5m'\n"
+
+
+def test_json_output_escapes_control_characters_but_keeps_the_values() -> None:
+    live = evil_operation()
+    result = watch("--json", live=live)
+    assert result.exit_code == 1
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e", "\U000e0041"):
+        assert raw not in result.stdout
+    assert [orjson.loads(line) for line in result.stdout.splitlines()] == live
