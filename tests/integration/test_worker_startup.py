@@ -50,7 +50,8 @@ async def test_kafka_unreachable_is_one_line_naming_the_address(worker_settings:
     )
     line = refusal(run_worker(settings))
     assert f"cannot reach Kafka at {closed}" in line
-    assert "PRECACHE_KAFKA_BOOTSTRAP" in line and "PRECACHE_CONNECT_TIMEOUT_S" in line
+    assert "PRECACHE_KAFKA_BOOTSTRAP" in line
+    assert "PRECACHE_CONNECT_TIMEOUT_S" in line
 
 
 async def test_web_port_in_use_is_one_line_naming_port_and_setting(
@@ -116,9 +117,7 @@ WRONG_TOPICS: dict[str, tuple[Callable[[WorkerSettings], NewTopic], Callable[...
         ],
     ),
     "dlq compacted": (
-        lambda s: NewTopic(
-            s.pipeline_dlq_topic, 1, 1, topic_configs={"cleanup.policy": "compact"}
-        ),
+        lambda s: NewTopic(s.pipeline_dlq_topic, 1, 1, topic_configs={"cleanup.policy": "compact"}),
         lambda s: [
             f"topic {s.pipeline_dlq_topic} has cleanup.policy=compact but must not be",
             f"--entity-name {s.pipeline_dlq_topic} --add-config cleanup.policy=delete",
