@@ -14,6 +14,6 @@ app = typer.Typer(
 app.add_typer(stack_cmd.app, name="stack")
 app.command("demo")(demo_cmd.demo)
 app.command("bridge")(bridge_cmd.command)
-app.command("simulate")(simulate_cmd.simulate)
+app.command("simulate", cls=watch_cmd.OneLineUsageErrors)(simulate_cmd.simulate)
 app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)
-app.command("worker")(worker_cmd.worker)
+app.command("worker", cls=watch_cmd.OneLineUsageErrors)(worker_cmd.worker)

@@ -32,3 +32,9 @@ def test_unreachable_broker_is_one_line_and_exit_3_within_the_connect_timeout() 
     assert line.startswith(f"error: cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:{closed}//")
     assert "PRECACHE_CONNECT_TIMEOUT_S" in line
     assert "sent start" not in result.output
+
+
+def test_unparsable_option_is_one_line_and_exit_3_not_clicks_2() -> None:
+    result = CliRunner().invoke(app, ["simulate", "--hosts", "x"])
+    assert result.exit_code == 3
+    assert result.output.startswith("error: Invalid value for '--hosts'")
