@@ -215,7 +215,15 @@ async def _create_missing(admin: AIOKafkaAdminClient, settings: WorkerSettings) 
 async def check_topics(
     admin: AIOKafkaAdminClient, settings: WorkerSettings, rules: list[TopicRule]
 ) -> list[str]:
-    """Problems of the topics in ``rules`` that exist (a missing changelog is faust's to make)."""
+    """Problems of the topics in ``rules`` that exist (a missing changelog is faust's to make).
+
+    Only topics listed as existing are described: a metadata request naming a missing topic
+    makes a broker with ``auto.create.topics.enable`` create it, with its defaults.
+    """
+    existing = set(await admin.list_topics())
+    rules = [r for r in rules if r.name in existing]
+    if not rules:
+        return []
     described = await admin.describe_topics([r.name for r in rules])
     counts = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
     present = [r for r in rules if r.name in counts]
