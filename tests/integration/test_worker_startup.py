@@ -83,6 +83,22 @@ async def test_second_worker_on_a_data_dir_is_refused_until_the_first_is_killed(
     start_worker(second).wait_ready()
 
 
+async def test_a_fresh_worker_leaves_its_changelog_to_faust(
+    worker_settings: Settings, start_worker: Callable[[WorkerSettings], WorkerProcess]
+) -> None:
+    """The checks describe only topics that exist: naming the missing changelog in a metadata
+    request made Kafka auto-create it with one partition, and faust's agent crashed."""
+    settings = await worker_settings()
+    start_worker(settings).wait_ready()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([changelog(settings)])
+    finally:
+        await admin.close()
+    assert len(described["partitions"]) == settings.raw_partitions
+
+
 async def create_topics(bootstrap: str, topics: list[NewTopic]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
