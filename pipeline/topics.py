@@ -30,8 +30,9 @@ def worker_record_bytes(settings: WorkerSettings) -> int:
     """The largest record the worker produces: a derived event or a state (changelog) chunk.
 
     Derived and changelog topics must accept it. Until ``WorkerSettings`` carries the event
-    and state byte budgets (``max_event_bytes``, ``state_chunk_bytes``), this is the 1 MiB that
-    faust's producer sends at most; point it at those settings when they land.
+    and state byte budgets (``max_event_bytes``, ``state_chunk_bytes``), this is 1 MiB, above
+    what faust's producer sends by default (``producer_max_request_size``, 1,000,000 bytes);
+    point it at those settings (plus record overhead) when they land.
     """
     return ONE_MIB
 
