@@ -38,6 +38,8 @@ class OwnRoutesOnly(AiohttpWeb):
 def attach(p: Pipeline) -> None:
     app = p.app
     # before the first app.page(), which creates faust's default server (a cached property)
+    if "web" in vars(app):
+        raise RuntimeError("faust's web server was created before pipeline.web.attach")
     app.web = OwnRoutesOnly(app)
 
     async def list_operations(view: Any, request: Any) -> Any:
