@@ -69,6 +69,12 @@ def faust_app(settings: WorkerSettings) -> Any:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=True,
+        # faust's own pages are off: only pipeline.web's routes are served (see there)
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         web_bind=settings.web_bind,
         web_host=settings.web_host,
         web_port=settings.web_port,

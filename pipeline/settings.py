@@ -5,10 +5,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from precache.config import KafkaSettings
+from precache.config import ConnectTimeout, KafkaSettings
 
 
-class WorkerSettings(KafkaSettings):
+class WorkerSettings(KafkaSettings, ConnectTimeout):
     """``PRECACHE_*`` settings of ``precache worker``; field names are the env var names."""
 
     app_id: str = Field("precache-pipeline", description="faust app id = consumer group")

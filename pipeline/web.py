@@ -1,14 +1,20 @@
 """Read-only HTTP view: ``GET /operations`` and ``GET /operations/{id}``.
 
 Each worker answers from the partitions it owns; a request for an operation it does not own is
-forwarded to the other workers (found in faust's assignor metadata) with ``?local=1``, so the
-owning worker answers. ``GET /stats`` shows this worker's counters.
+forwarded to the other workers (found in faust's assignor metadata, not its ``/router`` pages)
+with ``?local=1``, so the owning worker answers. ``GET /stats`` shows this worker's counters.
+
+Only these routes are served: faust's own pages (``/table/<name>/<key>/`` serves raw table
+records, ``/router`` the cluster's layout) are off, through faust's ``web_*_enabled`` settings
+(:func:`pipeline.app.faust_app`) and :class:`OwnRoutesOnly` for the index page, which has no
+setting.
 """
 
 import asyncio
 from typing import Any
 
 import structlog
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from pipeline.app import Pipeline
 from pipeline.events import operation_data
@@ -16,8 +22,25 @@ from pipeline.events import operation_data
 log = structlog.get_logger(__name__)
 
 
+class OwnRoutesOnly(AiohttpWeb):
+    """faust's aiohttp server without any of its built-in blueprints, flagged or not.
+
+    ``production_blueprints`` (faust's ``/`` index) has no ``web_*_enabled`` setting; the
+    other lists are emptied too so a blueprint faust adds later is not served unnoticed.
+    """
+
+    default_blueprints = ()
+    production_blueprints = ()
+    debug_blueprints = ()
+    optional_blueprints = ()
+
+
 def attach(p: Pipeline) -> None:
     app = p.app
+    # before the first app.page(), which creates faust's default server (a cached property)
+    if "web" in vars(app):
+        raise RuntimeError("faust's web server was created before pipeline.web.attach")
+    app.web = OwnRoutesOnly(app)
 
     async def list_operations(view: Any, request: Any) -> Any:
         found = local_operations(p)

@@ -19,6 +19,17 @@ class PrecacheSettings(BaseSettings):
     )
 
 
+class ConnectTimeout(PrecacheSettings):
+    """How long a command waits for its broker at start before it gives up with exit status 3.
+
+    Shared by the worker, the watcher and the simulator, so one env var bounds them all.
+    """
+
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="give up (exit 3) when the broker does not answer within this time"
+    )
+
+
 class TopicNames(PrecacheSettings):
     """Kafka topic names; the defaults are the contract documented in README."""
 

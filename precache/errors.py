@@ -5,14 +5,25 @@
     PrecacheError
      +-- ConfigError            a setting is invalid; names the setting
      +-- StackError             the local brokers could not be installed, started or reached
-          +-- StackTimeout      a broker did not answer within its time limit
+     |    +-- StackTimeout      a broker did not answer within its time limit
+     +-- StartupError           a service cannot start; says what is wrong and how to fix it
+          +-- BrokerUnreachable Kafka or RabbitMQ did not answer within the connect timeout
+          +-- BrokerRefused     the broker answered but refused us (login, vhost)
+          +-- PortInUse         the HTTP port is taken by another process
+          +-- DataDirLocked     another worker holds the data dir
+          +-- TopicMismatch     an existing topic is set up in a way the worker cannot use
+     +-- DeliveryError          the broker took the connection but not the messages
+     +-- ServiceFailed          a running service stopped on an unexpected error (exit 1)
 
-Every command turns these into one line on stderr and a non-zero exit, never a traceback.
+Every command turns these into one line on stderr and its ``exit_status`` (3 unless the class
+says otherwise), never a traceback.
 """
 
 
 class PrecacheError(Exception):
     """Base of every error this project raises on purpose."""
+
+    exit_status = 3  # bad arguments, configuration, or a broker we cannot use
 
 
 class ConfigError(PrecacheError):
@@ -25,3 +36,37 @@ class StackError(PrecacheError):
 
 class StackTimeout(StackError):
     """A broker did not answer within its start time limit."""
+
+
+class StartupError(PrecacheError):
+    """A check before a service starts failed; raised before it consumes or produces."""
+
+
+class BrokerUnreachable(StartupError):
+    """Refused, unknown host or silence until ``PRECACHE_CONNECT_TIMEOUT_S``."""
+
+
+class BrokerRefused(StartupError):
+    """The broker answered and said no: bad credentials, a missing vhost, no permission."""
+
+
+class PortInUse(StartupError):
+    """The worker's HTTP port is bound by another process."""
+
+
+class DataDirLocked(StartupError):
+    """Another worker process holds the data dir's lock file."""
+
+
+class TopicMismatch(StartupError):
+    """An existing topic has the wrong partition count, cleanup policy or size limit."""
+
+
+class DeliveryError(PrecacheError):
+    """Messages could not be delivered after the connection was made (the broker went away)."""
+
+
+class ServiceFailed(PrecacheError):
+    """Not a setting: the service started and then failed (details in its log)."""
+
+    exit_status = 1

@@ -11,7 +11,7 @@ from precache.errors import PrecacheError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-EXIT_ERROR = 3
+EXIT_ERROR = 3  # PrecacheError.exit_status unless a class says otherwise
 
 
 def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -21,6 +21,6 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except PrecacheError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_ERROR) from exc
+            raise typer.Exit(exc.exit_status) from exc
 
     return wrapper

@@ -12,8 +12,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack_cmd.app, name="stack")
-app.command("demo")(demo_cmd.demo)
-app.command("bridge")(bridge_cmd.command)
-app.command("simulate")(simulate_cmd.simulate)
+app.command("demo", cls=watch_cmd.OneLineUsageErrors)(demo_cmd.demo)
+app.command("bridge", cls=watch_cmd.OneLineUsageErrors)(bridge_cmd.command)
+app.command("simulate", cls=watch_cmd.OneLineUsageErrors)(simulate_cmd.simulate)
 app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)
-app.command("worker")(worker_cmd.worker)
+app.command("worker", cls=watch_cmd.OneLineUsageErrors)(worker_cmd.worker)

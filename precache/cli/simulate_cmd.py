@@ -1,5 +1,10 @@
-"""``precache simulate``: one image pre-cache operation, sent the way Nova's conductor sends it."""
+"""``precache simulate``: one image pre-cache operation, sent the way Nova's conductor sends it.
 
+Exit statuses: 0 every notification was sent; 3 bad arguments, RabbitMQ unreachable or
+refusing us, or a notification lost on the way (one line on stderr).
+"""
+
+import logging
 import uuid
 from typing import Annotated
 
@@ -65,6 +70,11 @@ def simulate(
         f"operation {region}/{plan.request_id}: {hosts} hosts of '{aggregate_name}' -> {target}"
     )
     from precache.simulate.conductor import simulate_operation  # oslo.messaging loads slowly
+
+    # oslo logs each failed send with a traceback (and retries at ERROR); our one line says it
+    oslo = logging.getLogger("oslo_messaging")
+    oslo.addHandler(logging.NullHandler())
+    oslo.propagate = False
 
     result = simulate_operation(settings, plan)
     typer.echo(

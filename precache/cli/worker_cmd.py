@@ -1,7 +1,14 @@
-"""``precache worker``: the faust pipeline. Options override ``PRECACHE_*`` env vars."""
+"""``precache worker``: the faust pipeline. Options override ``PRECACHE_*`` env vars.
+
+Exit statuses: 0 stopped by SIGTERM/SIGINT; 3 a start-up check failed (setting, data dir in
+use, web port in use, Kafka unreachable, a topic set up wrongly), one line on stderr; 1 the
+worker failed after it started (one line, details in its log).
+"""
 
 import asyncio
+import errno
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,7 +16,14 @@ import typer
 from pydantic import ValidationError
 
 from precache.cli.errors import one_line_errors
-from precache.errors import ConfigError
+from precache.errors import (
+    BrokerUnreachable,
+    ConfigError,
+    PortInUse,
+    PrecacheError,
+    ServiceFailed,
+    TopicMismatch,
+)
 
 
 @one_line_errors
@@ -46,10 +60,26 @@ def worker(
 
 
 def run(settings: Any) -> None:
+    """Check what the worker needs, then run faust until it stops.
+
+    Checks, in order, before faust starts anything: the data dir's lock, the web port, Kafka
+    within ``connect_timeout_s`` and every topic. The worker fails fast rather than waiting
+    for Kafka: under systemd or Kubernetes the supervisor's restart policy does the waiting.
+    """
+    from pipeline.startup import check_port_free, data_dir_lock
+    from precache import logs
+
+    logs.configure(settings.log_level)
+    with data_dir_lock(settings.data_dir):
+        check_port_free(settings.web_bind, settings.web_port)
+        _run_faust(settings)
+
+
+def _run_faust(settings: Any) -> None:
     import faust
 
     from pipeline.app import build
-    from pipeline.topics import ensure_topics
+    from pipeline.topics import prepare_topics
     from precache import logs
 
     class Worker(faust.Worker):
@@ -58,13 +88,45 @@ def run(settings: Any) -> None:
             faust's, aiokafka's and the pipeline's lines share one structured format."""
             logs.configure(settings.log_level)
 
-    logs.configure(settings.log_level)
-    asyncio.run(ensure_topics(settings))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     pipeline = build(settings)
+    changelogs = [t.changelog_topic.get_topic_name() for t in pipeline.app.tables.values()]
+    _run_private_loop(prepare_topics(settings, changelogs))
     worker = Worker(pipeline.app, loglevel=settings.log_level)
     # faust's terminal spinner (kept for levels >= WARNING) sets the root logger to DEBUG, so
     # every debug call in aiokafka/faust built a log record only for the handler to drop it:
     # ~10% of a benchmark worker's time. A service needs no spinner.
     worker.spinner = None
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stop:
+        # mode logs the exception (one JSON line), then exits 1 with it as the context
+        cause = stop.__context__
+        if stop.code in (0, None) or not isinstance(cause, Exception):
+            raise
+        raise translate_failure(cause, settings) from cause
+
+
+def _run_private_loop(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run the checks on a loop of their own, leaving the thread's loop to faust."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def translate_failure(exc: Exception, settings: Any) -> PrecacheError:
+    """A failure that escaped faust, in our vocabulary: known start-up causes exit 3."""
+    from aiokafka.errors import KafkaError
+    from faust.exceptions import PartitionsMismatch
+
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return PortInUse(
+            f"web port {settings.web_port} is in use by another process "
+            f"(--web-port / PRECACHE_WEB_PORT)"
+        )
+    if isinstance(exc, PartitionsMismatch):
+        return TopicMismatch(f"{exc} (PRECACHE_RAW_PARTITIONS is {settings.raw_partitions})")
+    if isinstance(exc, KafkaError):
+        return BrokerUnreachable(f"Kafka at {settings.kafka_bootstrap} failed: {exc!r}")
+    return ServiceFailed(f"the worker stopped on an unexpected error (see its log): {exc!r}")

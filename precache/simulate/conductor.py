@@ -13,6 +13,7 @@ from typing import Any
 
 from oslo_context.context import RequestContext
 
+from precache.simulate.broker import LostNotifications, watch_deliveries
 from precache.simulate.notifier import nova_context, nova_notifier
 from precache.simulate.payloads import aggregate_payload, cache_progress_payload
 from precache.simulate.plan import HostOutcome, SimulationPlan
@@ -36,17 +37,25 @@ class SimulationResult:
 def simulate_operation(
     settings: SimulateSettings, plan: SimulationPlan, *, auth_token: str | None = None
 ) -> SimulationResult:
-    """Send one whole operation and return what was sent."""
+    """Send one whole operation and return what was sent.
+
+    Raises :class:`~precache.errors.BrokerUnreachable` or ``BrokerRefused`` before sending,
+    and :class:`~precache.errors.DeliveryError` as soon as a notification is lost (oslo's
+    Notifier itself never raises); the hosts not yet sent are then not attempted.
+    """
     ctxt = nova_context(plan.request_id, auth_token=auth_token)
-    with nova_notifier(settings) as notifier:
+    with watch_deliveries(plan.aggregate_uuid) as lost, nova_notifier(settings) as notifier:
         api = notifier.prepare(publisher_id=f"nova-api:{settings.conductor_host}")
         api.info(ctxt, _START, aggregate_payload(plan))
-        run = _ProgressRun(notifier, ctxt, plan)
+        lost.raise_if_any(settings, 0)
+        run = _ProgressRun(notifier, ctxt, plan, lost)
         with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
             list(pool.map(run.host_completed, range(1, plan.hosts + 1)))
+        lost.raise_if_any(settings, 1 + run.sent)
         end_sent = plan.send_end and plan.stop_after is None
         if end_sent:
             api.info(ctxt, _END, aggregate_payload(plan))
+            lost.raise_if_any(settings, 1 + run.sent)
     return SimulationResult(
         request_id=plan.request_id,
         aggregate_uuid=plan.aggregate_uuid,
@@ -60,8 +69,11 @@ def simulate_operation(
 class _ProgressRun:
     """The per-host half of the conductor, shared by the pool's threads."""
 
-    def __init__(self, notifier: Any, ctxt: RequestContext, plan: SimulationPlan) -> None:
+    def __init__(
+        self, notifier: Any, ctxt: RequestContext, plan: SimulationPlan, lost: LostNotifications
+    ) -> None:
         self._notifier = notifier
+        self._lost = lost
         self._ctxt = ctxt
         self._plan = plan
         self._lock = threading.Lock()
@@ -76,6 +88,8 @@ class _ProgressRun:
         if plan.delay_s:
             time.sleep(plan.delay_s)
         outcome = plan.outcome(number)
+        if self._lost.any():  # the broker is gone: do not wait out the retries of every host
+            return
         with self._lock:
             if outcome is HostOutcome.NO_REPORT:
                 self.silent.append(host)
@@ -91,6 +105,8 @@ class _ProgressRun:
         failed = [] if cached else list(plan.images)
         payload = cache_progress_payload(plan, host, index, cached, failed)
         self._notifier.info(self._ctxt, _PROGRESS, payload)
+        if self._lost.any():
+            return
         with self._lock:
             self.sent += 1
 

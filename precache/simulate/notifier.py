@@ -15,6 +15,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import oslo_messaging
 
+from precache.simulate.broker import check_broker
 from precache.simulate.settings import SimulateSettings
 
 
@@ -28,7 +29,12 @@ def oslo_transport_url(amqp_url: str) -> str:
 
 @contextmanager
 def nova_notifier(settings: SimulateSettings) -> Iterator[Any]:
-    """A messagingv2 Notifier on Nova's control exchange; the transport is closed on exit."""
+    """A messagingv2 Notifier on Nova's control exchange; the transport is closed on exit.
+
+    The broker is checked first (:func:`check_broker`), and the Notifier gives a notification
+    up after ``publish_retries`` reconnects instead of retrying for ever.
+    """
+    check_broker(settings)
     oslo_messaging.set_transport_defaults(control_exchange=settings.control_exchange)
     conf = cfg.ConfigOpts()
     conf([], project="precache-simulate", default_config_files=[], default_config_dirs=[])
@@ -40,6 +46,7 @@ def nova_notifier(settings: SimulateSettings) -> Iterator[Any]:
             publisher_id=f"nova-conductor:{settings.conductor_host}",
             driver="messagingv2",
             topics=[settings.notification_topic],
+            retry=settings.publish_retries,
         )
     finally:
         transport.cleanup()

@@ -2,10 +2,10 @@
 
 from pydantic import Field, SecretStr
 
-from precache.config import PrecacheSettings
+from precache.config import ConnectTimeout
 
 
-class SimulateSettings(PrecacheSettings):
+class SimulateSettings(ConnectTimeout):
     """Settings of ``precache simulate``; env vars ``PRECACHE_*`` as for the bridge."""
 
     amqp_url: SecretStr = Field(
@@ -15,3 +15,9 @@ class SimulateSettings(PrecacheSettings):
     control_exchange: str = "nova"
     notification_topic: str = "versioned_notifications"
     conductor_host: str = Field("conductor-sim", description="host part of publisher_id")
+    publish_retries: int = Field(
+        2,
+        ge=0,
+        description="oslo's Notifier retry: reconnects before a notification is given up "
+        "(oslo's default retries for ever)",
+    )

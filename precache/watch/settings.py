@@ -2,19 +2,16 @@
 
 from pydantic import Field, field_validator
 
-from precache.config import KafkaSettings
+from precache.config import ConnectTimeout, KafkaSettings
 
 
-class WatchSettings(KafkaSettings):
+class WatchSettings(KafkaSettings, ConnectTimeout):
     """Settings of ``precache watch``; env vars ``PRECACHE_*`` (topics, ``KAFKA_BOOTSTRAP``).
 
     What to watch (aggregate, region, timeout) are command options, not settings: they change
     with every call, while these describe the deployment.
     """
 
-    connect_timeout_s: float = Field(
-        10.0, gt=0, description="give up (exit 3) when Kafka does not answer within this time"
-    )
     failures_wait_s: float = Field(
         10.0,
         ge=0,

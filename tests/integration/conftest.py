@@ -15,7 +15,10 @@ from tests.pipeline_support import WorkerProcess, free_port
 def worker_settings(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> Callable[..., Awaitable[WorkerSettings]]:
-    """Settings with this test's own app id and topics; each call gets its own port/data dir."""
+    """Settings with this test's own app id and topics; each call gets its own port/data dir.
+
+    The topics are created unless ``create_topics=False`` (a test that creates them wrongly).
+    """
     app_id = unique_name("pipeline")
     base: dict[str, Any] = {
         "kafka_bootstrap": kafka_bootstrap,
@@ -33,11 +36,12 @@ def worker_settings(
         "log_level": "WARNING",
     }
 
-    async def make(**overrides: Any) -> WorkerSettings:
+    async def make(create_topics: bool = True, **overrides: Any) -> WorkerSettings:
         port = free_port()
         values = {**base, "web_port": port, "data_dir": tmp_path / f"worker-{port}", **overrides}
         settings = WorkerSettings(**values)
-        await ensure_topics(settings)
+        if create_topics:
+            await ensure_topics(settings)
         return settings
 
     return make
