@@ -37,7 +37,9 @@ def simulate_operation(
     settings: SimulateSettings, plan: SimulationPlan, *, auth_token: str | None = None
 ) -> SimulationResult:
     """Send one whole operation and return what was sent."""
-    ctxt = nova_context(plan.request_id, auth_token=auth_token)
+    ctxt = nova_context(
+        plan.request_id, global_request_id=plan.global_request_id, auth_token=auth_token
+    )
     with nova_notifier(settings) as notifier:
         api = notifier.prepare(publisher_id=f"nova-api:{settings.conductor_host}")
         api.info(ctxt, _START, aggregate_payload(plan))
