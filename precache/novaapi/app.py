@@ -30,6 +30,9 @@ log = structlog.get_logger(__name__)
 
 CONFIG = web.AppKey("config", StandInConfig)
 CONDUCTOR = web.AppKey("conductor", Conductor)
+REQUEST_ID = web.RequestKey("request_id", str)
+GLOBAL_REQUEST_ID: web.RequestKey[str | None] = web.RequestKey("global_request_id")
+VERSION: web.RequestKey[tuple[int, int]] = web.RequestKey("version")
 
 _COMPUTE = "/v2.1"
 _CREATED_AT = "2019-10-08T15:15:27.000000"
@@ -77,8 +80,8 @@ def build_app(config: StandInConfig, conductor: Conductor) -> web.Application:
 async def _request_ids(request: web.Request, handler: Any) -> web.StreamResponse:
     """A new request id on every response; the client's global id kept when well formed."""
     request_id = new_request_id()
-    request["request_id"] = request_id
-    request["global_request_id"] = global_request_id(request.headers.get("X-OpenStack-Request-ID"))
+    request[REQUEST_ID] = request_id
+    request[GLOBAL_REQUEST_ID] = global_request_id(request.headers.get("X-OpenStack-Request-ID"))
     try:
         response: web.StreamResponse = await handler(request)
     except NovaFault as fault:
@@ -95,7 +98,7 @@ async def _request_ids(request: web.Request, handler: Any) -> web.StreamResponse
         path=request.path_qs,
         status=response.status,
         request_id=request_id,
-        global_request_id=request["global_request_id"],
+        global_request_id=request[GLOBAL_REQUEST_ID],
     )
     return response
 
@@ -112,7 +115,7 @@ async def _compute_version(request: web.Request, handler: Any) -> web.StreamResp
         )
     except VersionError as exc:
         raise NovaFault(exc.status, exc.message) from exc
-    request["version"] = version
+    request[VERSION] = version
     if "X-Auth-Token" not in request.headers:
         return _noauth_token(request)
     try:
@@ -182,7 +185,7 @@ def _aggregate_view(aggregate: StandInAggregate, version: tuple[int, int]) -> di
 
 async def _aggregates(request: web.Request) -> web.Response:
     _authorize(request, "os_compute_api:os-aggregates:index", readers=True)
-    version = request["version"]
+    version = request[VERSION]
     found = [_aggregate_view(a, version) for a in request.app[CONFIG].aggregates]
     return web.json_response({"aggregates": found})
 
@@ -190,7 +193,7 @@ async def _aggregates(request: web.Request) -> web.Response:
 async def _aggregate(request: web.Request) -> web.Response:
     _authorize(request, "os_compute_api:os-aggregates:show", readers=True)
     aggregate = _find_aggregate(request)
-    return web.json_response({"aggregate": _aggregate_view(aggregate, request["version"])})
+    return web.json_response({"aggregate": _aggregate_view(aggregate, request[VERSION])})
 
 
 def _find_aggregate(request: web.Request) -> StandInAggregate:
@@ -208,7 +211,7 @@ def _find_aggregate(request: web.Request) -> StandInAggregate:
 async def _precache(request: web.Request) -> web.Response:
     """``POST /os-aggregates/{id}/images``, in the order Nova checks: version, body, policy,
     id, duplicates, aggregate, images (the conductor's API looks each one up in Glance)."""
-    if request["version"] < PRECACHE_VERSION:
+    if request[VERSION] < PRECACHE_VERSION:
         raise NovaFault(404, NOT_FOUND)
     image_ids = _validated_cache(await _json_body(request))
     _authorize(request, "compute:aggregates:images", readers=False)
@@ -220,7 +223,7 @@ async def _precache(request: web.Request) -> web.Response:
         if config.image(image_id) is None:
             raise NovaFault(400, f"Image {image_id} could not be found.")
     if aggregate.hosts:
-        plan = aggregate.plan(tuple(image_ids), request["request_id"], request["global_request_id"])
+        plan = aggregate.plan(tuple(image_ids), request[REQUEST_ID], request[GLOBAL_REQUEST_ID])
         request.app[CONDUCTOR].cache_images(plan)
     return web.Response(status=202)
 
