@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 REGION = "region-a"
 OTHER_IMAGE = "5f0c1c1e-7a0e-4c77-9a43-0b6f6f0e0001"
+THIRD_IMAGE = "5f0c1c1e-7a0e-4c77-9a43-0b6f6f0e0003"
 UNKNOWN_IMAGE = "0b6f6f0e-0000-4000-8000-00000000dead"
 ANNOUNCEMENT_ERRORS = [f"guaranine{n}" for n in range(2, 10)]
 
@@ -54,6 +55,7 @@ def stand_in_config(*, delay_s: float) -> dict[str, Any]:
         "images": [
             {"id": DEMO_IMAGE, "name": "my-application-image"},
             {"id": OTHER_IMAGE, "name": "other-image"},
+            {"id": THIRD_IMAGE, "name": "third-image"},
             {"id": "1a000000-0000-4000-8000-000000000001", "name": "twin"},
             {"id": "1a000000-0000-4000-8000-000000000002", "name": "twin"},
         ],
@@ -200,7 +202,7 @@ async def test_two_operations_on_one_aggregate_each_followed(flow: Flow) -> None
     first = await flow.start("cache", "small", DEMO_IMAGE, "--plain", "--timeout", "150")
     await asyncio.sleep(1)
     second = await flow.start("cache", "small", "other-image", "--plain", "--timeout", "150")
-    status, ids, err = await flow.run("cache", "small", OTHER_IMAGE, "--no-wait")
+    status, ids, err = await flow.run("cache", "small", THIRD_IMAGE, "--no-wait")
     assert status == 0, err
     request_id = dict(line.split(" ", 1) for line in ids)["request_id"]
     assert re.fullmatch(r"req-[0-9a-f-]{36}", request_id)
@@ -211,12 +213,12 @@ async def test_two_operations_on_one_aggregate_each_followed(flow: Flow) -> None
         out, err_bytes = await asyncio.wait_for(proc.communicate(), 180)
         results.append((proc.returncode, out.decode().splitlines(), err_bytes.decode()))
 
-    for (status, out, err), image in zip(
-        results, (DEMO_IMAGE, OTHER_IMAGE, OTHER_IMAGE), strict=True
+    for (code, lines, stderr), image in zip(
+        results, (DEMO_IMAGE, OTHER_IMAGE, THIRD_IMAGE), strict=True
     ):
-        assert status == 1, err
-        assert out[0] == "Image cache started on 12 hosts"
-        assert out[-5:] == [
+        assert code == 1, stderr
+        assert lines[0] == "Image cache started on 12 hosts"
+        assert lines[-5:] == [
             "Errors from hosts:",
             "guaranine2",
             "guaranine3",
