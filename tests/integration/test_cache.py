@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import SecretStr
 
@@ -18,7 +19,7 @@ from bridge.settings import BridgeSettings
 from pipeline.settings import WorkerSettings
 from precache.simulate.plan import DEMO_IMAGE
 from tests.cache_support import StandIn, noauth_cloud, write_clouds
-from tests.integration.bridge.helpers import delete_queue, running_bridge
+from tests.integration.bridge.helpers import delete_queue, read_topic, running_bridge
 from tests.pipeline_support import PRECACHE, WorkerProcess, settings_env
 
 pytestmark = pytest.mark.integration
@@ -176,8 +177,21 @@ async def test_announcement_example_through_cache(flow: Flow, tmp_path: Path) ->
         quarters.append(int(found[1]) // 25)
     assert quarters == sorted(set(quarters))
     assert all(1 <= q <= 3 for q in quarters), progress
-    assert any(line.startswith("Nova accepted caching") for line in err), err
     assert not marker.exists(), "--then ran although hosts failed"
+
+    # what correlates: Nova's response request id and our global one, in every notification
+    [accepted] = [line for line in err if line.startswith("Nova accepted caching")]
+    found = re.search(r"request (req-\S+), global request (req-\S+)$", accepted)
+    assert found, accepted
+    records = await read_topic(
+        flow.worker.kafka_bootstrap, flow.worker.raw_topic, lambda rs: len(rs) >= 97
+    )
+    contexts = {
+        (m["_context_request_id"], m["_context_global_request_id"])
+        for m in (orjson.loads(r.value) for r in records)
+    }
+    assert len(records) == 97  # start, 95 hosts, end
+    assert contexts == {(found[1], found[2])}
 
 
 async def test_then_runs_only_on_success(flow: Flow, tmp_path: Path) -> None:
