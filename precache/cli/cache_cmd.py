@@ -9,8 +9,6 @@ from typing import Annotated
 
 import typer
 
-from precache.cache.run import CacheOptions, run_cache
-from precache.cache.settings import CacheSettings
 from precache.cli.errors import one_line_errors
 from precache.cli.watch_cmd import SOURCE_KEY, quiet_kafka_logs
 from precache.errors import ConfigError
@@ -59,6 +57,9 @@ def cache(
     Exit status: 0 every host succeeded, 1 completed with failed hosts, 2 stalled or timed out,
     3 not started (bad arguments, Nova or Kafka unreachable, Nova refused).
     """
+    from precache.cache.run import CacheOptions, run_cache  # openstacksdk loads slowly
+    from precache.cache.settings import CacheSettings
+
     if json_lines and plain:
         raise ConfigError("--json and --plain exclude each other")
     settings = load_watch_settings(kafka, CacheSettings)
