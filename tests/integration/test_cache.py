@@ -358,3 +358,15 @@ def test_usage_errors_exit_3() -> None:
     )
     assert done.returncode == 3
     assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+async def test_json_prints_only_that_operations_events(flow: Flow) -> None:
+    status, out, err = await flow.run("cache", "healthy", DEMO_IMAGE, "--json", "--timeout", "120")
+
+    assert status == 0, err
+    [accepted] = [line for line in err if line.startswith("Nova accepted caching")]
+    request_id = accepted.split(": request ")[1].split(",")[0]
+    events = [orjson.loads(line) for line in out]
+    assert {e["data"]["request_id"] for e in events} == {request_id}
+    assert len({e["id"] for e in events}) == len(events)
+    assert (events[-1]["data"]["state"], events[-1]["data"]["hosts_reported"]) == ("completed", 6)

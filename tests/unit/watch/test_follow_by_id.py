@@ -6,6 +6,7 @@ The operation id is never parsed: an operation matches when ``data.request_id`` 
 
 from typing import Any
 
+import orjson
 from typer.testing import CliRunner, Result
 
 from precache.cli import app, watch_cmd
@@ -93,3 +94,12 @@ def test_watch_request_id_of_a_completed_operation_reports_it() -> None:
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == "Image cache started on 95 hosts"
     assert result.stdout.splitlines()[-1].startswith("Image ")
+
+
+def test_json_prints_each_event_once_even_when_it_starts_and_completes_the_follow() -> None:
+    backlog = [status("req-done", reported=95), completed("req-done", reported=95)]
+    result = watch("--request-id", "req-done", "--json", backlog=backlog, live=[])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert orjson.loads(lines[0])["data"]["state"] == "completed"
