@@ -12,15 +12,25 @@ def demo(
     failing: str = typer.Option("2-9", help="hosts whose download fails"),
     delay: float = typer.Option(0.8, help="seconds each host takes"),
     web_port: int = typer.Option(6066, help="the worker's HTTP view"),
+    nova_port: int | None = typer.Option(
+        None, help="port of the Nova API stand-in [default: a free port]", show_default=False
+    ),
     keep_stack: bool = typer.Option(False, help="leave the brokers running afterwards"),
 ) -> None:
-    """Nova's announcement example end to end: stack, bridge, worker, simulation, watcher.
+    """Nova's announcement example end to end: stack, bridge, worker, a Nova API stand-in,
+    then `precache cache my-application c3b84ecf-43e9-4c6c-adfd-ab6db0e2bca2` through
+    openstacksdk.
 
-    Exits with the watcher's status: 1 here, since hosts guaranine2-9 fail on purpose.
+    Exits with its status: 1 here, since hosts guaranine2-9 fail on purpose.
     """
     from precache.demo.run import DemoOptions, run_demo
 
     options = DemoOptions(
-        hosts=hosts, failing=failing, delay_s=delay, web_port=web_port, keep_stack=keep_stack
+        hosts=hosts,
+        failing=failing,
+        delay_s=delay,
+        web_port=web_port,
+        nova_port=nova_port,
+        keep_stack=keep_stack,
     )
     raise typer.Exit(run_demo(StackSettings(), options))

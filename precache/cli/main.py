@@ -2,7 +2,16 @@
 
 import typer
 
-from precache.cli import bridge_cmd, demo_cmd, simulate_cmd, stack_cmd, watch_cmd, worker_cmd
+from precache.cli import (
+    bridge_cmd,
+    cache_cmd,
+    demo_cmd,
+    nova_api_cmd,
+    simulate_cmd,
+    stack_cmd,
+    watch_cmd,
+    worker_cmd,
+)
 
 app = typer.Typer(
     name="precache",
@@ -17,3 +26,5 @@ app.command("bridge", cls=watch_cmd.OneLineUsageErrors)(bridge_cmd.command)
 app.command("simulate", cls=watch_cmd.OneLineUsageErrors)(simulate_cmd.simulate)
 app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)
 app.command("worker", cls=watch_cmd.OneLineUsageErrors)(worker_cmd.worker)
+app.command("cache", cls=watch_cmd.OneLineUsageErrors)(cache_cmd.cache)
+app.command("nova-api", cls=watch_cmd.OneLineUsageErrors)(nova_api_cmd.nova_api)

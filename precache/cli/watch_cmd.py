@@ -4,28 +4,21 @@ Exit statuses: 0 every host cached the images, 1 completed with failed hosts, 2 
 completed within --timeout, 3 bad arguments or Kafka unreachable (one line on stderr).
 """
 
-import asyncio
 import logging
-import sys
 from typing import Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from typer import _click  # typer vendors click; its UsageError is the one raised
 from typer.core import TyperCommand
 
 from precache import logs
 from precache.cli.errors import EXIT_ERROR, one_line_errors
-from precache.errors import ConfigError
-from precache.watch import WatchOptions, WatchResult, WatchSettings, run_watch
+from precache.watch import WatchOptions
 from precache.watch.follow import Filters
 from precache.watch.kafka_source import open_kafka_source
-from precache.watch.render import Renderer
-from precache.watch.render.jsonl import JsonRenderer
-from precache.watch.render.live import LiveRenderer
-from precache.watch.render.plain import PlainRenderer
-from precache.watch.runner import run_then
+from precache.watch.render.select import choose_renderer
+from precache.watch.runner import follow
+from precache.watch.settings import WatchSettings, load_watch_settings
 
 SOURCE_KEY = "open_source"  # ctx.obj key through which tests feed events instead of Kafka
 
@@ -54,6 +47,12 @@ def watch(
         None, metavar="NAME|UUID", help="aggregate name or uuid to follow"
     ),
     region: str | None = typer.Option(None, metavar="R", help="region to follow"),
+    request_id: str | None = typer.Option(
+        None,
+        metavar="ID",
+        help="follow the operation of this request: Nova's x-openstack-request-id, or the "
+        "global request id the client sent",
+    ),
     timeout: float | None = typer.Option(
         None, min=0.001, metavar="S", help="exit 2 unless it completes within S seconds"
     ),
@@ -64,36 +63,22 @@ def watch(
     ),
     kafka: str | None = typer.Option(None, metavar="HOST:PORT", help="Kafka bootstrap servers"),
 ) -> None:
-    """Follow the first matching pre-cache operation until it completes.
+    """Follow the first matching pre-cache operation (or the one of --request-id) until it
+    completes.
 
     Exit status: 0 every host succeeded, 1 completed with failed hosts, 2 stalled or timed out,
     3 bad arguments or Kafka unreachable.
     """
-    settings = _settings(kafka)
-    logs.configure("WARNING")
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # we report Kafka ourselves
-    options = WatchOptions(Filters(aggregate, region), timeout)
-    renderer = _renderer(json_lines, plain)
+    settings = load_watch_settings(kafka, WatchSettings)
+    quiet_kafka_logs()
+    ids = frozenset({request_id}) if request_id else frozenset()
+    options = WatchOptions(Filters(aggregate, region, ids), timeout)
     open_source = (ctx.obj or {}).get(SOURCE_KEY, open_kafka_source)
-    result = asyncio.run(run_watch(settings, options, open_source, renderer))
-    if result is WatchResult.SUCCEEDED and then:
-        raise typer.Exit(run_then(then))
-    raise typer.Exit(int(result))
+    renderer = choose_renderer(json_lines, plain)
+    raise typer.Exit(follow(settings, options, open_source, renderer, then))
 
 
-def _settings(kafka: str | None) -> WatchSettings:
-    try:
-        return WatchSettings(kafka_bootstrap=kafka) if kafka else WatchSettings()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        name = "--kafka / PRECACHE_KAFKA_BOOTSTRAP" if field == "kafka_bootstrap" else field
-        raise ConfigError(f"{name}: {err['msg']}") from exc
-
-
-def _renderer(json_lines: bool, plain: bool) -> Renderer:
-    if json_lines:
-        return JsonRenderer(sys.stdout, sys.stderr)
-    if plain or not sys.stdout.isatty():
-        return PlainRenderer(sys.stdout, sys.stderr)
-    return LiveRenderer(Console())
+def quiet_kafka_logs() -> None:
+    """Warnings only; aiokafka's own complaints are silenced: we report Kafka ourselves."""
+    logs.configure("WARNING")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

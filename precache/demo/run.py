@@ -1,27 +1,36 @@
-"""The demo: Nova's announcement example, end to end on the local stack.
+"""The demo: Nova's announcement example, end to end on the local stack, the operator's way.
 
-stack up -> ``precache bridge`` and ``precache worker`` in the background -> ``precache watch``
-in the foreground -> the simulated operation (95 hosts of ``my-application``, guaranine2-9
-failing) -> the watcher's summary; then it stops what it started and returns the watcher's
-exit status (1 here: eight hosts fail on purpose).
+stack up -> ``precache bridge``, ``precache worker`` and the Nova API stand-in
+(``precache nova-api``: 95 hosts in ``my-application``, guaranine2-9 failing) in the background
+-> ``precache cache my-application c3b84ecf-...`` in the foreground, through openstacksdk and a
+``clouds.yaml`` pointing at the stand-in -> its summary; then it stops what it started and
+returns the command's exit status (1 here: eight hosts fail on purpose).
 """
 
+import json
+import os
+import socket
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
+import yaml
 from kombu.connection import Connection
 from pydantic import SecretStr
 
 from bridge.consumer import declared_queues
 from bridge.settings import BridgeSettings
 from precache.demo.processes import Component, component_env, run_foreground, start_component
-from precache.simulate import SimulateSettings, SimulationPlan, parse_host_ranges
+from precache.novaapi.config import StandInAggregate, StandInConfig
+from precache.simulate.plan import DEMO_IMAGE
 from precache.stack import StackSettings, stack_down, stack_status, stack_up
+
+CLOUD = "precache-demo"
+REGION = "local"
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class DemoOptions:
     delay_s: float = 0.8
     concurrency: int = 8
     web_port: int = 6066
+    nova_port: int | None = None  # default: a free port
     keep_stack: bool = False
     timeout_s: float = 300.0
 
@@ -39,27 +49,32 @@ def run_demo(stack: StackSettings, options: DemoOptions) -> int:
     was_up = all(s.answering for s in stack_status(stack))
     for status in stack_up(stack):
         _say(f"{status.name:<8} {status.address:<24} pid {status.pid}, log {status.log}")
-    plan = SimulationPlan(
+    demo_dir = stack.state_dir / "demo"
+    nova_url = f"http://127.0.0.1:{options.nova_port or _free_port()}"
+    aggregate = StandInAggregate(
         hosts=options.hosts,
-        failing=parse_host_ranges(options.failing),
+        failing=options.failing,
         delay_s=options.delay_s,
         concurrency=options.concurrency,
-        aggregate_uuid=str(uuid.uuid4()),
+        uuid=str(uuid.uuid4()),
     )
+    nova_config = _write_nova_config(demo_dir, aggregate)
+    clouds = _write_clouds(demo_dir, nova_url)
     env = component_env(
         {
             "PRECACHE_AMQP_URL": stack.amqp_url,
             "PRECACHE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-            "PRECACHE_REGION": "local",
+            "PRECACHE_REGION": REGION,
             "PRECACHE_WEB_PORT": str(options.web_port),
-            "PRECACHE_DATA_DIR": str(stack.state_dir / "demo" / "worker"),
+            "PRECACHE_DATA_DIR": str(demo_dir / "worker"),
         }
     )
     _declare_bridge_queue(stack)
-    log_dir = stack.state_dir / "demo"
+    nova_args = ["nova-api", "--config", str(nova_config), "--port", nova_url.rsplit(":", 1)[1]]
     components = [
-        start_component("bridge", ["bridge"], env=env, log_dir=log_dir),
-        start_component("worker", ["worker"], env=env, log_dir=log_dir),
+        start_component("bridge", ["bridge"], env=env, log_dir=demo_dir),
+        start_component("worker", ["worker"], env=env, log_dir=demo_dir),
+        start_component("nova-api", nova_args, env=env, log_dir=demo_dir),
     ]
     try:
         for component in components:
@@ -68,14 +83,55 @@ def run_demo(stack: StackSettings, options: DemoOptions) -> int:
                 f"log {component.log}"
             )
         _say(f"worker   HTTP view http://127.0.0.1:{options.web_port}/operations")
-        return _watch_while_simulating(stack, plan, env, options, components)
+        _say(f"nova-api {nova_url}/v2.1 (cloud '{CLOUD}' in {clouds})")
+        _wait_for_http(f"http://127.0.0.1:{options.web_port}/operations", components)
+        _wait_for_http(f"{nova_url}/", components)
+        return _cache(env, clouds, options)
     finally:
         for component in components:
             component.stop()
         if not was_up and not options.keep_stack:
             stack_down(stack)
             _say("stopped the local stack (it was not running before the demo)")
-        _explain(plan, options)
+        _explain(options, clouds)
+
+
+def _cache(env: dict[str, str], clouds: Path, options: DemoOptions) -> int:
+    """The operator's command, with openstacksdk configured by the demo's clouds.yaml only."""
+    cache_env = {k: v for k, v in env.items() if not k.startswith("OS_")}
+    cache_env.update({"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": CLOUD})
+    args = ["cache", "my-application", DEMO_IMAGE, "--timeout", str(options.timeout_s)]
+    _say(f"precache {' '.join(args)}")
+    return run_foreground(args, env=cache_env)
+
+
+def _write_nova_config(demo_dir: Path, aggregate: StandInAggregate) -> Path:
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    path = demo_dir / "nova-api.json"
+    config = StandInConfig(aggregates=[aggregate])
+    path.write_text(json.dumps(config.model_dump(), indent=2))
+    return path
+
+
+def _write_clouds(demo_dir: Path, nova_url: str) -> Path:
+    """A noauth Nova as openstacksdk reaches one: a noauth2 token and endpoint overrides."""
+    cloud = {
+        "auth_type": "admin_token",
+        "auth": {"token": "admin:admin", "endpoint": f"{nova_url}/v2.1"},
+        "compute_endpoint_override": f"{nova_url}/v2.1",
+        "image_endpoint_override": f"{nova_url}/image",
+        "region_name": REGION,
+    }
+    path = demo_dir / "clouds.yaml"
+    path.write_text(yaml.safe_dump({"clouds": {CLOUD: cloud}}, sort_keys=False))
+    os.chmod(path, 0o600)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _declare_bridge_queue(stack: StackSettings) -> None:
@@ -86,34 +142,8 @@ def _declare_bridge_queue(stack: StackSettings) -> None:
             queue(conn.default_channel).declare()
 
 
-def _watch_while_simulating(
-    stack: StackSettings,
-    plan: SimulationPlan,
-    env: dict[str, str],
-    options: DemoOptions,
-    components: list[Component],
-) -> int:
-    from precache.simulate.conductor import simulate_operation  # oslo.messaging loads slowly
-
-    def simulate() -> None:
-        _wait_for_http(f"http://127.0.0.1:{options.web_port}/operations", components)
-        settings = SimulateSettings(amqp_url=SecretStr(stack.amqp_url))
-        simulate_operation(settings, plan)
-
-    _say(
-        f"simulate {plan.hosts} hosts of '{plan.aggregate_name}' (uuid {plan.aggregate_uuid}), "
-        f"hosts {options.failing} failing, request {plan.request_id}"
-    )
-    thread = threading.Thread(target=simulate, name="simulate", daemon=True)
-    thread.start()
-    args = ["watch", "--aggregate", plan.aggregate_uuid, "--timeout", str(options.timeout_s)]
-    status = run_foreground(args, env=env)
-    thread.join(timeout=5)
-    return status
-
-
 def _wait_for_http(url: str, components: list[Component], timeout_s: float = 120) -> None:
-    """The worker answers HTTP once faust has started; the watcher has had time to start too."""
+    """The worker answers HTTP once faust has started (and created the derived topics)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if any(c.process.poll() is not None for c in components):
@@ -122,19 +152,20 @@ def _wait_for_http(url: str, components: list[Component], timeout_s: float = 120
             with urllib.request.urlopen(url, timeout=2):
                 return
         except urllib.error.HTTPError:
-            return  # the server answered: faust's web view is up
+            return  # the server answered
         except OSError:
             time.sleep(0.5)
 
 
-def _explain(plan: SimulationPlan, options: DemoOptions) -> None:
+def _explain(options: DemoOptions, clouds: Path) -> None:
     _say(
         "\nEach piece by hand (after `precache stack up`), one per terminal:\n"
         "  precache bridge                      # RabbitMQ -> Kafka nova.notifications\n"
         f"  precache worker --web-port {options.web_port}    # derived precache.* topics\n"
-        "  precache watch --aggregate my-application\n"
-        f"  precache simulate --hosts {options.hosts} --failing {options.failing} "
-        f"--delay {options.delay_s}"
+        "  precache nova-api                    # Nova's API stand-in on :8774\n"
+        f"  OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD={CLOUD} \\\n"
+        f"    precache cache my-application {DEMO_IMAGE}\n"
+        "(the clouds.yaml above points at this run's port; see docs/cache.md)"
     )
 
 

@@ -43,7 +43,9 @@ def simulate_operation(
     and :class:`~precache.errors.DeliveryError` as soon as a notification is lost (oslo's
     Notifier itself never raises); the hosts not yet sent are then not attempted.
     """
-    ctxt = nova_context(plan.request_id, auth_token=auth_token)
+    ctxt = nova_context(
+        plan.request_id, global_request_id=plan.global_request_id, auth_token=auth_token
+    )
     with watch_deliveries(plan.aggregate_uuid) as lost, nova_notifier(settings) as notifier:
         api = notifier.prepare(publisher_id=f"nova-api:{settings.conductor_host}")
         api.info(ctxt, _START, aggregate_payload(plan))

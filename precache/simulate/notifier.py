@@ -52,8 +52,11 @@ def nova_notifier(settings: SimulateSettings) -> Iterator[Any]:
         transport.cleanup()
 
 
-def nova_context(request_id: str, *, auth_token: str | None = None) -> RequestContext:
-    """A request context like Nova's; the Notifier turns it into ``_context_*`` keys.
+def nova_context(
+    request_id: str, *, global_request_id: str | None = None, auth_token: str | None = None
+) -> RequestContext:
+    """A request context like Nova's; the Notifier turns it into ``_context_*`` keys
+    (``_context_request_id``, ``_context_global_request_id``, ...).
 
     With ``auth_token`` the context keeps it when redacted, as oslo.messaging before 14.4 did:
     that is how a leaked token reaches the bus, and what the bridge must scrub.
@@ -61,6 +64,7 @@ def nova_context(request_id: str, *, auth_token: str | None = None) -> RequestCo
     cls = _LeakyContext if auth_token else RequestContext
     return cls(
         request_id=request_id,
+        global_request_id=global_request_id,
         user_id="admin",
         project_id="admin",
         is_admin=True,

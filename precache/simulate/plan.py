@@ -35,6 +35,7 @@ class SimulationPlan:
     delay_s: float = 0.0
     concurrency: int = 8
     request_id: str = field(default_factory=lambda: f"req-{uuid.uuid4()}")
+    global_request_id: str | None = None  # the id a client sent to Nova's API, if any
     stop_after: int | None = None  # send only this many progress notifications and no end
     send_end: bool = True
 

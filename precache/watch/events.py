@@ -41,6 +41,7 @@ class Snapshot(_Data):
 
     operation_id: str
     request_id: str | None = None
+    global_request_id: str | None = None  # the client's id; absent from older pipelines
     region: str | None = None
     aggregate: Aggregate = Field(default_factory=Aggregate)
     images: list[str] = Field(default_factory=list)
@@ -64,6 +65,8 @@ class HostFailure(_Data):
     """``data`` of a host.failed event: one host of one operation."""
 
     operation_id: str
+    request_id: str | None = None
+    global_request_id: str | None = None
     region: str | None = None
     aggregate: Aggregate = Field(default_factory=Aggregate)
     host: str

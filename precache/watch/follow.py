@@ -4,6 +4,11 @@ Rules (also in README, "Watching an operation"):
 
 - An operation matches when its region equals ``--region`` and its aggregate's name or uuid
   equals ``--aggregate`` (each filter only when given).
+- Followed by id (``--request-id``, and ``precache cache``): an operation matches only when its
+  ``request_id`` (Nova's ``x-openstack-request-id``) or its ``global_request_id`` (the one the
+  client sent) is one of the ids; the other filters still apply. Such an operation is followed
+  whatever its state: completed already (it ran before the watcher read it), stalled, or
+  running. The operation id itself is never parsed.
 - Backlog (the status topic read from its beginning up to its end at start-up): operations
   whose latest snapshot is ``completed`` are done and never followed, even if they appear again.
   Among the ``running`` ones the *first* is the one that started first (``started_at``, then
@@ -26,9 +31,17 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 class Filters:
     aggregate: str | None = None
     region: str | None = None
+    request_ids: frozenset[str] = frozenset()  # Nova's request id and/or the global one
+
+    @property
+    def by_id(self) -> bool:
+        """One known operation is wanted, not "the first one that matches"."""
+        return bool(self.request_ids)
 
     def matches(self, data: Snapshot | HostFailure) -> bool:
         if self.region is not None and data.region != self.region:
+            return False
+        if self.by_id and not ({data.request_id, data.global_request_id} & self.request_ids):
             return False
         if self.aggregate is None:
             return True
@@ -38,8 +51,10 @@ class Filters:
 
 
 def choose_first(snapshots: Iterable[Snapshot], filters: Filters) -> Snapshot | None:
-    """The running operation a watcher started now follows, or None to wait for one."""
-    running = [s for s in snapshots if s.state == "running" and filters.matches(s)]
+    """The operation a watcher started now follows, or None to wait for one: the first running
+    one; by id, the one with that id in any state."""
+    wanted = ("running", "stalled", "completed") if filters.by_id else ("running",)
+    running = [s for s in snapshots if s.state in wanted and filters.matches(s)]
     if not running:
         return None
     return min(running, key=lambda s: (s.started_at or _EPOCH, s.operation_id))

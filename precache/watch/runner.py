@@ -148,6 +148,21 @@ class _Watch:
         )
 
 
+def follow(
+    settings: WatchSettings,
+    options: WatchOptions,
+    open_source: SourceFactory,
+    renderer: Renderer,
+    then: str | None = None,
+) -> int:
+    """One watch to its exit status, shared by ``precache watch`` and ``precache cache``: the
+    watch's result, or ``--then``'s own status when every host succeeded."""
+    result = asyncio.run(run_watch(settings, options, open_source, renderer))
+    if result is WatchResult.SUCCEEDED and then:
+        return run_then(then)
+    return int(result)
+
+
 def run_then(command: str) -> int:
     """Runs ``--then`` through the shell, as the user typed it; its status becomes ours."""
     status = subprocess.run(command, shell=True, check=False).returncode

@@ -1,8 +1,11 @@
 """Where the watcher reads, and how long it waits for Kafka and for late host events."""
 
-from pydantic import Field, field_validator
+from typing import TypeVar
+
+from pydantic import Field, ValidationError, field_validator
 
 from precache.config import ConnectTimeout, KafkaSettings
+from precache.errors import ConfigError
 
 
 class WatchSettings(KafkaSettings, ConnectTimeout):
@@ -34,3 +37,17 @@ class WatchSettings(KafkaSettings, ConnectTimeout):
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
+
+
+S = TypeVar("S", bound=WatchSettings)
+
+
+def load_watch_settings(kafka: str | None, cls: type[S]) -> S:
+    """Env vars, with ``--kafka`` over ``PRECACHE_KAFKA_BOOTSTRAP``; a bad value is one line."""
+    try:
+        return cls(kafka_bootstrap=kafka) if kafka else cls()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        name = "--kafka / PRECACHE_KAFKA_BOOTSTRAP" if field == "kafka_bootstrap" else field
+        raise ConfigError(f"{name}: {err['msg']}") from exc

@@ -39,7 +39,8 @@ class Tracker:
         """Takes the status topic's backlog; follows its first running operation, if any."""
         events = list(backlog)
         latest = latest_per_operation(events)
-        self._done_before = frozenset(op for op, s in latest.items() if s.state == "completed")
+        if not self._filters.by_id:  # by id, the operation wanted may well be completed already
+            self._done_before = frozenset(op for op, s in latest.items() if s.state == "completed")
         first = choose_first(latest.values(), self._filters)
         if first is None:
             return []
@@ -54,7 +55,8 @@ class Tracker:
         if not self._filters.matches(event.data):
             return []
         if self._followed is None:
-            if event.type is EventType.STALLED or event.data.state == "stalled":
+            stalled = event.type is EventType.STALLED or event.data.state == "stalled"
+            if stalled and not self._filters.by_id:
                 return []
             return self._follow(event, event.data)
         if event.operation_id != self._followed:
@@ -87,6 +89,9 @@ class Tracker:
         if event.type is EventType.COMPLETED or snapshot.state == "completed":
             self.completed = snapshot
             updates.append(Completed(event, snapshot))
+        elif event.type is EventType.STALLED or snapshot.state == "stalled":
+            self._stalled = True
+            updates.append(Stalled(event, snapshot))
         return updates
 
     def _buffered(self, op: str) -> list[Event]:

@@ -30,4 +30,6 @@ def describe(filters: Filters) -> str:
         parts.append(f" of aggregate '{filters.aggregate}'")
     if filters.region:
         parts.append(f" in region '{filters.region}'")
+    if filters.request_ids:
+        parts.append(f" with request id {' or '.join(sorted(filters.request_ids))}")
     return "".join(parts)

@@ -17,12 +17,16 @@ class JsonRenderer:
     def __init__(self, out: TextIO, err: TextIO) -> None:
         self._out = out
         self._err = err
+        self._printed: set[str] = set()
 
     def waiting(self, filters: Filters) -> None:
         text = f"Waiting for an image cache operation{describe(filters)}"
         print(printable(text), file=self._err)
 
     def update(self, update: Update) -> None:
+        if update.event.id in self._printed:  # one event can start and complete a follow
+            return
+        self._printed.add(update.event.id)
         self._out.write(json_printable(orjson.dumps(update.event.raw).decode()) + "\n")
         self._out.flush()
 
