@@ -1,0 +1,150 @@
+"""Remove members from JSON text without re-encoding anything else.
+
+``orjson.dumps(orjson.loads(text))`` is not the identity: integers above 64 bits become
+floats (an aggregate id of 10**30 came out as ``1e+30``), numbers beyond a double fail, and
+bodies can grow. Here the text is walked with the stdlib's own scanner (``json.scanner``,
+which gives exact end offsets), and removing a member cuts its span out of the text: every
+byte of what is kept, numbers included, is the input's.
+"""
+
+import json
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+_WS = " \t\n\r"
+
+Path = tuple[str, ...]
+# (path of keys above the member, key, value) -> remove this member (True), keep it (False),
+# or replace its value with this JSON text (str). A container that is descended into is not
+# parsed first: ``drop`` then gets CONTAINER as its value.
+Drop = Callable[[Path, str, Any], bool | str]
+# (path of keys above the member, key) -> may a member below this one be removed?
+Descend = Callable[[Path, str], bool]
+
+
+CONTAINER: Any = object()
+
+
+class NotJson(ValueError):
+    """The text is not one JSON value (RFC 8259: no NaN or Infinity)."""
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+# the stdlib's C scanner (typeshed does not declare these): (text, index) -> (value, end)
+_scan: Callable[[str, int], tuple[Any, int]] = getattr(  # noqa: B009
+    json.JSONDecoder(parse_constant=_no_constant), "scan_once"
+)
+_scanstring: Callable[[str, int], tuple[str, int]] = getattr(json.decoder, "scanstring")  # noqa: B009
+
+
+def loads(text: str) -> Any:
+    """Strict JSON (no NaN/Infinity); integers exact, numbers beyond a double are inf."""
+    start = _skip(text, 0)
+    try:
+        value, end = _scan(text, start)
+    except (ValueError, StopIteration) as exc:
+        raise NotJson(f"not JSON at {start}") from exc
+    if _skip(text, end) != len(text):
+        raise NotJson(f"extra data at {end}")
+    return value
+
+
+def remove_members(text: str, drop: Drop, descend: Descend) -> str:
+    """``text`` (one JSON value) without the object members ``drop`` picks.
+
+    The top level is always looked at; a member's value is looked into only where
+    ``descend`` says so. What is kept is the input's text exactly; a removed member takes one
+    separating comma with it. Raises NotJson if ``text`` is not JSON.
+    """
+    start = _skip(text, 0)
+    try:
+        out, end = _value(text, start, (), drop, descend)
+    except (ValueError, StopIteration, IndexError) as exc:
+        raise NotJson(f"not JSON: {exc!r}") from exc
+    if _skip(text, end) != len(text):
+        raise NotJson(f"extra data at {end}")
+    return text[:start] + out + text[end:]
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _WS:
+        at += 1
+    return at
+
+
+def _value(text: str, at: int, path: Path, drop: Drop, descend: Descend) -> tuple[str, int]:
+    """The value at ``at`` with members dropped, and where it ends in ``text``."""
+    char = text[at]
+    if char == "{":
+        return _object(text, at, path, drop, descend)
+    if char == "[":
+        return _array(text, at, path, drop, descend)
+    _, end = _scan(text, at)
+    return text[at:end], end
+
+
+def _object(text: str, opened: int, path: Path, drop: Drop, descend: Descend) -> tuple[str, int]:
+    at = _skip(text, opened + 1)
+    if text[at] == "}":
+        return text[opened : at + 1], at + 1
+    pieces = [text[opened:at]]
+    separator, kept = "", 0
+    while True:
+        if text[at] != '"':
+            raise ValueError(f"expected a key at {at}")
+        key, after_key = _scanstring(text, at + 1)
+        colon = _skip(text, after_key)
+        if text[colon] != ":":
+            raise ValueError(f"expected ':' at {colon}")
+        value_at = _skip(text, colon + 1)
+        if text[value_at] in "{[" and descend(path, key):
+            removed = drop(path, key, CONTAINER)
+            if removed:
+                _, end = _scan(text, value_at)
+            else:
+                inner, end = _value(text, value_at, (*path, key), drop, descend)
+        else:
+            value, end = _scan(text, value_at)
+            inner = text[value_at:end]
+            removed = drop(path, key, value)
+        if isinstance(removed, str):
+            inner, removed = removed, False
+        if not removed:
+            if kept:
+                pieces.append(separator)
+            pieces.append(text[at:value_at] + inner)
+            kept += 1
+        after = _skip(text, end)
+        if text[after] == "}":
+            pieces.append(text[end : after + 1])
+            return "".join(pieces), after + 1
+        if text[after] != ",":
+            raise ValueError(f"expected ',' or '}}' at {after}")
+        at = _skip(text, after + 1)
+        separator = text[end:at]
+
+
+def _array(text: str, opened: int, path: Path, drop: Drop, descend: Descend) -> tuple[str, int]:
+    at = _skip(text, opened + 1)
+    if text[at] == "]":
+        return text[opened : at + 1], at + 1
+    pieces = [text[opened:at]]
+    while True:
+        inner, end = _value(text, at, path, drop, descend)
+        pieces.append(inner)
+        after = _skip(text, end)
+        if text[after] == "]":
+            pieces.append(text[end : after + 1])
+            return "".join(pieces), after + 1
+        if text[after] != ",":
+            raise ValueError(f"expected ',' or ']' at {after}")
+        at = _skip(text, after + 1)
+        pieces.append(text[end:at])
+
+
+def dumps_string(value: str) -> str:
+    """``value`` as a JSON string (for a member whose value is replaced)."""
+    return json.dumps(value, ensure_ascii=False)
