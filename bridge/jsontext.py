@@ -16,13 +16,14 @@ _WS = " \t\n\r"
 Path = tuple[str, ...]
 # (path of keys above the member, key, value) -> remove this member (True), keep it (False),
 # or replace its value with this JSON text (str). A container that is descended into is not
-# parsed first: ``drop`` then gets CONTAINER as its value.
+# parsed first: ``drop`` then gets CONTAINER as its value (``[]`` or ``{}`` if empty).
 Drop = Callable[[Path, str, Any], bool | str]
 # (path of keys above the member, key) -> may a member below this one be removed?
 Descend = Callable[[Path, str], bool]
 
 
 CONTAINER: Any = object()
+_EMPTY: dict[str, Any] = {"]": [], "}": {}}  # what a container that closes at once holds
 
 
 class NotJson(ValueError):
@@ -101,7 +102,8 @@ def _object(text: str, opened: int, path: Path, drop: Drop, descend: Descend) ->
             raise ValueError(f"expected ':' at {colon}")
         value_at = _skip(text, colon + 1)
         if text[value_at] in "{[" and descend(path, key):
-            removed = drop(path, key, CONTAINER)
+            closer = text[_skip(text, value_at + 1)]
+            removed = drop(path, key, _EMPTY.get(closer, CONTAINER))
             if removed:
                 _, end = _scan(text, value_at)
             else:

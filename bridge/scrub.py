@@ -9,11 +9,12 @@ The rule (README of the bridge, docs/bridge-reliability.md):
 
 - *secret names*: ``auth_token``, ``service_catalog`` and every ``secret_fields`` entry with
   its ``_context_`` prefix taken off; a *secret key* is a secret name, or ``_context_`` + one.
-- forwarded records: a member whose key is a secret key and whose value is not null is
+- forwarded records: a member whose key is a secret key and whose value is not empty is
   removed at the top level of the notification, and at any depth inside a top-level member
   whose key starts with ``_context`` (the request context, flat or nested). The payload is
-  not touched. A null value carries nothing (oslo >= 14.4 sends ``"_context_auth_token":
-  null``) and is left, so such messages are forwarded byte for byte.
+  not touched. An empty value (null, ``""``, ``[]``, ``{}``) carries nothing: Nova with
+  oslo >= 14.4 sends ``"_context_auth_token": null, "_context_service_catalog": []`` in every
+  notification, and such messages are forwarded byte for byte, without a second parse.
 - dead letters: the same keys are removed at any depth (payload included); a body that is
   not JSON is cut where anything secret-looking starts (``cut_at_secret``).
 
@@ -63,7 +64,7 @@ class SecretRule:
     def _holds(self, message: dict[str, Any]) -> bool:
         """Exact, on the decoded notification: is there something to remove?"""
         for key in self._top:
-            if message.get(key) is not None:
+            if not _empty(message.get(key)):
                 return True
         return any(
             key.startswith(_CONTEXT) and isinstance(value, dict | list) and self._deep(value)
@@ -73,14 +74,14 @@ class SecretRule:
     def _deep(self, value: Any) -> bool:
         if isinstance(value, dict):
             return any(
-                (k in self.keys and v is not None) or self._deep(v) for k, v in value.items()
+                (k in self.keys and not _empty(v)) or self._deep(v) for k, v in value.items()
             )
         if isinstance(value, list):
             return any(self._deep(v) for v in value)
         return False
 
     def _drop_forward(self, path: jsontext.Path, key: str, value: Any) -> bool:
-        return key in self.keys and value is not None
+        return key in self.keys and not _empty(value)
 
     # dead letters -------------------------------------------------------------------------
 
@@ -91,31 +92,34 @@ class SecretRule:
         string (which is JSON, or else cut). Not JSON (or not UTF-8): cut where the first
         secret-looking text starts (``cut_at_secret``).
         """
+        cuts: list[str] = []
         try:
             text = body.decode()
-            scrubbed = self._scrub_json(text)
+            scrubbed = self._scrub_json(text, cuts)
         except (UnicodeDecodeError, jsontext.NotJson):
             return self.cut_at_secret(body)
         if scrubbed == text:
             return body, "none"
-        return scrubbed.encode(), "fields"
+        return scrubbed.encode(), "cut" if cuts else "fields"
 
-    def _scrub_json(self, text: str) -> str:
+    def _scrub_json(self, text: str, cuts: list[str]) -> str:
         def drop(path: jsontext.Path, key: str, value: Any) -> bool | str:
-            if key in self.keys and value is not None:
+            if key in self.keys and not _empty(value):
                 return True
             if not path and key == "oslo.message" and isinstance(value, str):
-                inner = self._scrub_inner(value)
+                inner = self._scrub_inner(value, cuts)
                 return False if inner == value else jsontext.dumps_string(inner)
             return False
 
         return jsontext.remove_members(text, drop, _everywhere)
 
-    def _scrub_inner(self, inner: str) -> str:
+    def _scrub_inner(self, inner: str, cuts: list[str]) -> str:
         try:
-            return self._scrub_json(inner)
+            return self._scrub_json(inner, cuts)
         except jsontext.NotJson:
-            kept, _ = self.cut_at_secret(inner.encode())
+            kept, how = self.cut_at_secret(inner.encode())
+            if how == "cut":
+                cuts.append(inner)
             return kept.decode(errors="ignore")
 
     def cut_at_secret(self, body: bytes) -> tuple[bytes, str]:
@@ -131,6 +135,11 @@ def _marker_pattern(names: Iterable[str]) -> "re.Pattern[str]":
     joiner = r"(?:[-_ ]|\\u005[fF])"
     words = [joiner.join(re.escape(part) for part in name.split("_")) for name in names]
     return re.compile("|".join([*sorted(words), *_TOKEN_SHAPES]), re.IGNORECASE)
+
+
+def _empty(value: Any) -> bool:
+    """Null, or an empty string, list or object: no secret in it."""
+    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 def _under_context(path: jsontext.Path, key: str) -> bool:

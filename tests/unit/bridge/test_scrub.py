@@ -48,9 +48,17 @@ def test_secret_fields_setting_names_more_keys_at_any_depth_under_a_context() ->
     assert out == '{"event_type": "x", "_context": {"u": 1}}'
 
 
-def test_null_secrets_are_left_and_the_text_forwarded_as_received() -> None:
-    text = '{"event_type": "x", "_context_auth_token": null, "big": 100000000000000000000000}'
+def test_empty_secrets_are_left_and_the_text_forwarded_as_received() -> None:
+    text = (
+        '{"event_type": "x", "_context_auth_token": null, "_context_service_catalog": [],'
+        ' "big": 100000000000000000000000, "_context": {"auth_token": "", "x": {}}}'
+    )
     assert RULE.forward(json.loads(text), text) == text.encode()
+
+
+def test_when_something_is_cut_empty_secrets_stay_too() -> None:
+    text = '{"event_type": "x", "_context_service_catalog": [ ], "_context_auth_token": "t"}'
+    assert _forward(text) == '{"event_type": "x", "_context_service_catalog": [ ]}'
 
 
 def test_a_key_hidden_behind_a_unicode_escape_is_still_found() -> None:
@@ -61,7 +69,10 @@ def test_a_key_hidden_behind_a_unicode_escape_is_still_found() -> None:
 def test_the_nova_fixture_with_an_unredacted_context_loses_only_the_secrets() -> None:
     message = {"event_type": "x", "payload": {"n": 10**30}, "_context_user": "u"}
     plain = json.dumps(message)
-    leaky = json.dumps({**message, "_context_auth_token": TOKEN, "_context_service_catalog": []})
+    catalog = [{"type": "image", "endpoints": [{"url": "https://glance.internal"}]}]
+    leaky = json.dumps(
+        {**message, "_context_auth_token": TOKEN, "_context_service_catalog": catalog}
+    )
     assert _forward(leaky) == plain
 
 
