@@ -8,10 +8,14 @@ byte of what is kept, numbers included, is the input's.
 """
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-_WS = " \t\n\r"
+_SPACE = re.compile(r"[ \t\n\r]*")
+_COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
+_NEXT_MEMBER = re.compile(r"[ \t\n\r]*([,}])[ \t\n\r]*")
+_NEXT_ELEMENT = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
 
 Path = tuple[str, ...]
 # (path of keys above the member, key, value) -> remove this member (True), keep it (False),
@@ -71,9 +75,7 @@ def remove_members(text: str, drop: Drop, descend: Descend) -> str:
 
 
 def _skip(text: str, at: int) -> int:
-    while at < len(text) and text[at] in _WS:
-        at += 1
-    return at
+    return _SPACE.match(text, at).end()  # type: ignore[union-attr]  # matches "" at least
 
 
 def _value(text: str, at: int, path: Path, drop: Drop, descend: Descend) -> tuple[str, int]:
@@ -97,13 +99,12 @@ def _object(text: str, opened: int, path: Path, drop: Drop, descend: Descend) ->
         if text[at] != '"':
             raise ValueError(f"expected a key at {at}")
         key, after_key = _scanstring(text, at + 1)
-        colon = _skip(text, after_key)
-        if text[colon] != ":":
-            raise ValueError(f"expected ':' at {colon}")
-        value_at = _skip(text, colon + 1)
+        colon = _COLON.match(text, after_key)
+        if colon is None:
+            raise ValueError(f"expected ':' at {after_key}")
+        value_at = colon.end()
         if text[value_at] in "{[" and descend(path, key):
-            closer = text[_skip(text, value_at + 1)]
-            removed = drop(path, key, _EMPTY.get(closer, CONTAINER))
+            removed = drop(path, key, _EMPTY.get(text[_skip(text, value_at + 1)], CONTAINER))
             if removed:
                 _, end = _scan(text, value_at)
             else:
@@ -117,15 +118,17 @@ def _object(text: str, opened: int, path: Path, drop: Drop, descend: Descend) ->
         if not removed:
             if kept:
                 pieces.append(separator)
-            pieces.append(text[at:value_at] + inner)
+            pieces.append(text[at:value_at])
+            pieces.append(inner)
             kept += 1
-        after = _skip(text, end)
-        if text[after] == "}":
-            pieces.append(text[end : after + 1])
-            return "".join(pieces), after + 1
-        if text[after] != ",":
-            raise ValueError(f"expected ',' or '}}' at {after}")
-        at = _skip(text, after + 1)
+        after = _NEXT_MEMBER.match(text, end)
+        if after is None:
+            raise ValueError(f"expected ',' or '}}' at {end}")
+        if after.group(1) == "}":
+            close = after.start(1) + 1
+            pieces.append(text[end:close])
+            return "".join(pieces), close
+        at = after.end()
         separator = text[end:at]
 
 
@@ -137,16 +140,52 @@ def _array(text: str, opened: int, path: Path, drop: Drop, descend: Descend) -> 
     while True:
         inner, end = _value(text, at, path, drop, descend)
         pieces.append(inner)
-        after = _skip(text, end)
-        if text[after] == "]":
-            pieces.append(text[end : after + 1])
-            return "".join(pieces), after + 1
-        if text[after] != ",":
-            raise ValueError(f"expected ',' or ']' at {after}")
-        at = _skip(text, after + 1)
+        after = _NEXT_ELEMENT.match(text, end)
+        if after is None:
+            raise ValueError(f"expected ',' or ']' at {end}")
+        if after.group(1) == "]":
+            close = after.start(1) + 1
+            pieces.append(text[end:close])
+            return "".join(pieces), close
+        at = after.end()
         pieces.append(text[end:at])
 
 
 def dumps_string(value: str) -> str:
     """``value`` as a JSON string (for a member whose value is replaced)."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def cut_first(text: str, keys: list[str]) -> str | None:
+    """``text`` without the member at the first ``"key"`` of each key: fast, but blind to
+    structure (the first occurrence may be nested or inside a string), so the caller must
+    check the result (parsed, it must equal the expected object); None if it cannot tell.
+    """
+    spans = []
+    for key in keys:
+        at = text.find(f'"{key}"')
+        colon = _COLON.match(text, at + len(key) + 2) if at >= 0 else None
+        if colon is None:
+            return None
+        try:
+            _, end = _scan(text, colon.end())
+        except (ValueError, StopIteration):
+            return None
+        spans.append((at, end))
+    spans.sort()
+    pieces, done = [], 0
+    for at, end in spans:
+        after = _NEXT_MEMBER.match(text, end)
+        if after is None or at < done:
+            return None
+        if after.group(1) == ",":  # take the comma after it
+            pieces.append(text[done:at])
+            done = after.end()
+            continue
+        before = len(text[:at].rstrip(" \t\n\r")) - 1  # the last member: the comma before
+        if before < done or text[before] not in ",{":
+            return None
+        pieces.append(text[done : before + (text[before] == "{")])
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)

@@ -25,6 +25,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from bridge import jsontext
 
 _ALWAYS = ("auth_token", "service_catalog")
@@ -41,35 +43,58 @@ class SecretRule:
         names = {*_ALWAYS, *(f.removeprefix("_context_") for f in fields)}
         self.keys = frozenset({*names, *(f"_context_{n}" for n in names), *fields})
         self._top = tuple(sorted(self.keys))
-        self._needles = tuple(f'"{key}"' for key in sorted(self.keys))
+        # every secret key ends with a secret name: ``name"`` finds both forms in one search
+        self._needles = tuple(f'{name}"' for name in sorted(names))
         self._byte_needles = tuple(n.encode() for n in self._needles)
         self._marker = _marker_pattern(names)
 
     # forwarded records -------------------------------------------------------------------
 
     def forward(self, message: dict[str, Any], text: str | bytes) -> bytes:
-        """The notification's bytes for Kafka: ``text`` as received, secrets removed."""
-        if not self._may_hold(text) or not self._holds(message):
+        """The notification's bytes for Kafka: ``text`` as received, secrets removed.
+
+        Text first, cheaply: a secret key can only be where ``name"`` occurs for a secret
+        name, or behind a ``\\u`` escape (no other JSON escape makes letters). Each top-level
+        secret key holds one such occurrence; more of them (or an escape) may be a secret
+        nested in a ``_context*`` member, which the decoded values then tell exactly.
+        """
+        if isinstance(text, str):
+            escaped, found = "\\u" in text, sum(text.count(n) for n in self._needles)
+        else:
+            escaped, found = b"\\u" in text, sum(text.count(n) for n in self._byte_needles)
+        if not escaped and not found:
+            return text.encode() if isinstance(text, str) else text
+        top = [key for key in self._top if message.get(key) not in _EMPTY]
+        nested = (escaped or found > sum(k in message for k in self._top)) and self._nested(message)
+        if not top and not nested:
             return text.encode() if isinstance(text, str) else text
         source = text if isinstance(text, str) else text.decode()
-        return jsontext.remove_members(source, self._drop_forward, _under_context).encode()
+        cut = None if nested else self._cut_top(message, source, top)
+        return (cut or self._walk(source)).encode()
 
-    def _may_hold(self, text: str | bytes) -> bool:
-        """Cheap: could a secret key be in ``text`` at all? (A key can hide only behind a
-        ``\\u`` escape: the other JSON escapes make no letters.)"""
-        if isinstance(text, str):
-            return "\\u" in text or any(n in text for n in self._needles)
-        return b"\\u" in text or any(n in text for n in self._byte_needles)
-
-    def _holds(self, message: dict[str, Any]) -> bool:
-        """Exact, on the decoded notification: is there something to remove?"""
-        for key in self._top:
-            if not _empty(message.get(key)):
-                return True
+    def _nested(self, message: dict[str, Any]) -> bool:
+        """Is a secret (not empty) nested in a top-level ``_context*`` member?"""
         return any(
             key.startswith(_CONTEXT) and isinstance(value, dict | list) and self._deep(value)
             for key, value in message.items()
+            if key not in self.keys
         )
+
+    def _cut_top(self, message: dict[str, Any], text: str, keys: list[str]) -> str | None:
+        """The common case (oslo < 14.4: a token and a catalog at the top level) without
+        walking the text: each member cut where its key first occurs, and the result checked
+        (orjson) to be exactly the notification without them. None: ``_walk`` instead."""
+        cut = jsontext.cut_first(text, keys)
+        if cut is None:
+            return None
+        expected = {key: value for key, value in message.items() if key not in keys}
+        try:
+            return cut if orjson.loads(cut) == expected else None
+        except orjson.JSONDecodeError:
+            return None
+
+    def _walk(self, text: str) -> str:
+        return jsontext.remove_members(text, self._drop_forward, _under_context)
 
     def _deep(self, value: Any) -> bool:
         if isinstance(value, dict):
@@ -135,6 +160,9 @@ def _marker_pattern(names: Iterable[str]) -> "re.Pattern[str]":
     joiner = r"(?:[-_ ]|\\u005[fF])"
     words = [joiner.join(re.escape(part) for part in name.split("_")) for name in names]
     return re.compile("|".join([*sorted(words), *_TOKEN_SHAPES]), re.IGNORECASE)
+
+
+_EMPTY: tuple[Any, ...] = (None, "", [], {})  # no secret in these (``in``: == per item)
 
 
 def _empty(value: Any) -> bool:

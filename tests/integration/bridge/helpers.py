@@ -79,11 +79,15 @@ def track_peak(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def publish(
-    amqp_url: str, exchange: str, bodies: Iterable[bytes], routing_key: str = ROUTING_KEY
+    amqp_url: str,
+    exchange: str,
+    bodies: Iterable[bytes],
+    routing_key: str = ROUTING_KEY,
+    durable: bool = False,
 ) -> None:
     """Publish persistent messages with publisher confirms (each returns once RabbitMQ has it)."""
     with Connection(amqp_url, transport_options={"confirm_publish": True}) as conn:
-        target = Exchange(exchange, type="topic", durable=False, auto_delete=False)
+        target = Exchange(exchange, type="topic", durable=durable, auto_delete=False)
         with conn.Producer() as producer:
             target(producer.channel).declare()
             for body in bodies:
