@@ -5,6 +5,7 @@ does not exist, bad credentials, our topics existing with the wrong partitions, 
 or size limit) is fatal at once, naming what failed and never the password.
 """
 
+import asyncio
 import signal
 import subprocess
 import time
@@ -15,7 +16,16 @@ from typing import Any
 import pytest
 
 from bridge.settings import BridgeSettings
-from tests.integration.bridge.helpers import bridge_argv, create_topic
+from tests.integration.bridge.helpers import (
+    alter_topic,
+    bridge_argv,
+    create_topic,
+    delete_queue,
+    publish,
+    queue_counts,
+    start_bridge_process,
+    wait_for_consumer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +137,31 @@ def test_a_rabbitmq_that_is_down_is_retried(
             process.wait()
     assert code == 0, log.read_text()
     assert PASSWORD not in log.read_text()
+
+
+async def test_a_dlq_that_refuses_dead_letters_even_cut_stops_the_bridge_with_one_line(
+    settings: Callable[..., BridgeSettings], amqp_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The DLQ made compacted while the bridge runs: a dead letter (no key) is refused, then
+    refused again cut to 1 KiB; the bridge exits 3 rather than ack what it could not keep
+    (the message stays in RabbitMQ)."""
+    made = settings()
+    log = tmp_path / "bridge.log"
+    process = start_bridge_process(made, log)
+    try:
+        await asyncio.to_thread(wait_for_consumer, amqp_url, made.queue)
+        await alter_topic(kafka_bootstrap, made.dlq_topic, {"cleanup.policy": "compact"})
+        await asyncio.sleep(1)  # the broker applies the change
+        await asyncio.to_thread(publish, amqp_url, made.exchange, [b"not json"])
+        code = await asyncio.to_thread(process.wait, 60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log.read_text()
+    assert code == 3, text[-3000:]
+    [line] = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert "Kafka refuses dead letters on " + made.dlq_topic in line
+    assert "InvalidRecordError" in line
+    assert queue_counts(amqp_url, made.queue)[0] == 1  # not acked: still in RabbitMQ
+    delete_queue(amqp_url, made.queue)

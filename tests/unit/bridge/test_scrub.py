@@ -61,6 +61,16 @@ def test_when_something_is_cut_empty_secrets_stay_too() -> None:
     assert _forward(text) == '{"event_type": "x", "_context_service_catalog": [ ]}'
 
 
+def test_a_secret_key_first_seen_deeper_does_not_fool_the_fast_cut() -> None:
+    text = (
+        '{"event_type": "x", "payload": {"_context_auth_token": "kept: payload"},'
+        ' "_context_auth_token": "' + TOKEN + '"}'
+    )
+    assert _forward(text) == (
+        '{"event_type": "x", "payload": {"_context_auth_token": "kept: payload"}}'
+    )
+
+
 def test_a_key_hidden_behind_a_unicode_escape_is_still_found() -> None:
     text = '{"event_type": "x", "_context_auth\\u005ftoken": "' + TOKEN + '"}'
     assert TOKEN not in _forward(text)
