@@ -183,7 +183,14 @@ def cut_first(text: str, keys: list[str]) -> str | None:
             done = after.end()
             continue
         before = len(text[:at].rstrip(" \t\n\r")) - 1  # the last member: the comma before
-        if before < done or text[before] not in ",{":
+        if before < done:  # the member before it was cut too, with the comma after it
+            kept = pieces[-1].rstrip(" \t\n\r")
+            if not kept.endswith((",", "{")) or text[done:at].strip(" \t\n\r"):
+                return None
+            pieces[-1] = kept[:-1] if kept.endswith(",") else kept
+            done = end
+            continue
+        if text[before] not in ",{":
             return None
         pieces.append(text[done : before + (text[before] == "{")])
         done = end

@@ -186,3 +186,19 @@ def test_no_dead_letter_keeps_a_token(before: bytes, after: bytes) -> None:
     for secret in (b'"_context_auth_token": "' + TOKEN.encode() + b'"', TOKEN.encode()):
         value, _ = RULE.dead_letter(before + secret + after)
         assert TOKEN.encode() not in value
+
+
+@pytest.mark.parametrize(
+    ("text", "keys", "out"),
+    [
+        ('{"a": 1, "s": "t", "b": 2}', ["s"], '{"a": 1, "b": 2}'),
+        ('{"a": 1, "s": "t"}', ["s"], '{"a": 1}'),
+        ('{"s": "t"}', ["s"], "{}"),
+        ('{"a": 1, "s": "t", "r": [1]}', ["s", "r"], '{"a": 1}'),
+        ('{"s": "t", "r": [1], "a": 1}', ["s", "r"], '{"a": 1}'),
+        ('{"s": "t", "r": [1]}', ["s", "r"], "{}"),
+        ('{"a": 1}', ["s"], None),
+    ],
+)
+def test_cut_first_cuts_members_with_one_comma(text: str, keys: list[str], out: str | None) -> None:
+    assert jsontext.cut_first(text, keys) == out
