@@ -58,10 +58,12 @@ class SecretRule:
         secret key holds one such occurrence; more of them (or an escape) may be a secret
         nested in a ``_context*`` member, which the decoded values then tell exactly.
         """
-        if isinstance(text, str):
-            escaped, found = "\\u" in text, sum(text.count(n) for n in self._needles)
+        if isinstance(text, str):  # (a one-character search is a memchr: test "\\" first)
+            escaped = "\\" in text and "\\u" in text
+            found = sum(text.count(n) for n in self._needles)
         else:
-            escaped, found = b"\\u" in text, sum(text.count(n) for n in self._byte_needles)
+            escaped = b"\\" in text and b"\\u" in text
+            found = sum(text.count(n) for n in self._byte_needles)
         if not escaped and not found:
             return text.encode() if isinstance(text, str) else text
         top = [key for key in self._top if message.get(key) not in _EMPTY]
