@@ -106,6 +106,9 @@ class AmqpConsumer:
         self._stop = threading.Event()
         self._pause = threading.Event()
         self.paused = threading.Event()
+        # connect (a bad URL, vhost or credentials is reported at once) but fetch only once
+        # Kafka is ready: until then RabbitMQ keeps the messages ready, not held by the bridge
+        self._may_fetch = threading.Event()
         self._batch: list[Delivery] = []
         self._epoch = 0
         # per connection: bytes held, our consumers, their prefetch window, body size expected
@@ -134,6 +137,11 @@ class AmqpConsumer:
     def ack(self, epoch: int, tag: int) -> None:
         """Thread-safe: ack every delivery of connection ``epoch`` up to ``tag``."""
         self._acks.put((epoch, tag))
+        self._wake()
+
+    def allow_fetch(self) -> None:
+        """Thread-safe: start fetching (Kafka is ready)."""
+        self._may_fetch.set()
         self._wake()
 
     def pause(self) -> None:
@@ -233,8 +241,10 @@ class AmqpConsumer:
             self._tags, self._retired, self._window, self._throttled = [], [], 0, False
             self._ours = (channel.channel_id, frozenset())
             names = [q.name for q in queues]
-            if not self._pause.is_set():
+            if not self._pause.is_set() and self._may_fetch.is_set():
                 self._fetch(channel, names)
+            else:
+                self._throttled = True  # the drain loop fetches once allowed
             log.info(
                 "amqp consuming",
                 url=self._settings.amqp_url_masked,
@@ -323,7 +333,12 @@ class AmqpConsumer:
                     and not self._pause.is_set()
                 ):
                     self._widen(channel, queues)
-            elif self._throttled and held.may_resume and not self._pause.is_set():
+            elif (
+                self._throttled
+                and held.may_resume
+                and not self._pause.is_set()
+                and self._may_fetch.is_set()
+            ):
                 self._fetch(channel, queues)
                 log.info(
                     "amqp fetching again",

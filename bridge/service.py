@@ -81,7 +81,7 @@ class Bridge:
             on_fatal=lambda exc: loop.call_soon_threadsafe(_fail, fatal, exc),
             metrics=self.metrics,
         )
-        self._consumer.start()  # at once: a bad AMQP URL is reported even while Kafka is away
+        self._consumer.start()  # connects at once: a bad URL is reported while Kafka is away
         starting = asyncio.create_task(self._start_kafka())
         worker = asyncio.create_task(self._process())
         stopping = asyncio.create_task(stop.wait())
@@ -100,6 +100,8 @@ class Bridge:
             self._fail(exc)
             return
         self._healthy.set()
+        if self._consumer is not None:
+            self._consumer.allow_fetch()
 
     async def _process(self) -> None:
         while True:

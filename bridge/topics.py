@@ -11,17 +11,20 @@ pipeline does not look for them), so it is a start-up error, one line, exit stat
   largest record the bridge will produce.
 """
 
+import asyncio
 from typing import Any
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from bridge.exceptions import KafkaSetupError
 from bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
+
+_DESCRIBE_TRIES = 50
 
 
 def topics(settings: BridgeSettings) -> dict[str, int]:
@@ -53,7 +56,7 @@ async def ensure_topics(settings: BridgeSettings) -> dict[str, int]:
             response = await admin.create_topics(missing)
             _check_created(response.topic_errors)
             log.info("kafka topics created", topics=[t.name for t in missing])
-        partitions = await _partitions(admin, list(wanted))
+        partitions = await _described(admin, list(wanted))
         configs = await _configs(admin, list(wanted))
     finally:
         await admin.close()
@@ -86,6 +89,18 @@ def check_topic(
             f"(kafka-configs --alter --add-config max.message.bytes={settings.max_record_bytes})"
             " or lower --max-record-bytes and --max-body-bytes"
         )
+
+
+async def _described(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Partition counts; a topic created a moment ago may not be in the metadata yet."""
+    for attempt in range(_DESCRIBE_TRIES):
+        try:
+            return await _partitions(admin, names)
+        except KafkaError as exc:
+            if not exc.retriable or attempt == _DESCRIBE_TRIES - 1:
+                raise
+            await asyncio.sleep(0.1)
+    raise AssertionError("unreachable")
 
 
 async def _partitions(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
