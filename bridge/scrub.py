@@ -5,7 +5,7 @@ Before oslo.messaging 14.4 every notification carried the caller's ``_context_au
 {"auth_token": ...}}``). They must never reach Kafka, where retention is long and readers are
 many: neither in forwarded records nor in dead letters.
 
-The rule (README of the bridge, docs/bridge-reliability.md):
+The rule (also in docs/bridge-reliability.md):
 
 - *secret names*: ``auth_token``, ``service_catalog`` and every ``secret_fields`` entry with
   its ``_context_`` prefix taken off; a *secret key* is a secret name, or ``_context_`` + one.
@@ -15,8 +15,9 @@ The rule (README of the bridge, docs/bridge-reliability.md):
   not touched. An empty value (null, ``""``, ``[]``, ``{}``) carries nothing: Nova with
   oslo >= 14.4 sends ``"_context_auth_token": null, "_context_service_catalog": []`` in every
   notification, and such messages are forwarded byte for byte, without a second parse.
-- dead letters: the same keys are removed at any depth (payload included); a body that is
-  not JSON is cut where anything secret-looking starts (``cut_at_secret``).
+- dead letters: the same keys are removed at any depth (payload included), and a Fernet token
+  left anywhere else is replaced by ``gAAAAA<redacted>``; a body that is not JSON is cut where
+  anything secret-looking starts (``cut_at_secret``).
 
 Removal cuts the member out of the JSON text (``jsontext``): nothing else is re-encoded.
 """
@@ -33,6 +34,8 @@ _ALWAYS = ("auth_token", "service_catalog")
 _CONTEXT = "_context"
 # Fernet tokens (Keystone's default) are urlsafe base64 starting with gAAAAA
 _TOKEN_SHAPES = (r"gAAAAA[A-Za-z0-9_=-]{20,}",)
+_FERNET = re.compile(_TOKEN_SHAPES[0])
+_REDACTED = "gAAAAA<redacted>"  # no quote or backslash: JSON text stays JSON
 
 
 class SecretRule:
@@ -125,6 +128,7 @@ class SecretRule:
             scrubbed = self._scrub_json(text, cuts)
         except (UnicodeDecodeError, jsontext.NotJson):
             return self.cut_at_secret(body)
+        scrubbed = _FERNET.sub(_REDACTED, scrubbed)  # a token under some other key
         if scrubbed == text:
             return body, "none"
         return scrubbed.encode(), "cut" if cuts else "fields"

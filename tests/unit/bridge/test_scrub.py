@@ -156,6 +156,13 @@ def test_dead_letter_json_loses_secret_keys_anywhere() -> None:
     assert (json.loads(value), how) == ([{"a": {}}, {"b": 2}], "fields")
 
 
+def test_dead_letter_json_loses_a_fernet_token_under_any_key() -> None:
+    body = json.dumps({"headers": {"X-Subject-Token": TOKEN}, "n": 10**30}).encode()
+    value, how = RULE.dead_letter(body)
+    assert how == "fields"
+    assert json.loads(value) == {"headers": {"X-Subject-Token": "gAAAAA<redacted>"}, "n": 10**30}
+
+
 def test_dead_letter_without_secrets_is_the_body_itself() -> None:
     body = b'{"oslo.version": "2.0", "oslo.message": "{broken"}'
     assert RULE.dead_letter(body) == (body, "none")
