@@ -30,6 +30,7 @@ from kombu.entity import Exchange, Queue, binding
 from kombu.exceptions import OperationalError
 
 from bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
+from bridge.backoff import Backoff, RateLimitedLog
 from bridge.exceptions import AmqpSetupError
 from bridge.inflight import InFlightBytes
 from bridge.metrics import BridgeMetrics
@@ -46,7 +47,14 @@ _POLL_S = 0.02
 # that reopen the prefetch window) start while RabbitMQ is still sending; 500 measured slower
 _BATCH_MAX = 200
 _HEARTBEAT_S = 30
-_FATAL = (amqp.exceptions.IrrecoverableChannelError, amqp.exceptions.AccessRefused)
+# RabbitMQ said no (bad credentials, a vhost that does not exist or is not ours, a queue
+# declared with other arguments): retrying cannot help, the bridge exits with one line
+_FATAL = (
+    amqp.exceptions.IrrecoverableChannelError,
+    amqp.exceptions.AccessRefused,
+    amqp.exceptions.NotAllowed,
+    amqp.exceptions.InvalidPath,
+)
 
 
 def declared_queues(settings: BridgeSettings) -> list[Queue]:
@@ -98,6 +106,9 @@ class AmqpConsumer:
         self._stop = threading.Event()
         self._pause = threading.Event()
         self.paused = threading.Event()
+        # connect (a bad URL, vhost or credentials is reported at once) but fetch only once
+        # Kafka is ready: until then RabbitMQ keeps the messages ready, not held by the bridge
+        self._may_fetch = threading.Event()
         self._batch: list[Delivery] = []
         self._epoch = 0
         # per connection: bytes held, our consumers, their prefetch window, body size expected
@@ -110,6 +121,8 @@ class AmqpConsumer:
         # what the fast path takes: deliveries on our channel to these consumer tags
         self._ours: tuple[int, frozenset[str]] = (0, frozenset())
         metrics.in_flight_bytes.set_function(lambda: self._held.total)  # read at scrape time
+        self._delay = 0.0
+        self._log = RateLimitedLog(log)
         self._thread = threading.Thread(target=self._run, name="amqp-consumer", daemon=True)
         # the thread waits on the AMQP socket and on this pair, so a queued ack (or a stop) is
         # sent at once, not after a poll timeout: with a full prefetch window, RabbitMQ sends
@@ -124,6 +137,11 @@ class AmqpConsumer:
     def ack(self, epoch: int, tag: int) -> None:
         """Thread-safe: ack every delivery of connection ``epoch`` up to ``tag``."""
         self._acks.put((epoch, tag))
+        self._wake()
+
+    def allow_fetch(self) -> None:
+        """Thread-safe: start fetching (Kafka is ready)."""
+        self._may_fetch.set()
         self._wake()
 
     def pause(self) -> None:
@@ -166,23 +184,42 @@ class AmqpConsumer:
             self.paused.set()
 
     def _reconnecting(self) -> None:
-        delay = 0.5
+        """Connect, consume, reconnect with backoff; fatal errors end the thread (one line).
+
+        Down (refused, timeout, connection lost) is retried; a name that does not resolve is
+        retried only once the bridge has been connected (at start-up it is a bad URL).
+        """
+        backoff = Backoff(self._settings.retry_backoff_max_s)
+        where = self._settings.amqp_url_masked
         while not self._stop.is_set():
             began = time.monotonic()
             try:
                 self._session()
             except _FATAL as exc:
-                self._on_fatal(AmqpSetupError(f"RabbitMQ refused: {exc}"))
+                self._on_fatal(AmqpSetupError(f"RabbitMQ {where} refused the bridge: {exc}"))
                 return
+            except socket.gaierror as exc:
+                if not self._epoch:
+                    self._on_fatal(AmqpSetupError(f"RabbitMQ {where}: host not found: {exc}"))
+                    return
+                self._lost(exc, backoff, began)
             except (OSError, amqp.exceptions.AMQPError, OperationalError) as exc:
-                if time.monotonic() - began > 30:
-                    delay = 0.5  # it ran a while: a fresh failure, not a retry storm
-                log.warning("amqp connection lost", error=str(exc), retry_in_s=delay)
-            except Exception as exc:
-                self._on_fatal(exc)
+                self._lost(exc, backoff, began)
+            except ValueError as exc:  # kombu/py-amqp on a URL they cannot use
+                self._on_fatal(AmqpSetupError(f"RabbitMQ URL {where}: {exc}"))
                 return
-            self._stop.wait(delay)
-            delay = min(delay * 2, self._settings.retry_backoff_max_s)
+            except Exception as exc:
+                self._on_fatal(AmqpSetupError(f"RabbitMQ {where}: {exc!r}"))
+                return
+            else:
+                continue
+            self._stop.wait(self._delay)
+
+    def _lost(self, exc: BaseException, backoff: Backoff, began: float) -> None:
+        if time.monotonic() - began > 30:
+            backoff.reset()  # it ran a while: a fresh failure, not a retry storm
+        self._delay = backoff.next()
+        self._log.warning("amqp connection lost", error=str(exc), retry_in_s=self._delay)
 
     def _session(self) -> None:
         url = self._settings.amqp_url.get_secret_value()
@@ -204,8 +241,10 @@ class AmqpConsumer:
             self._tags, self._retired, self._window, self._throttled = [], [], 0, False
             self._ours = (channel.channel_id, frozenset())
             names = [q.name for q in queues]
-            if not self._pause.is_set():
+            if not self._pause.is_set() and self._may_fetch.is_set():
                 self._fetch(channel, names)
+            else:
+                self._throttled = True  # the drain loop fetches once allowed
             log.info(
                 "amqp consuming",
                 url=self._settings.amqp_url_masked,
@@ -294,7 +333,12 @@ class AmqpConsumer:
                     and not self._pause.is_set()
                 ):
                     self._widen(channel, queues)
-            elif self._throttled and held.may_resume and not self._pause.is_set():
+            elif (
+                self._throttled
+                and held.may_resume
+                and not self._pause.is_set()
+                and self._may_fetch.is_set()
+            ):
                 self._fetch(channel, queues)
                 log.info(
                     "amqp fetching again",

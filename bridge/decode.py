@@ -3,6 +3,10 @@
 oslo.messaging (messagingv2) wraps every notification in an envelope
 ``{"oslo.version": "2.0", "oslo.message": "<the notification as a JSON string>"}``; older
 publishers send the notification dict itself. Anything else is a dead letter, never dropped.
+
+The notification's JSON text is kept as received (``Notification.text``): the bridge forwards
+those bytes, not a re-encoding of the parsed dict (which would rewrite numbers). JSON that
+orjson cannot parse because of its numbers (beyond a double) is parsed again with the stdlib.
 """
 
 from dataclasses import dataclass
@@ -10,6 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from bridge import jsontext
 
 _NOTIFICATION_FIELDS = ("event_type", "publisher_id", "payload", "message_id")
 
@@ -22,6 +28,7 @@ class Reason(StrEnum):
     NOT_ENVELOPE = "not_envelope"
     NO_EVENT_TYPE = "no_event_type"
     TOO_LARGE = "too_large"
+    KAFKA_REFUSED = "kafka_refused"  # Kafka refused the record for good (see kafka_errors)
     BRIDGE_ERROR = "bridge_error"  # the bridge itself failed on this body (a bug); kept whole
 
 
@@ -31,12 +38,21 @@ class DecodeError:
     detail: str
 
 
-def decode(body: bytes, max_bytes: int) -> dict[str, Any] | DecodeError:
-    """The notification dict (with a string ``event_type``), or a DecodeError."""
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """The parsed notification and its JSON text as received (the inner ``oslo.message``
+    string, or the body itself for the un-enveloped form)."""
+
+    message: dict[str, Any]
+    text: str | bytes
+
+
+def decode(body: bytes, max_bytes: int) -> Notification | DecodeError:
+    """The notification (with a string ``event_type``), or a DecodeError."""
     if len(body) > max_bytes:
         return DecodeError(Reason.TOO_LARGE, f"{len(body)} bytes > limit {max_bytes}")
     try:
-        outer = orjson.loads(body)
+        outer = _loads(body)
     except orjson.JSONDecodeError as exc:
         return _not_json(body, exc)
     if not isinstance(outer, dict):
@@ -44,8 +60,20 @@ def decode(body: bytes, max_bytes: int) -> dict[str, Any] | DecodeError:
     if "oslo.message" in outer:
         return _unwrap(outer["oslo.message"])
     if any(field in outer for field in _NOTIFICATION_FIELDS):
-        return _checked(outer)
+        return _checked(outer, body)
     return DecodeError(Reason.NOT_ENVELOPE, "neither an oslo envelope nor a notification")
+
+
+def _loads(data: bytes | str) -> Any:
+    """orjson; if it fails, the stdlib (big numbers); orjson's error if both fail."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            return jsontext.loads(data.decode() if isinstance(data, bytes) else data)
+        except (UnicodeDecodeError, jsontext.NotJson, RecursionError):
+            pass
+        raise
 
 
 def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> DecodeError:
@@ -56,20 +84,20 @@ def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> DecodeError:
     return DecodeError(Reason.NOT_JSON, str(exc))
 
 
-def _unwrap(inner: Any) -> dict[str, Any] | DecodeError:
+def _unwrap(inner: Any) -> Notification | DecodeError:
     if not isinstance(inner, str):
         return DecodeError(Reason.NOT_ENVELOPE, "oslo.message is not a string")
     try:
-        message = orjson.loads(inner)
+        message = _loads(inner)
     except orjson.JSONDecodeError as exc:
         return DecodeError(Reason.NOT_ENVELOPE, f"oslo.message is not JSON: {exc}")
     if not isinstance(message, dict):
         return DecodeError(Reason.NOT_ENVELOPE, "oslo.message is not a JSON object")
-    return _checked(message)
+    return _checked(message, inner)
 
 
-def _checked(message: dict[str, Any]) -> dict[str, Any] | DecodeError:
+def _checked(message: dict[str, Any], text: str | bytes) -> Notification | DecodeError:
     event_type = message.get("event_type")
     if not isinstance(event_type, str) or not event_type:
         return DecodeError(Reason.NO_EVENT_TYPE, "event_type missing or not a string")
-    return message
+    return Notification(message, text)

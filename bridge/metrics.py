@@ -26,8 +26,10 @@ class BridgeMetrics:
             ["reason"],
             registry=self.registry,
         )
-        self.send_retries = Counter(
-            "precache_bridge_send_retries", "Kafka sends retried", registry=self.registry
+        self.producer_replacements = Counter(
+            "precache_bridge_producer_replacements",
+            "Kafka producers replaced after a failed send (then the unconfirmed are sent again)",
+            registry=self.registry,
         )
         self.reconnects = Counter(
             "precache_bridge_amqp_connects", "AMQP (re)connections", registry=self.registry

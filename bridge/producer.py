@@ -1,71 +1,40 @@
-"""Kafka side: one idempotent aiokafka producer (acks=all) and the topics it writes to.
+"""Kafka side: one idempotent aiokafka producer (acks=all) at a time, and our topics.
 
 Records are appended to per-partition batches (aiokafka's C record builder) and each batch is
 queued with ``send_batch``; its future resolves when Kafka acknowledged the whole batch. Many
 batches are in flight at once and no per-record future is made, so throughput follows the
 brokers rather than round trips or Python overhead. Partitions are chosen exactly as
 aiokafka's default partitioner would (murmur2 of the key), so the key contract holds.
+
+A producer whose idempotent sequence broke is ``replace``d (see ``kafka_errors``): the old one
+is dropped without flushing, the new one starts with a new producer id, and the service sends
+again what the old one had not confirmed.
 """
 
 import asyncio
+import contextlib
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError, ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 
-from bridge.exceptions import KafkaSetupError
+from bridge.backoff import Backoff, RateLimitedLog
 from bridge.records import Record
 from bridge.settings import BridgeSettings
+from bridge.topics import ensure_topics
+
+__all__ = ["KafkaSink", "ensure_topics"]  # ensure_topics: for the bench
 
 log = structlog.get_logger(__name__)
 
 _KEY_CACHE = 100_000
-
-
-def topics(settings: BridgeSettings) -> dict[str, int]:
-    """Topic name -> partitions, for the topics this bridge writes."""
-    wanted = {settings.raw_topic: settings.raw_partitions, settings.dlq_topic: 1}
-    if settings.legacy:
-        wanted[settings.legacy_topic] = settings.raw_partitions
-    return wanted
-
-
-async def ensure_topics(settings: BridgeSettings) -> None:
-    """Create missing topics; raises KafkaError (retriable) when Kafka is unreachable."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        record_limit = {"max.message.bytes": str(settings.max_record_bytes)}
-        missing = [
-            NewTopic(name, partitions, settings.topic_replication, topic_configs=record_limit)
-            for name, partitions in topics(settings).items()
-            if name not in existing
-        ]
-        if missing:
-            response = await admin.create_topics(missing)
-            _check_created(response.topic_errors)
-            log.info("kafka topics created", topics=[t.name for t in missing])
-    finally:
-        await admin.close()
-
-
-def _check_created(topic_errors: list[Any]) -> None:
-    for name, code, *rest in topic_errors:
-        error = for_code(code)
-        if code == 0 or error is TopicAlreadyExistsError:
-            continue
-        message = rest[0] if rest and rest[0] else error.__name__
-        if error.retriable:
-            raise error(message)
-        raise KafkaSetupError(f"cannot create Kafka topic {name}: {message}")
+_ABORT_TIMEOUT_S = 60.0
 
 
 class KafkaSink:
-    """The producer; ``start`` waits (with backoff) until Kafka answers and the topics exist."""
+    """The producer; ``start`` waits (with backoff) until Kafka answers and the topics are ok."""
 
     def __init__(self, settings: BridgeSettings) -> None:
         self._settings = settings
@@ -73,69 +42,64 @@ class KafkaSink:
         self._partitions: dict[str, list[int]] = {}
         self._partitioner = DefaultPartitioner()
         self._key_partitions: dict[tuple[str, bytes], int] = {}
+        self._aborting: set[asyncio.Task[None]] = set()
+        self._log = RateLimitedLog(log)
 
     async def start(self) -> None:
-        delay = 0.5
+        """Create or check the topics (a wrong topic raises KafkaSetupError), then a producer."""
+        backoff = Backoff(self._settings.retry_backoff_max_s)
         while True:
             try:
-                await ensure_topics(self._settings)
-                self._producer = await self._started_producer()
+                counts = await ensure_topics(self._settings)
+                break
             except KafkaError as exc:
-                log.warning("kafka not ready", error=repr(exc), retry_in_s=delay)
+                delay = backoff.next()
+                self._log.warning("kafka not ready", error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._settings.retry_backoff_max_s)
-                continue
-            log.info("kafka producer started", bootstrap=self._settings.kafka_bootstrap)
-            return
+        self._partitions = {topic: list(range(count)) for topic, count in counts.items()}
+        self._producer = await self._started_producer(backoff)
+        log.info("kafka producer started", bootstrap=self._settings.kafka_bootstrap)
 
-    async def _started_producer(self) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            client_id=self._settings.source,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=self._settings.linger_ms,
-            max_batch_size=self._settings.max_batch_bytes,
-            max_request_size=self._settings.max_record_bytes,
-            request_timeout_ms=30_000,
-        )
-        try:
-            await producer.start()
-        except BaseException:
-            await producer.stop()
-            raise
-        return producer
+    async def replace(self) -> None:
+        """Drop the producer (in the background, unflushed) and start a new one."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            task = asyncio.get_running_loop().create_task(_abort(old))
+            self._aborting.add(task)
+            task.add_done_callback(self._aborting.discard)
+        self._producer = await self._started_producer(Backoff(self._settings.retry_backoff_max_s))
+        log.info("kafka producer replaced", bootstrap=self._settings.kafka_bootstrap)
 
-    async def prepare(self, topic: str) -> None:
-        """Learn ``topic``'s partitions once, so ``partition`` needs no round trip.
-
-        Kafka away when a topic is first used (the DLQ's first dead letter, say): wait for it
-        with backoff, as sends do; meanwhile RabbitMQ keeps what the bridge has not taken.
-        """
-        assert self._producer is not None, "start() first"
-        delay = 0.5
-        while topic not in self._partitions:
+    async def _started_producer(self, backoff: Backoff) -> AIOKafkaProducer:
+        while True:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                client_id=self._settings.source,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=self._settings.linger_ms,
+                max_batch_size=self._settings.max_batch_bytes,
+                max_request_size=self._settings.max_record_bytes,
+                request_timeout_ms=30_000,
+            )
             try:
-                self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
+                await producer.start()
+                return producer
             except KafkaError as exc:
-                log.warning(
-                    "kafka metadata unavailable, will retry",
-                    topic=topic,
-                    error=repr(exc),
-                    retry_in_s=delay,
-                )
+                await producer.stop()
+                delay = backoff.next()
+                self._log.warning("kafka producer not started", error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._settings.retry_backoff_max_s)
-
-    def knows(self, topic: str) -> bool:
-        """Whether ``topic``'s partitions are known (no await needed per record)."""
-        return topic in self._partitions
+            except BaseException:
+                await producer.stop()
+                raise
 
     def partition(self, topic: str, key: bytes | None) -> int:
         """The partition aiokafka's (Kafka's) default murmur2 partitioner gives ``key``.
 
-        aiokafka's murmur2 is pure Python, and one operation's notifications share a key, so
-        results are cached (bounded: cleared when it grows past ``_KEY_CACHE``).
+        The topics' partitions are known from start-up (``ensure_topics``), so this never
+        waits. aiokafka's murmur2 is pure Python, and one operation's notifications share a
+        key, so results are cached (bounded: cleared when it grows past ``_KEY_CACHE``).
         """
         partitions = self._partitions[topic]
         if key is None:
@@ -149,31 +113,51 @@ class KafkaSink:
         return cached
 
     def create_batch(self) -> Any:
-        assert self._producer is not None, "start() first"
-        return self._producer.create_batch()
+        return self._current().create_batch()
 
     async def send_batch(self, batch: Any, topic: str, partition: int) -> "asyncio.Future[Any]":
         """Queue a closed batch; the future resolves once Kafka has all of it (acks=all)."""
-        assert self._producer is not None, "start() first"
         batch.close()
-        future: asyncio.Future[Any] = await self._producer.send_batch(
+        future: asyncio.Future[Any] = await self._current().send_batch(
             batch, topic, partition=partition
         )
         return future
 
-    async def send(self, record: Record) -> "asyncio.Future[Any]":
-        """Queue ``record``; the future resolves once Kafka has it (acks=all)."""
-        assert self._producer is not None, "start() first"
-        future: asyncio.Future[Any] = await self._producer.send(
-            record.topic, record.value, key=record.key, headers=record.headers
+    async def send(self, record: Record, partition: int) -> "asyncio.Future[Any]":
+        """Queue ``record`` alone; the future resolves once Kafka has it (acks=all)."""
+        future: asyncio.Future[Any] = await self._current().send(
+            record.topic, record.value, key=record.key, headers=record.headers, partition=partition
         )
         return future
+
+    def _current(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise ProducerClosed()  # being replaced: the caller's records are sent again
+        return self._producer
 
     async def flush(self) -> None:
         if self._producer is not None:
             await self._producer.flush()
 
     async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        """Drop the producer without waiting for Kafka (the caller flushed what it could)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await _abort(producer)
+        if self._aborting:
+            await asyncio.wait(self._aborting, timeout=_ABORT_TIMEOUT_S)
+
+
+async def _abort(producer: AIOKafkaProducer) -> None:
+    """Stop ``producer`` without flushing: what it had not confirmed is sent again elsewhere.
+
+    aiokafka's ``stop`` first waits until every queued batch is delivered, which never ends
+    while Kafka is away (idempotent batches are retried for ever) or once the sequence broke.
+    Failing the queued batches first (aiokafka's own ``fail_all``, what it does when its sender
+    dies) lets ``stop`` close at once; their futures end with ProducerClosed.
+    """
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is not None:
+        accumulator.fail_all(ProducerClosed())
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), _ABORT_TIMEOUT_S)

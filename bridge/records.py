@@ -4,14 +4,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from bridge.decode import DecodeError, Reason, decode
 from bridge.keys import partition_key
-from bridge.scrub import scrub
+from bridge.scrub import SecretRule
 from bridge.settings import BridgeSettings
 
 Headers = list[tuple[str, bytes]]
+
+# a dead letter Kafka refused is sent again cut to this (headers kept); refused again: fatal
+SHRUNK_BYTES = 1024
+_ERROR_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,7 @@ class RecordBuilder:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self._settings = settings
-        self._secret_fields = tuple(settings.secret_fields)
+        self._secrets = SecretRule(settings.secret_fields)
         self._region = settings.region.encode()
         self._source = settings.source.encode()
         self._legacy_prefix = "notifications."
@@ -55,11 +57,14 @@ class RecordBuilder:
             decoded = decode(delivery.body, self._settings.max_body_bytes)
             if isinstance(decoded, DecodeError):
                 return self.dead_letter(delivery, decoded, now)
-            return self._record(delivery, scrub(decoded, self._secret_fields), now)
+            value = self._secrets.forward(decoded.message, decoded.text)
+            return self._record(delivery, decoded.message, value, now)
         except Exception as exc:  # a poison message must not stop the bridge, nor be lost
             return self.dead_letter(delivery, DecodeError(Reason.BRIDGE_ERROR, repr(exc)), now)
 
-    def _record(self, delivery: Delivery, message: dict[str, Any], now: bytes) -> Record:
+    def _record(
+        self, delivery: Delivery, message: dict[str, Any], value: bytes, now: bytes
+    ) -> Record:
         key = partition_key(message)
         headers: Headers = [
             ("region", self._region),
@@ -70,7 +75,7 @@ class RecordBuilder:
         ]
         return Record(
             topic=self._topic(delivery.routing_key),
-            value=orjson.dumps(message),
+            value=value,
             key=key.encode() if key is not None else None,
             headers=headers,
         )
@@ -81,15 +86,37 @@ class RecordBuilder:
         return self._settings.raw_topic
 
     def dead_letter(self, delivery: Delivery, error: DecodeError, now: bytes) -> Record:
-        """The original bytes (cut at the size limit when too large for Kafka) and the reason."""
-        value = delivery.body[: self._settings.max_body_bytes]
+        """The original bytes, secrets scrubbed (see ``scrub``), cut at ``max_body_bytes``."""
+        body = delivery.body[: self._settings.max_body_bytes]
+        if len(body) < len(delivery.body):
+            value, scrubbed = self._secrets.cut_at_secret(body)  # a cut body is not JSON
+        else:
+            value, scrubbed = self._secrets.dead_letter(body)
         headers: Headers = [
             ("reason", error.reason.value.encode()),
-            ("error", error.detail[:500].encode()),
+            ("error", error.detail[:_ERROR_CHARS].encode()),
             ("region", self._region),
             ("source", self._source),
             ("received_at", now),
             ("routing_key", delivery.routing_key.encode()),
             ("original_bytes", str(len(delivery.body)).encode()),
+            ("scrubbed", scrubbed.encode()),
         ]
         return Record(self._settings.dlq_topic, value, None, headers, error.reason.value)
+
+    def refused(self, delivery: Delivery, record: Record, kafka_error: str) -> Record:
+        """The dead letter of a record Kafka refused for good (``kafka_refused``)."""
+        detail = (
+            f"Kafka refused the record for good ({len(record.value)} bytes value, topic "
+            f"{record.topic}): {kafka_error}"
+        )
+        return self.dead_letter(delivery, DecodeError(Reason.KAFKA_REFUSED, detail), received_at())
+
+    @staticmethod
+    def shrunk(record: Record, kafka_error: str) -> Record:
+        """A dead letter Kafka refused, cut to SHRUNK_BYTES (headers kept, ``shrunk`` added)."""
+        headers = [
+            *record.headers,
+            ("shrunk", f"{SHRUNK_BYTES}: {kafka_error}"[:_ERROR_CHARS].encode()),
+        ]
+        return Record(record.topic, record.value[:SHRUNK_BYTES], None, headers, record.reason)

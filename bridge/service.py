@@ -3,27 +3,44 @@
 Flow: the consumer thread hands batches of deliveries to ``_process`` (asyncio); each becomes a
 record (or a dead letter), records are grouped by partition into Kafka batches, queued without
 waiting; when Kafka confirms a batch its tags are marked done and the highest tag with nothing
-unconfirmed before it is multiple-acked. A failed send is retried (``sender``) and never acked,
-so at most ``prefetch`` messages (and about ``max_in_flight_bytes`` of bodies: see
-``consumer``) wait while Kafka is away, and RabbitMQ keeps the rest.
+unconfirmed before it is multiple-acked. Nothing is acked that Kafka did not take, so at most
+``prefetch`` messages (and about ``max_in_flight_bytes`` of bodies: see ``consumer``) wait
+while Kafka is away, and RabbitMQ keeps the rest.
+
+A failed send (``kafka_errors``): a record Kafka refused for good is replaced by its dead
+letter (``kafka_refused``; only a batch of one tells which record it was, so the records of a
+refused batch are sent again one per batch first); an authorization error is fatal; and in
+every case but fatal the producer is *healed*: its idempotent sequence is broken (aiokafka
+cannot repair it), so it is replaced by a new one, which sends everything not yet confirmed
+again, in delivery order, before anything new (``_healing``). Heals back off exponentially
+while they bring no confirmation; their logs are rate-limited.
+
+Why not drop the AMQP connection instead and let RabbitMQ redeliver: a record Kafka refuses
+would come back and be refused again (the bridge would have to recognise its body), and every
+delivery not yet acked would be sent twice. The unconfirmed records are all here, by tag.
 """
 
 import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError
 
 from bridge.acks import AckWindow
+from bridge.backoff import Backoff, RateLimitedLog
 from bridge.consumer import AmqpConsumer
+from bridge.exceptions import KafkaSetupError
+from bridge.kafka_errors import Kind, classify, describe
 from bridge.metrics import BridgeMetrics
 from bridge.producer import KafkaSink
-from bridge.records import Delivery, Item, RecordBuilder, received_at
+from bridge.records import SHRUNK_BYTES, Delivery, Item, RecordBuilder, received_at
 from bridge.sender import BatchSender, Shipment
 from bridge.settings import BridgeSettings
+from bridge.unconfirmed import Entry, Unconfirmed
 
 log = structlog.get_logger(__name__)
 
@@ -37,20 +54,25 @@ class Bridge:
         self._builder = RecordBuilder(settings)
         self._sink = KafkaSink(settings)
         self._inbox: asyncio.Queue[tuple[int, list[Delivery]]] = asyncio.Queue()
-        self._windows: dict[int, AckWindow] = {}
         self._epoch = 0
+        self._window = AckWindow()
+        self._unconfirmed = Unconfirmed()
         self._busy = False
-        self._sender = BatchSender(
-            settings, self._sink, self.metrics, self._on_sent, lambda e: e == self._epoch
-        )
+        self._healthy = asyncio.Event()  # a producer is up and nothing waits to be sent again
+        self._generation = 0
+        self._sender = self._new_sender()
+        self._healer: asyncio.Task[None] | None = None
+        self._last_error: BaseException | None = None
+        self._confirmed_since_heal = True
+        self._heal_backoff = Backoff(settings.retry_backoff_max_s)
+        self._log = RateLimitedLog(log)
         self._consumer: AmqpConsumer | None = None
+        self._fatal: asyncio.Future[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not await _until_stopped(self._sink.start(), stop):
-            await self._sink.stop()
-            return
         loop = asyncio.get_running_loop()
         fatal: asyncio.Future[None] = loop.create_future()
+        self._fatal = fatal
         self._consumer = AmqpConsumer(
             self._settings,
             deliver=lambda epoch, batch: loop.call_soon_threadsafe(
@@ -59,62 +81,178 @@ class Bridge:
             on_fatal=lambda exc: loop.call_soon_threadsafe(_fail, fatal, exc),
             metrics=self.metrics,
         )
-        self._consumer.start()
+        self._consumer.start()  # connects at once: a bad URL is reported while Kafka is away
+        starting = asyncio.create_task(self._start_kafka())
         worker = asyncio.create_task(self._process())
         stopping = asyncio.create_task(stop.wait())
         waited: list[asyncio.Future[Any]] = [worker, stopping, fatal]
         await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
-        await self._shutdown(self._consumer, worker, stopping)
+        await self._shutdown(self._consumer, [worker, stopping, starting])
         if fatal.done():
             fatal.result()
         if worker.done() and not worker.cancelled():
             worker.result()
 
+    async def _start_kafka(self) -> None:
+        try:
+            await self._sink.start()
+        except Exception as exc:  # a wrong topic (KafkaSetupError): the bridge cannot start
+            self._fail(exc)
+            return
+        self._healthy.set()
+        if self._consumer is not None:
+            self._consumer.allow_fetch()
+
     async def _process(self) -> None:
         while True:
             epoch, batch = await self._inbox.get()
             self._busy = True
-            if epoch != self._epoch:
-                self._windows = {epoch: AckWindow()}
-                self._epoch = epoch
-            window = self._windows[epoch]
+            await self._healthy.wait()
+            if epoch != self._epoch:  # a new AMQP connection: RabbitMQ requeued the rest
+                self._epoch, self._window, self._unconfirmed = epoch, AckWindow(), Unconfirmed()
+            window = self._window
             for delivery in batch:
                 window.add(delivery.tag)
             self.metrics.received.inc(len(batch))
-            for (topic, partition), items in (await self._group(batch)).items():
-                await self._sender.send(Shipment(epoch, topic, partition, items))
+            groups = self._group(batch)
+            for (_, partition), items in groups.items():
+                for item in items:
+                    self._unconfirmed.add(partition, item)
+            sender = self._sender
+            for (topic, partition), items in groups.items():
+                if sender is not self._sender:
+                    break  # healing: the new producer sends them with everything unconfirmed
+                await sender.send(Shipment(epoch, topic, partition, items))
             self.metrics.in_flight.set(len(window))
             self._busy = self._inbox.qsize() > 0
 
-    async def _group(self, batch: list[Delivery]) -> dict[tuple[str, int], list[Item]]:
+    def _group(self, batch: list[Delivery]) -> dict[tuple[str, int], list[Item]]:
         """Records by (topic, partition): each group goes to Kafka as few batches."""
         now = received_at()
         groups: dict[tuple[str, int], list[Item]] = {}
         for delivery in batch:
             record = self._builder.build(delivery, now)
-            if not self._sink.knows(record.topic):
-                await self._sink.prepare(record.topic)
             partition = self._sink.partition(record.topic, record.key)
             groups.setdefault((record.topic, partition), []).append((delivery, record))
         return groups
 
+    # Kafka's answers ---------------------------------------------------------------------
+
     def _on_sent(self, shipment: Shipment) -> None:
         """Kafka has these records: count them, ack up to the oldest still unconfirmed."""
-        self._count(shipment)
-        window = self._windows.get(shipment.epoch)
-        if window is None:
-            return
+        self._confirmed_since_heal = True
+        if shipment.epoch != self._epoch:
+            return  # an older connection's: RabbitMQ redelivered them
         highest = None
-        for delivery, _ in shipment.items:
-            highest = window.done(delivery.tag) or highest
+        first: list[Item] = []
+        for item in shipment.items:
+            tag = item[0].tag
+            if self._unconfirmed.confirm(tag):
+                first.append(item)
+                highest = self._window.done(tag) or highest
+        self._count(shipment.topic, first)
         if highest is not None and self._consumer is not None:
             self._consumer.ack(shipment.epoch, highest)
 
-    def _count(self, shipment: Shipment) -> None:
-        if shipment.topic != self._settings.dlq_topic:
-            self.metrics.forwarded.labels(topic=shipment.topic).inc(len(shipment.items))
+    def _on_failed(self, generation: int, shipments: list[Shipment], exc: BaseException) -> None:
+        kind = classify(exc)
+        if kind is Kind.FATAL:
+            topics = sorted({s.topic for s in shipments})
+            self._fail(KafkaSetupError(f"Kafka refuses writes to {topics}: {describe(exc)}"))
             return
-        for delivery, record in shipment.items:
+        if kind is Kind.REFUSED:
+            self._refused([s for s in shipments if s.epoch == self._epoch], exc)
+        if generation == self._generation:
+            self._heal(exc)
+
+    def _refused(self, shipments: list[Shipment], exc: BaseException) -> None:
+        """Kafka will never take this batch: its one record becomes a dead letter; the
+        records of a larger batch are sent one per batch, to learn which it was."""
+        entries = [
+            (entry, record)
+            for shipment in shipments
+            for delivery, record in shipment.items
+            if (entry := self._unconfirmed.get(delivery.tag)) is not None
+            and entry.record is record  # not handled already
+        ]
+        if len(entries) != 1:
+            for entry, _ in entries:
+                entry.alone = True
+            return
+        entry, record = entries[0]
+        error = describe(exc)
+        if record.topic != self._settings.dlq_topic:
+            entry.record = self._builder.refused(entry.delivery, record, error)
+            entry.partition = self._sink.partition(entry.record.topic, None)
+            self._log.warning(
+                "kafka refused a record for good: dead letter",
+                topic=record.topic,
+                value_bytes=len(record.value),
+                error=error,
+            )
+        elif not entry.shrunk:
+            entry.record, entry.shrunk = self._builder.shrunk(record, error), True
+            self._log.warning("kafka refused a dead letter: sending it cut", error=error)
+        else:
+            self._fail(
+                KafkaSetupError(
+                    f"Kafka refuses dead letters on {record.topic} even cut to {SHRUNK_BYTES} "
+                    f"bytes ({error}): fix the topic (cleanup.policy=delete, max.message.bytes)"
+                )
+            )
+
+    # healing -----------------------------------------------------------------------------
+
+    def _heal(self, exc: BaseException) -> None:
+        """Retire the producer's sender now; replace the producer and send again (a task)."""
+        self._last_error = exc
+        self._generation += 1
+        self._sender.retire()
+        self._healthy.clear()
+        if self._healer is None or self._healer.done():
+            self._healer = asyncio.get_running_loop().create_task(self._healing())
+
+    async def _healing(self) -> None:
+        while True:
+            if self._confirmed_since_heal:
+                self._heal_backoff.reset()
+                delay = 0.0
+            else:
+                delay = self._heal_backoff.next()
+            self._confirmed_since_heal = False
+            self.metrics.producer_replacements.inc()
+            self._log.warning(
+                "kafka send failed: replacing the producer, sending the unconfirmed again",
+                error=describe(self._last_error) if self._last_error else None,
+                unconfirmed=len(self._unconfirmed),
+                retry_in_s=delay,
+            )
+            await asyncio.sleep(delay)
+            await self._sink.replace()
+            self._sender = self._new_sender()
+            sender = self._sender
+            for shipment in list(_shipments(self._epoch, self._unconfirmed.in_order())):
+                if sender.generation != self._generation:
+                    break
+                await sender.send(shipment)
+            if sender.generation == self._generation:
+                break  # else it failed meanwhile: replace it again
+        self._healthy.set()
+
+    def _new_sender(self) -> BatchSender:
+        return BatchSender(self._sink, self._generation, self._on_sent, self._on_failed)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._fatal is not None:
+            _fail(self._fatal, exc)
+
+    # counting and stopping ---------------------------------------------------------------
+
+    def _count(self, topic: str, items: list[Item]) -> None:
+        if topic != self._settings.dlq_topic:
+            self.metrics.forwarded.labels(topic=topic).inc(len(items))
+            return
+        for delivery, record in items:
             self.metrics.dead_letters.labels(reason=record.reason).inc()
             log.warning(
                 "dead letter",
@@ -124,24 +262,26 @@ class Bridge:
             )
 
     def _settled(self) -> bool:
-        window = self._windows.get(self._epoch)
-        return not self._busy and self._inbox.empty() and (window is None or len(window) == 0)
+        return not self._busy and self._inbox.empty() and len(self._window) == 0
 
-    async def _shutdown(
-        self, consumer: AmqpConsumer, worker: "asyncio.Task[None]", stopping: "asyncio.Task[Any]"
-    ) -> None:
+    async def _shutdown(self, consumer: AmqpConsumer, tasks: list["asyncio.Task[Any]"]) -> None:
         """Stop fetching, let Kafka confirm what is in flight, ack it, close both sides."""
         deadline = time.monotonic() + self._settings.shutdown_timeout_s
+        worker = tasks[0]
         consumer.pause()
         await asyncio.to_thread(consumer.paused.wait, self._settings.shutdown_timeout_s / 2)
-        with contextlib.suppress(KafkaError):
-            await asyncio.wait_for(self._sink.flush(), max(0.1, deadline - time.monotonic()))
-        while not self._settled() and time.monotonic() < deadline and not worker.done():  # noqa: ASYNC110 - settles via Kafka callbacks, polled
+        if self._healthy.is_set():
+            with contextlib.suppress(KafkaError):
+                await asyncio.wait_for(self._sink.flush(), max(0.1, deadline - time.monotonic()))
+        fatal = self._fatal is not None and self._fatal.done()
+        while not (fatal or self._settled() or worker.done() or time.monotonic() > deadline):  # noqa: ASYNC110 - settles via Kafka callbacks, polled
             await asyncio.sleep(0.01)
         await asyncio.to_thread(consumer.stop, max(1.0, deadline - time.monotonic()))
-        for task in (worker, stopping):
+        if self._healer is not None:
+            tasks.append(self._healer)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(worker, stopping, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._sender.cancel()
         await self._sink.stop()
         log.info(
@@ -153,25 +293,23 @@ class Bridge:
         )
 
 
+def _shipments(epoch: int, entries: Iterable[Entry]) -> Iterator[Shipment]:
+    """Entries (in delivery order) as shipments per partition, runs of ``alone`` apart."""
+    runs: dict[tuple[str, int], list[tuple[bool, list[Item]]]] = {}
+    for entry in entries:
+        where = (entry.record.topic, entry.partition)
+        partition_runs = runs.setdefault(where, [])
+        if not partition_runs or partition_runs[-1][0] != entry.alone:
+            partition_runs.append((entry.alone, []))
+        partition_runs[-1][1].append((entry.delivery, entry.record))
+    for (topic, partition), partition_runs in runs.items():
+        for alone, items in partition_runs:
+            yield Shipment(epoch, topic, partition, items, alone)
+
+
 def _fail(fatal: "asyncio.Future[None]", exc: BaseException) -> None:
     if not fatal.done():
         fatal.set_exception(exc)
-
-
-async def _until_stopped(work: Any, stop: asyncio.Event) -> bool:
-    """Run ``work`` unless ``stop`` is set first; True if it finished."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([task, stopping], return_when=asyncio.FIRST_COMPLETED)
-    for pending in (task, stopping):
-        pending.cancel()
-    await asyncio.gather(task, stopping, return_exceptions=True)
-    if task.cancelled():
-        return False
-    error = task.exception()
-    if error is not None:
-        raise error
-    return True
 
 
 async def serve(settings: BridgeSettings) -> None:

@@ -6,8 +6,9 @@ Precedence: command-line options > environment > config file > defaults.
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +21,7 @@ from precache.errors import ConfigError
 from precache.logs import mask_url
 
 _HEADER_ROOM = 64 * 1024  # headers and record overhead
+_AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 
 DEFAULT_SECRET_FIELDS = ("_context_auth_token", "_context_service_catalog")
 
@@ -93,6 +95,21 @@ class BridgeSettings(KafkaSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url_usable(cls, url: SecretStr) -> SecretStr:
+        """A URL kombu cannot use is a configuration error, not a broker that is down."""
+        parts = urlsplit(url.get_secret_value())
+        if parts.scheme not in _AMQP_SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(_AMQP_SCHEMES)}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        if not parts.hostname:
+            raise ValueError("no host (amqp://user:password@host:port/vhost)")
+        return url
 
     @model_validator(mode="after")
     def _body_fits_a_record(self) -> "BridgeSettings":

@@ -15,6 +15,7 @@ import typer
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
+from bridge.backoff import limit_library_logs
 from bridge.service import serve
 from bridge.settings import BridgeSettings, load_settings
 from precache import logs
@@ -31,6 +32,7 @@ def bridge(config: Path | None = None, **options: Any) -> None:
     """Consume Nova's versioned notifications from RabbitMQ and produce them into Kafka."""
     settings = load_settings(config, **options)
     logs.configure(settings.log_level)
+    limit_library_logs()
     asyncio.run(serve(settings))
 
 

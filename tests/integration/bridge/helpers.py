@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import ConsumerRecord
 from kombu.connection import Connection
 from kombu.entity import Exchange
@@ -77,11 +79,15 @@ def track_peak(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def publish(
-    amqp_url: str, exchange: str, bodies: Iterable[bytes], routing_key: str = ROUTING_KEY
+    amqp_url: str,
+    exchange: str,
+    bodies: Iterable[bytes],
+    routing_key: str = ROUTING_KEY,
+    durable: bool = False,
 ) -> None:
     """Publish persistent messages with publisher confirms (each returns once RabbitMQ has it)."""
     with Connection(amqp_url, transport_options={"confirm_publish": True}) as conn:
-        target = Exchange(exchange, type="topic", durable=False, auto_delete=False)
+        target = Exchange(exchange, type="topic", durable=durable, auto_delete=False)
         with conn.Producer() as producer:
             target(producer.channel).declare()
             for body in bodies:
@@ -308,3 +314,25 @@ def bridge_argv(settings: BridgeSettings) -> list[str]:
 def start_bridge_process(settings: BridgeSettings, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(bridge_argv(settings), stdout=out, stderr=subprocess.STDOUT)
+
+
+async def create_topic(
+    bootstrap: str, name: str, partitions: int = 1, configs: dict[str, str] | None = None
+) -> None:
+    """A topic as someone else might have created it before the bridge ever ran."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs or {})])
+    finally:
+        await admin.close()
+
+
+async def alter_topic(bootstrap: str, name: str, configs: dict[str, str]) -> None:
+    """Change a topic's configuration (what an operator's kafka-configs --alter does)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs)])
+    finally:
+        await admin.close()

@@ -19,6 +19,7 @@ from precache.stack import StackSettings, start_broker, stop_broker
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
     BIG,
+    ROUTING_KEY,
     StreamingPublisher,
     bodies,
     has_ids,
@@ -65,9 +66,9 @@ async def test_broker_restart_mid_stream_loses_nothing(
         records = await read_topic(
             kafka_bootstrap, settings.raw_topic, has_ids(publisher.confirmed), within=90
         )
-        retries = bridge.metrics.registry.get_sample_value("precache_bridge_send_retries_total")
+        retries = sample(bridge, "precache_bridge_producer_replacements_total")
     assert len(publisher.confirmed) == COUNT
-    assert publisher.confirmed <= message_ids(records), f"send retries: {retries}"
+    assert publisher.confirmed <= message_ids(records), f"producer replacements: {retries}"
 
 
 async def test_sigkill_the_bridge_mid_stream_and_start_again_loses_nothing(
@@ -144,3 +145,47 @@ async def test_kafka_down_the_bridge_holds_about_max_in_flight_bytes_and_loses_n
     assert gauge == held_bytes
     assert peak[0] <= bound + size  # at every delivery, the drain after Kafka's return too
     assert wanted <= message_ids(records)
+
+
+async def test_kafka_stopped_while_records_are_in_flight_heals_without_a_restart(
+    bridge_settings: SettingsFactory,
+    amqp_url: str,
+    kafka_bootstrap: str,
+    stack: StackSettings,
+    tmp_path: Path,
+) -> None:
+    """Issue 9: Kafka stopped for 37 s and started again while the bridge process held records
+    in flight. Batches that waited longer than the request timeout failed after aiokafka had
+    given them sequence numbers: the idempotent producer then refused everything with
+    OutOfOrderSequenceNumber for good (465 of 2,002 in Kafka, the rest unacked until a manual
+    restart) and a retry loop without backoff logged ~430,000 lines. Now the producer is
+    replaced and what it had not confirmed is sent again."""
+    settings = bridge_settings(prefetch=2000, exchange_durable=True)
+    log = tmp_path / "bridge.log"
+    process = start_bridge_process(settings, log)
+    try:
+        await asyncio.to_thread(wait_for_consumer, amqp_url, settings.queue)
+        with StreamingPublisher(
+            amqp_url, settings.exchange, 2002, rate=100, durable=True
+        ) as publisher:
+            await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 300)
+            await _restart(stack, "kafka", down_s=37)
+            await asyncio.to_thread(publisher.wait, 180)
+        records = await read_topic(
+            kafka_bootstrap, settings.raw_topic, has_ids(publisher.confirmed), within=180
+        )
+        later, later_ids = bodies(10)  # the same process goes on: healthy, no restart
+        await asyncio.to_thread(publish, amqp_url, settings.exchange, later, ROUTING_KEY, True)
+        after = await read_topic(kafka_bootstrap, settings.raw_topic, has_ids(later_ids), 120)
+        alive = process.poll() is None
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 30)
+    text = log.read_text()
+    assert alive, text[-3000:]
+    assert len(publisher.confirmed) == 2002
+    assert publisher.confirmed <= message_ids(records), text[-3000:]
+    assert later_ids <= message_ids(after)
+    assert len(text.splitlines()) < 1000, "repeated failures are rate-limited"
+    assert "kafka send failed: replacing the producer" in text

@@ -113,9 +113,8 @@ async def test_the_12_host_nova_stream_replays_whole_and_in_order(
     settings = bridge_settings()
     envelopes = json.loads(await asyncio.to_thread(FIXTURE.read_text))
     expected = [json.loads(e["oslo.message"]) for e in envelopes]
-    for message in expected:
-        message.pop("_context_auth_token", None)
-        message.pop("_context_service_catalog", None)
+    assert all(m["_context_auth_token"] is None for m in expected)  # redacted: nothing to cut
+    assert all(m["_context_service_catalog"] == [] for m in expected)
     async with running_bridge(settings):
         await asyncio.to_thread(
             publish, amqp_url, settings.exchange, [orjson.dumps(e) for e in envelopes]
@@ -123,7 +122,7 @@ async def test_the_12_host_nova_stream_replays_whole_and_in_order(
         records = await read_topic(
             kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= len(expected)
         )
-    assert [orjson.loads(r.value) for r in records] == expected
+    assert [r.value for r in records] == [e["oslo.message"].encode() for e in envelopes]
     aggregate = expected[0]["payload"]["nova_object.data"]["uuid"]
     assert {r.key for r in records} == {aggregate.encode()}
 
@@ -187,7 +186,11 @@ async def test_bad_bodies_go_to_the_dlq_and_good_ones_still_get_through(
         assert headers["error"]
         assert headers["received_at"]
     expected_counts = {reason.value: 1 for reason in BAD_BODIES}
-    assert bridge.metrics.dead_letter_counts() == {**expected_counts, "bridge_error": 0}
+    assert bridge.metrics.dead_letter_counts() == {
+        **expected_counts,
+        "bridge_error": 0,
+        "kafka_refused": 0,
+    }
     assert queue_counts(amqp_url, settings.queue)[0] == 0
 
 

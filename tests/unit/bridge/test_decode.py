@@ -4,7 +4,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridge.decode import DecodeError, Reason, decode
+from bridge.decode import DecodeError, Notification, Reason, decode
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "conductor-cache_images-12hosts.json"
 LIMIT = 100_000
@@ -16,19 +16,27 @@ def _envelope(message: object) -> bytes:
 
 def test_envelope_is_unwrapped_whole() -> None:
     inner = {"message_id": "m1", "event_type": "aggregate.cache_images.start", "payload": {}}
-    assert decode(_envelope(inner), LIMIT) == inner
+    decoded = decode(_envelope(inner), LIMIT)
+    assert isinstance(decoded, Notification)
+    assert decoded.message == inner
+    assert decoded.text == json.dumps(inner)  # the inner text as received, not re-encoded
 
 
 def test_legacy_unenveloped_body_is_the_notification() -> None:
     body = {"message_id": "m1", "event_type": "compute.instance.create.end", "payload": {}}
-    assert decode(orjson.dumps(body), LIMIT) == body
+    decoded = decode(orjson.dumps(body), LIMIT)
+    assert isinstance(decoded, Notification)
+    assert decoded.message == body
+    assert decoded.text == orjson.dumps(body)
 
 
 @pytest.mark.skipif(not FIXTURE.exists(), reason="shared Nova fixture not on this machine")
 def test_every_envelope_of_the_nova_fixture_decodes() -> None:
     for envelope in json.loads(FIXTURE.read_text()):
         decoded = decode(orjson.dumps(envelope), LIMIT)
-        assert decoded == json.loads(envelope["oslo.message"])
+        assert isinstance(decoded, Notification)
+        assert decoded.message == json.loads(envelope["oslo.message"])
+        assert decoded.text == envelope["oslo.message"]
 
 
 @pytest.mark.parametrize(
@@ -54,3 +62,18 @@ def test_bad_bodies_name_their_reason(body: bytes, reason: Reason) -> None:
     assert isinstance(result, DecodeError)
     assert result.reason is reason
     assert result.detail
+
+
+def test_numbers_orjson_cannot_hold_are_parsed_by_the_stdlib() -> None:
+    inner = '{"event_type": "x", "n": 1e400, "id": 1000000000000000000000000000000}'
+    decoded = decode(orjson.dumps({"oslo.version": "2.0", "oslo.message": inner}), LIMIT)
+    assert isinstance(decoded, Notification)
+    assert decoded.message["id"] == 10**30
+    assert decoded.text == inner
+
+
+def test_nan_is_not_json() -> None:
+    inner = '{"event_type": "x", "n": NaN}'
+    decoded = decode(orjson.dumps({"oslo.version": "2.0", "oslo.message": inner}), LIMIT)
+    assert isinstance(decoded, DecodeError)
+    assert decoded.reason is Reason.NOT_ENVELOPE

@@ -1,50 +1,57 @@
-"""KafkaSink.prepare: a topic's partitions, learnt once, waited for while Kafka is away."""
+"""Topic checks at start-up, and the errors a failed send is classified by."""
 
-import asyncio
-from typing import Any
+import pytest
+from aiokafka import errors
 
-from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
-
-from bridge.producer import KafkaSink
+from bridge.exceptions import KafkaSetupError
+from bridge.kafka_errors import InvalidRecordError, Kind, classify, describe
 from bridge.settings import BridgeSettings
+from bridge.topics import check_topic
+
+SETTINGS = BridgeSettings(raw_partitions=4)
+GOOD = {"cleanup.policy": "delete", "max.message.bytes": str(SETTINGS.max_record_bytes)}
 
 
-class _Producer:
-    """aiokafka's producer as far as prepare uses it: fails ``failures`` times, then answers."""
-
-    def __init__(self, failures: list[Exception]) -> None:
-        self.failures = failures
-        self.calls = 0
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-        return {2, 0, 1}
+def test_a_topic_as_the_bridge_creates_it_passes() -> None:
+    check_topic(SETTINGS, SETTINGS.raw_topic, 4, GOOD)
+    check_topic(SETTINGS, SETTINGS.dlq_topic, 1, GOOD)
 
 
-def _sink(producer: Any) -> KafkaSink:
-    sink = KafkaSink(BridgeSettings(retry_backoff_max_s=0.01))
-    sink._producer = producer
-    return sink
+@pytest.mark.parametrize(
+    ("topic", "partitions", "config", "says"),
+    [
+        (SETTINGS.raw_topic, 3, GOOD, "has 3 partitions, raw_partitions is 4"),
+        (SETTINGS.raw_topic, 4, {**GOOD, "cleanup.policy": "compact"}, "is compacted"),
+        (SETTINGS.dlq_topic, 1, {**GOOD, "cleanup.policy": "compact,delete"}, "is compacted"),
+        (SETTINGS.raw_topic, 4, {**GOOD, "max.message.bytes": "1048588"}, "max.message.bytes"),
+        (SETTINGS.dlq_topic, 1, {**GOOD, "max.message.bytes": "1048588"}, "max.message.bytes"),
+    ],
+)
+def test_a_wrong_topic_is_one_line_naming_it(
+    topic: str, partitions: int, config: dict[str, str], says: str
+) -> None:
+    with pytest.raises(KafkaSetupError) as raised:
+        check_topic(SETTINGS, topic, partitions, config)
+    assert says in str(raised.value)
+    assert topic in str(raised.value)
+    assert "\n" not in str(raised.value)
 
 
-def test_prepare_waits_out_kafka_errors_then_knows_the_topic(monkeypatch: Any) -> None:
-    """aiokafka raises UnknownTopicOrPartitionError when a metadata wait outlasts its request
-    timeout (Kafka stopped): the bridge used to exit on it."""
-    sleeps: list[float] = []
+def test_errors_are_refused_fatal_or_a_broken_producer() -> None:
+    assert classify(errors.MessageSizeTooLargeError()) is Kind.REFUSED
+    assert classify(errors.for_code(87)()) is Kind.REFUSED  # INVALID_RECORD: compacted, no key
+    assert classify(errors.TopicAuthorizationFailedError()) is Kind.FATAL
+    for broken in (
+        errors.OutOfOrderSequenceNumber(),
+        errors.UnknownProducerId(),
+        errors.ProducerFenced(),
+        errors.NotLeaderForPartitionError(),
+        errors.KafkaTimeoutError(),
+        errors.UnknownError(),
+    ):
+        assert classify(broken) is Kind.BROKEN
 
-    async def no_sleep(delay: float) -> None:
-        sleeps.append(delay)
 
-    monkeypatch.setattr(asyncio, "sleep", no_sleep)
-    producer = _Producer([UnknownTopicOrPartitionError(), KafkaConnectionError()])
-    sink = _sink(producer)
-    assert not sink.knows("t")
-    asyncio.run(sink.prepare("t"))
-    assert sink.knows("t")
-    assert producer.calls == 3
-    assert len(sleeps) == 2
-    asyncio.run(sink.prepare("t"))  # learnt once
-    assert producer.calls == 3
-    assert sink.partition("t", None) in {0, 1, 2}
+def test_kafka_errors_are_described_with_code_and_meaning() -> None:
+    assert describe(InvalidRecordError()).startswith("[Error 87] InvalidRecordError: ")
+    assert "maximum message size" in describe(errors.MessageSizeTooLargeError())

@@ -1,14 +1,13 @@
-"""BatchSender: a partition with a batch in flight collects the next shipments into one batch."""
+"""BatchSender: a partition with a batch in flight collects the next shipments into one batch;
+a failed batch is reported (the service replaces the producer), never retried here."""
 
 import asyncio
 from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
 
-from bridge.metrics import BridgeMetrics
 from bridge.records import Delivery, Record
 from bridge.sender import BatchSender, Shipment
-from bridge.settings import BridgeSettings
 
 
 class _Batch:
@@ -39,23 +38,31 @@ class _Sink:
         return future
 
 
-def _shipment(*values: bytes, epoch: int = 1) -> Shipment:
+def _shipment(*values: bytes, epoch: int = 1, alone: bool = False) -> Shipment:
     items = [(Delivery(i, v, "rk"), Record("t", v, None, [])) for i, v in enumerate(values)]
-    return Shipment(epoch, "t", 0, items)
+    return Shipment(epoch, "t", 0, items, alone)
 
 
-def _sender(sink: _Sink, acked: list[bytes]) -> BatchSender:
-    def on_sent(shipment: Shipment) -> None:
-        acked.extend(record.value for _, record in shipment.items)
+class _Outcome:
+    def __init__(self) -> None:
+        self.acked: list[bytes] = []
+        self.failed: list[tuple[int, list[bytes], BaseException]] = []
 
-    settings = BridgeSettings(retry_backoff_max_s=0.01)
-    return BatchSender(settings, sink, BridgeMetrics(), on_sent, lambda epoch: True)  # type: ignore[arg-type]
+    def sender(self, sink: _Sink, generation: int = 7) -> BatchSender:
+        return BatchSender(sink, generation, self.on_sent, self.on_failed)  # type: ignore[arg-type]
+
+    def on_sent(self, shipment: Shipment) -> None:
+        self.acked.extend(record.value for _, record in shipment.items)
+
+    def on_failed(self, generation: int, shipments: list[Shipment], exc: BaseException) -> None:
+        values = [record.value for s in shipments for _, record in s.items]
+        self.failed.append((generation, values, exc))
 
 
 def test_shipments_during_a_round_trip_go_as_one_batch_in_order() -> None:
     async def scenario() -> None:
-        sink, acked = _Sink(), list[bytes]()
-        sender = _sender(sink, acked)
+        sink, out = _Sink(), _Outcome()
+        sender = out.sender(sink)
         await sender.send(_shipment(b"a"))
         await sender.send(_shipment(b"b", b"c"))  # "a" is in flight: these wait together
         await sender.send(_shipment(b"d"))
@@ -66,26 +73,50 @@ def test_shipments_during_a_round_trip_go_as_one_batch_in_order() -> None:
         assert [values for values, _ in sink.sent] == [[b"a"], [b"b", b"c", b"d"]]
         sink.sent[1][1].set_result(None)
         await asyncio.sleep(0)
-        assert acked == [b"a", b"b", b"c", b"d"]
+        assert out.acked == [b"a", b"b", b"c", b"d"]
 
     asyncio.run(scenario())
 
 
-def test_a_full_open_batch_goes_at_once_and_a_failed_one_is_retried_whole() -> None:
+def test_a_failed_batch_is_reported_whole_with_its_generation_and_not_retried() -> None:
     async def scenario() -> None:
-        sink, acked = _Sink(room=2), list[bytes]()
-        sender = _sender(sink, acked)
+        sink, out = _Sink(room=2), _Outcome()
+        sender = out.sender(sink, generation=3)
         await sender.send(_shipment(b"a"))
         await sender.send(_shipment(b"b", b"c", b"d"))  # room for 2: "b", "c" go at once
         assert [values for values, _ in sink.sent] == [[b"a"], [b"b", b"c"]]
-        sink.sent[0][1].set_exception(KafkaConnectionError())
+        error = KafkaConnectionError()
+        sink.sent[0][1].set_exception(error)
         sink.sent[1][1].set_result(None)
-        for _ in range(50):  # retry backoff (0.01 s) and the open "d"
-            await asyncio.sleep(0.005)
-            for _, future in sink.sent[2:]:
-                if not future.done():
-                    future.set_result(None)
-        assert sorted(acked) == [b"a", b"b", b"c", b"d"]
-        assert [b"a"] in [values for values, _ in sink.sent[2:]]  # "a" was sent again
+        await asyncio.sleep(0.01)
+        assert out.failed == [(3, [b"a"], error)]
+        assert out.acked == [b"b", b"c"]
+        assert [values for values, _ in sink.sent] == [[b"a"], [b"b", b"c"], [b"d"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_retired_sender_sends_nothing_more_but_reports_what_lands() -> None:
+    async def scenario() -> None:
+        sink, out = _Sink(), _Outcome()
+        sender = out.sender(sink)
+        await sender.send(_shipment(b"a"))
+        await sender.send(_shipment(b"b"))  # open, waits for "a"
+        sender.retire()
+        await sender.send(_shipment(b"c"))
+        sink.sent[0][1].set_result(None)
+        await asyncio.sleep(0.01)
+        assert [values for values, _ in sink.sent] == [[b"a"]]
+        assert out.acked == [b"a"]
+
+    asyncio.run(scenario())
+
+
+def test_alone_sends_each_record_in_a_batch_of_its_own_in_order() -> None:
+    async def scenario() -> None:
+        sink, out = _Sink(), _Outcome()
+        sender = out.sender(sink)
+        await sender.send(_shipment(b"a", b"b", b"c", alone=True))
+        assert [values for values, _ in sink.sent] == [[b"a"], [b"b"], [b"c"]]
 
     asyncio.run(scenario())

@@ -1,21 +1,4 @@
 from bridge.keys import partition_key
-from bridge.scrub import scrub
-from bridge.settings import DEFAULT_SECRET_FIELDS
-
-
-def test_default_deny_list_removes_token_and_catalog_only() -> None:
-    message = {
-        "event_type": "x",
-        "_context_auth_token": "gAAAA-secret",
-        "_context_service_catalog": [{"endpoints": []}],
-        "_context_user": "admin",
-    }
-    assert scrub(message, DEFAULT_SECRET_FIELDS) == {"event_type": "x", "_context_user": "admin"}
-
-
-def test_deny_list_is_configurable() -> None:
-    message = {"event_type": "x", "_context_roles": ["admin"], "_context_user": "u"}
-    assert scrub(message, ["_context_roles"]) == {"event_type": "x", "_context_user": "u"}
 
 
 def _versioned(event_type: str, data: object) -> dict[str, object]:
