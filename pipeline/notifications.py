@@ -5,7 +5,7 @@ alone, before any JSON is parsed.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -35,6 +35,7 @@ class Notification:
     aggregate: Aggregate
     timestamp: str  # RFC 3339 UTC, from Nova's timestamp
     message_id: str | None
+    global_request_id: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ def _build(kind: str, message: dict[str, Any], headers: Mapping[str, str]) -> No
         "aggregate": _aggregate(data),
         "timestamp": nova_time(message.get("timestamp")),
         "message_id": _opt_str(message.get("message_id")),
+        "global_request_id": _opt_str(message.get("_context_global_request_id")),
     }
     if kind == "progress":
         return Progress(kind=kind, **common, **_progress_fields(data))

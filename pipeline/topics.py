@@ -13,6 +13,9 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
     n, rf = settings.raw_partitions, settings.replication_factor
     compact = {"cleanup.policy": "compact"}
     big = {"max.message.bytes": str(settings.max_record_bytes)}
+    dlq = {
+        "max.message.bytes": str(settings.required_max_message_bytes()[settings.pipeline_dlq_topic])
+    }
     return [
         NewTopic(settings.raw_topic, n, rf, topic_configs=big),
         NewTopic(settings.ticks_topic, n, rf, topic_configs={"retention.ms": "3600000"}),
@@ -20,7 +23,7 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
         NewTopic(settings.completed_topic, n, rf),
         NewTopic(settings.host_failed_topic, n, rf),
         NewTopic(settings.stalled_topic, n, rf),
-        NewTopic(settings.pipeline_dlq_topic, 1, rf),
+        NewTopic(settings.pipeline_dlq_topic, 1, rf, topic_configs=dlq),
     ]
 
 
