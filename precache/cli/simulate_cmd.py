@@ -62,7 +62,7 @@ def simulate(
     )
     target = mask_url(settings.amqp_url.get_secret_value())
     typer.echo(
-        f"operation {region}/{plan.request_id}: {hosts} hosts of '{aggregate_name}' -> {target}"
+        f"operation {region}/{plan.aggregate_uuid}/{plan.request_id}: {hosts} hosts of '{aggregate_name}' -> {target}"
     )
     from precache.simulate.conductor import simulate_operation  # oslo.messaging loads slowly
 
