@@ -76,8 +76,7 @@ class Run:
         return steps
 
     def summary(self, agg: Aggregate = AGG) -> dict[str, Any]:
-        summary = self.store.summary[f"r/{agg.uuid}/{REQ}"]
-        return summary
+        return self.store.summary[f"r/{agg.uuid}/{REQ}"]
 
     def kinds(self) -> list[str]:
         return [e.kind for s in self.steps for e in s.effects]

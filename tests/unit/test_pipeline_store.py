@@ -1,8 +1,7 @@
 """TableStore over a plain dict (faust tables are mappings): chunking and the open index."""
 
 from pipeline import engine
-from pipeline.operation import Limits
-from pipeline.operation import json_len
+from pipeline.operation import Limits, json_len
 from pipeline.store import TableStore
 from pipeline.synthetic import SyntheticOperation, hostnames
 from tests.unit.test_pipeline_operation import notification
