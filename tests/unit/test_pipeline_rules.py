@@ -261,3 +261,41 @@ def test_global_request_id_travels_in_the_summary_and_every_event():
     plain = Run()
     plain(start(["a"]), progress("a", 1))
     assert {e["data"]["global_request_id"] for e in plain.events()} == {None}
+
+
+def test_a_silent_host_named_with_5000_digits_completes_and_later_records_apply():
+    """Issue 9, item 2: this crashed every tick (int() of 5,000 digits in the natural sort)."""
+    huge = "9" * 5000
+    run = Run()
+    run(start(["a", huge]), progress("a", 2), end(["a", huge]))
+    (step,) = run.tick(10.0)
+    assert step.reject is None
+    s = run.summary()
+    assert (s["state"], s["missing_hosts"], s["hosts_failed"]) == ("completed", [huge], 1)
+    other = Aggregate(uuid="agg-2", name=None, id=None)
+    run(start(["b"], agg=other), progress("b", 1, agg=other))
+    assert run.summary(other)["outcome"] == "succeeded"
+
+
+def test_an_operation_whose_timer_rules_raise_is_quarantined_once_the_others_go_on(
+    monkeypatch: Any,
+) -> None:
+    other = Aggregate(uuid="agg-2", name=None, id=None)
+    run = Run()
+    run(start(["a", "b"]), end(["a", "b"]), start(["x", "y"], agg=other), end(["x"], agg=other))
+    real = engine.operation.tick
+
+    def tick(summary: dict[str, Any], *a: Any) -> Any:
+        if summary["aggregate"]["uuid"] == "agg-1":
+            raise ValueError("poison")
+        return real(summary, *a)
+
+    monkeypatch.setattr(engine.operation, "tick", tick)
+    steps = run.tick(10.0)
+    assert sorted(rejects(steps), key=str) == [None, "tick_error"]
+    assert run.summary(other)["state"] == "completed"
+    assert "poison" in run.summary()["quarantined"]
+    assert run.tick(20.0) == []  # never again: no crash loop
+    (late,) = run(progress("a", 2))
+    assert late.reject is None
+    assert run.summary()["hosts_reported"] == 1
