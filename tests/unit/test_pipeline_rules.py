@@ -4,7 +4,7 @@ Notifications are built directly (canonical timestamps), so these test the rules
 
 from typing import Any
 
-from pipeline import engine, events
+from pipeline import engine, events, operation
 from pipeline.engine import DictStore
 from pipeline.notifications import Aggregate, End, Notification, Progress, Start
 from pipeline.operation import HELD, Limits, Step, duration_s
@@ -283,14 +283,14 @@ def test_an_operation_whose_timer_rules_raise_is_quarantined_once_the_others_go_
     other = Aggregate(uuid="agg-2", name=None, id=None)
     run = Run()
     run(start(["a", "b"]), end(["a", "b"]), start(["x", "y"], agg=other), end(["x"], agg=other))
-    real = engine.operation.tick
+    real = operation.tick
 
     def tick(summary: dict[str, Any], *a: Any) -> Any:
         if summary["aggregate"]["uuid"] == "agg-1":
             raise ValueError("poison")
         return real(summary, *a)
 
-    monkeypatch.setattr(engine.operation, "tick", tick)
+    monkeypatch.setattr(operation, "tick", tick)
     steps = run.tick(10.0)
     assert sorted(rejects(steps), key=str) == [None, "tick_error"]
     assert run.summary(other)["state"] == "completed"
