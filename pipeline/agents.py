@@ -152,34 +152,44 @@ async def apply_events(p: Pipeline, batch: list[Any]) -> None:
             messages.append(message)
         work.append((partition, partition_events[-1], messages))
     now = time.time()
-    try:
-        outbox, applied = apply_all(p, work, now, Outbox())
-        statuses = encode_statuses(p, outbox)
-    except Careful:
-        outbox, applied = apply_all(p, work, now, Outbox(careful=True))
-        statuses = encode_statuses(p, outbox)
-    await send(p, outbox, statuses)
-    for scope, state in applied:
-        with partition_scope(scope):
-            state.flush()
-    await confirm_state(p)
-    account(p, outbox, now)
+    while work:  # one round, unless an operation's state of this batch grows too large
+        try:
+            outbox, applied, rest = apply_all(p, work, now, Outbox())
+            statuses = encode_statuses(p, outbox)
+        except Careful:  # the same work again, each status built with its record
+            outbox, applied, rest = apply_all(p, work, now, Outbox(careful=True))
+            statuses = encode_statuses(p, outbox)
+        work = rest
+        await send(p, outbox, statuses)
+        for scope, state in applied:
+            with partition_scope(scope):
+                state.flush()
+        await confirm_state(p)
+        account(p, outbox, now)
+
+
+Work = list[tuple[int, Any, list[Any]]]  # partition, its scope event, its messages
 
 
 def apply_all(
-    p: Pipeline, work: list[tuple[int, Any, list[Any]]], now: float, outbox: Outbox
-) -> tuple[Outbox, list[tuple[Any, Batch]]]:
+    p: Pipeline, work: Work, now: float, outbox: Outbox
+) -> tuple[Outbox, list[tuple[Any, Batch]], Work]:
+    """Apply ``work``; returns the outbox, the staged state per partition, and the work left
+    for another round when one operation's hosts of this round filled a summary's budget
+    (``Batch.full``): a round's summary names every host it counted (``last_hosts``)."""
     applied: list[tuple[Any, Batch]] = []
-    for partition, scope, messages in work:
+    for i, (partition, scope, messages) in enumerate(work):
         state = Batch(p.store, p.settings.state_chunk_bytes)
+        applied.append((scope, state))
         with partition_scope(scope):
-            for message in messages:
+            for j, message in enumerate(messages):
+                if state.full():
+                    return outbox, applied, [(partition, scope, messages[j:]), *work[i + 1 :]]
                 if message.topic == p.settings.ticks_topic:
                     on_tick(p, state, partition, message, outbox, now)
                 else:
                     apply_raw(p, state, message, outbox, now)
-        applied.append((scope, state))
-    return outbox, applied
+    return outbox, applied, []
 
 
 def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: float) -> None:

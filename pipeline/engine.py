@@ -201,6 +201,13 @@ class Batch:
         self._listed: dict[str, frozenset[str]] = {}
         self._aliases: dict[str, str] = {}
         self._forget: list[str] = []
+        self._key_bytes = 0  # largest JSON size of one operation's staged marker keys
+        self._keys: dict[str, int] = {}
+
+    def full(self) -> bool:
+        """One operation's hosts staged here fill ``chunk_bytes`` of its summary's
+        ``last_hosts``: flush before staging more (the summary stays well below 1 MB)."""
+        return self._key_bytes >= self.chunk_bytes
 
     def compute(
         self,
@@ -244,7 +251,12 @@ class Batch:
         if step.summary is not None:
             self._summaries[step.op_id] = step.summary
         if step.markers:
-            self._markers.setdefault(step.op_id, {}).update(step.markers)
+            staged = self._markers.setdefault(step.op_id, {})
+            size = self._keys.get(step.op_id, 0)
+            size += sum(json_len(key) for key, _ in step.markers if key not in staged)
+            self._keys[step.op_id] = size
+            self._key_bytes = max(self._key_bytes, size)
+            staged.update(step.markers)
 
     def flush(self) -> None:
         store = self.store
@@ -261,6 +273,7 @@ class Batch:
                 store.forget(op_id)
         self._summaries, self._markers, self._expected, self._aliases = {}, {}, {}, {}
         self._listed, self._forget = {}, []
+        self._keys, self._key_bytes = {}, 0
 
     def get_summary(self, op_id: str) -> Summary | None:
         summary = self._summaries.get(op_id)
