@@ -85,10 +85,15 @@ def test_crash_anywhere_then_redelivery_gives_exact_counts(data: st.DataObject):
 Runner = Callable[[list[Record], DictStore, int], object]
 
 
-def crash_then_redeliver(data: st.DataObject, first: Runner, replay: Runner) -> None:
+def crash_then_redeliver(
+    data: st.DataObject, first: Runner, replay: Runner, held_first: bool = False
+) -> None:
     n_hosts = data.draw(st.integers(1, 12))
     op = operation(n_hosts, data.draw(st.integers(0, n_hosts)), seed=3)
-    records = data.draw(st.permutations(op.records()))
+    if held_first:  # every progress before the list: held, then resolved by the start
+        records = [*data.draw(st.permutations(op.all_progress())), op.start(), op.end()]
+    else:
+        records = data.draw(st.permutations(op.records()))
     records += data.draw(st.lists(st.sampled_from(records), max_size=4))
     crash = data.draw(st.integers(0, len(records) - 1))
     committed = data.draw(st.integers(0, crash))
@@ -325,3 +330,18 @@ def test_a_batch_writes_one_summary_per_operation():
     run_batches(op.records(), store, [100])
     assert store.summary_writes == 3  # 202 records (start, 200 hosts, end) in batches of 100
     assert only_summary(store)["hosts_reported"] == 200
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), sizes=batch_sizes, replay_sizes=batch_sizes)
+def test_crash_anywhere_with_held_progress_then_redelivery_gives_exact_counts(
+    data: st.DataObject, sizes: list[int], replay_sizes: list[int]
+):
+    """R5 under crashes: held entries, their resolution by the start and the markers of the
+    hosts it counted are cut anywhere; redelivery still counts every host once."""
+    crash_then_redeliver(
+        data,
+        lambda records, store, first: run_batches(records, store, sizes, first),
+        lambda records, store, first: run_batches(records, store, replay_sizes, first),
+        held_first=True,
+    )
