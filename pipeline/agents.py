@@ -18,6 +18,7 @@ and applied exactly once (the state is idempotent under redelivery).
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ async def guarded(p: Pipeline, batch: list[Any], exit: Callable[[int], Any] = os
         await apply_events(p, batch)
     except Exception as exc:  # every worker-level failure ends the same way
         log.critical("worker-level failure: exiting before the batch is acked", error=repr(exc))
+        sys.stdout.flush()
+        sys.stderr.flush()
         exit(FATAL_EXIT)
 
 
@@ -83,6 +86,7 @@ class Outbox:
     counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     dirty_taken: list[int] = field(default_factory=list)
+    due: set[str] = field(default_factory=set)  # coalesced snapshots sent at this tick
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -265,6 +269,7 @@ def coalesced_statuses(p: Pipeline, state: Batch, partition: int, outbox: Outbox
         summary = state.get_summary(op_id)
         if summary is not None and summary["state"] == "running":
             outbox.statuses.setdefault(op_id, summary)
+            outbox.due.add(op_id)
 
 
 def encode_statuses(p: Pipeline, outbox: Outbox) -> dict[str, bytes]:
@@ -291,7 +296,7 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
         pending.append(await p.outputs[kind].send(key=op_id.encode(), value=value))
     for op_id, value in statuses.items():
         summary = outbox.statuses.get(op_id)
-        if summary is not None and coalesce(p, summary):
+        if summary is not None and op_id not in outbox.due and coalesce(p, summary):
             continue
         pending.append(await p.outputs["status"].send(key=op_id.encode(), value=value))
     if pending:
@@ -311,7 +316,7 @@ def account(p: Pipeline, outbox: Outbox, now: float) -> None:
     for partition in outbox.dirty_taken:
         p.dirty.pop(partition, None)
     for op_id, summary in outbox.statuses.items():
-        if coalesce(p, summary):
+        if op_id not in outbox.due and coalesce(p, summary):
             p.dirty.setdefault(summary["partition"], set()).add(op_id)
     stats = p.stats
     stats.applied += outbox.counts.get("applied", 0)
