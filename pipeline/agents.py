@@ -328,7 +328,7 @@ def account(p: Pipeline, outbox: Outbox, now: float) -> None:
     for reason, n in outbox.reasons.items():
         stats.malformed += n
         stats.by_reason[reason] = stats.by_reason.get(reason, 0) + n
-    if outbox.counts.get("applied"):
+    if outbox.counts.get("applied") or outbox.counts.get("late"):
         stats.last_applied_at = now
         if stats.first_applied_at is None:
             stats.first_applied_at = now
