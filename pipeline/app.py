@@ -167,18 +167,34 @@ def limits(settings: WorkerSettings) -> Limits:
 
 
 async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
-    """The group's committed offsets on the raw topic (partition -> next offset to read)."""
+    """The group's committed offsets on the raw topic (partition -> next offset to read); a
+    partition the group never committed starts at its first offset (``earliest``), so the
+    gap guard also sees records skipped before the first commit."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(settings.app_id)
     finally:
         await admin.close()
-    return {
+    committed = {
         tp.partition: meta.offset
         for tp, meta in offsets.items()
         if tp.topic == settings.raw_topic and meta.offset >= 0
     }
+    fresh = [
+        TopicPartition(settings.raw_topic, p)
+        for p in range(settings.raw_partitions)
+        if p not in committed
+    ]
+    if fresh:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        await consumer.start()
+        try:
+            for tp, offset in (await consumer.beginning_offsets(fresh)).items():
+                committed[tp.partition] = offset
+        finally:
+            await consumer.stop()
+    return committed
 
 
 async def read_range(settings: WorkerSettings, partition: int, start: int, end: int) -> list[Any]:
