@@ -299,16 +299,20 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
         if summary is not None and op_id not in outbox.due and coalesce(p, summary):
             continue
         pending.append(await p.outputs["status"].send(key=op_id.encode(), value=value))
+    await confirm(p, pending)
+
+
+async def confirm(p: Pipeline, pending: list[Any]) -> None:
+    """Wait for Kafka to confirm ``pending``; a confirmation that never comes is a
+    worker-level failure too (``TimeoutError``), not a stall."""
     if pending:
-        await asyncio.gather(*pending)
+        await asyncio.wait_for(asyncio.gather(*pending), p.settings.confirm_timeout_s)
 
 
 async def confirm_state(p: Pipeline) -> None:
     """Wait until Kafka has every changelog write of the batch (faust only logs a failure)."""
     take = getattr(p.store.table, "take_pending", None)
-    pending = take() if take is not None else []
-    if pending:
-        await asyncio.gather(*pending)
+    await confirm(p, take() if take is not None else [])
 
 
 def account(p: Pipeline, outbox: Outbox, now: float) -> None:

@@ -55,6 +55,11 @@ class WorkerSettings(KafkaSettings):
         description="largest derived event; each host/image list in it gets a fifth, capped "
         "with a *_truncated flag",
     )
+    confirm_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="a batch's sends and state writes not confirmed by Kafka by then: exit 70",
+    )
     state_chunk_bytes: int = Field(
         256 * 1024,
         ge=16 * 1024,
