@@ -7,10 +7,15 @@ Settings chosen against faust-streaming's open reports (see README, "Pipeline"):
 - ``processing_guarantee="at_least_once"``: state is idempotent under redelivery (see
   :mod:`pipeline.operation`); no transactions, so changelog recovery never waits on
   transaction markers;
-- faust flushes its producer before committing offsets, so a committed input offset implies its
-  changelog writes and derived events are in Kafka.
+- faust flushes its producer before committing offsets, but a send that fails is only logged
+  (``Topic._on_published``), so the agent awaits every event and every changelog write of a
+  batch itself (:class:`TrackedTable`) before returning; a failure there stops the worker
+  before the batch is acked (see :mod:`pipeline.agents`);
+- ``producer_max_request_size`` covers a dead letter of the largest raw record; our own
+  records are bounded far below it (``WorkerSettings.max_event_bytes``, ``state_chunk_bytes``).
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +36,10 @@ class Stats:
 
     applied: int = 0
     ignored: int = 0
-    malformed: int = 0
+    malformed: int = 0  # every dead letter, by reason below
+    late: int = 0  # inputs for completed or forgotten operations (R7)
+    held: int = 0  # progress held before any host list (R5)
+    quarantined: int = 0  # operations whose timer rules raised
     ticks: int = 0
     first_applied_at: float | None = None  # wall clock, for throughput measurements
     last_applied_at: float | None = None
@@ -51,6 +59,23 @@ class Pipeline:
     gaps: GapGuard
     stats: Stats = field(default_factory=Stats)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
+
+
+class TrackedTable(faust.Table[Any, Any]):
+    """A table whose changelog sends can be awaited: faust only logs a failed one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: list[asyncio.Future[Any]] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self.pending.append(fut)
+        return fut
+
+    def take_pending(self) -> list[asyncio.Future[Any]]:
+        pending, self.pending = self.pending, []
+        return pending
 
 
 def faust_app(settings: WorkerSettings) -> Any:
@@ -80,6 +105,8 @@ def faust_app(settings: WorkerSettings) -> Any:
         web_port=settings.web_port,
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         producer_linger_ms=5,
+        producer_max_request_size=settings.producer_max_request_size,
+        Table=TrackedTable,
         stream_buffer_maxsize=65536,
         autodiscover=False,
         key_serializer="json",  # tables; topics below are raw bytes
@@ -117,13 +144,8 @@ def build(settings: WorkerSettings) -> Pipeline:
             "stalled": out(settings.stalled_topic),
         },
         dlq=out(settings.pipeline_dlq_topic),
-        store=TableStore(app.Table("operations", partitions=n)),
-        limits=Limits(
-            grace_period_s=settings.grace_period_s,
-            stall_after_s=settings.stall_after_s,
-            failed_hosts_cap=settings.failed_hosts_cap,
-            retention_s=settings.retention_s,
-        ),
+        store=TableStore(app.Table("operations", partitions=n), settings.state_chunk_bytes),
+        limits=limits(settings),
         gaps=GapGuard(fetch, committed),
     )
 
@@ -138,19 +160,47 @@ def build(settings: WorkerSettings) -> Pipeline:
     return pipeline
 
 
+def limits(settings: WorkerSettings) -> Limits:
+    return Limits(
+        grace_period_s=settings.grace_period_s,
+        stall_after_s=settings.stall_after_s,
+        failed_hosts_cap=settings.failed_hosts_cap,
+        retention_s=settings.retention_s,
+        list_bytes=settings.list_bytes,
+        chunk_bytes=settings.state_chunk_bytes,
+        event_bytes=settings.max_event_bytes,
+    )
+
+
 async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
-    """The group's committed offsets on the raw topic (partition -> next offset to read)."""
+    """The group's committed offsets on the raw topic (partition -> next offset to read); a
+    partition the group never committed starts at its first offset (``earliest``), so the
+    gap guard also sees records skipped before the first commit."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(settings.app_id)
     finally:
         await admin.close()
-    return {
+    committed = {
         tp.partition: meta.offset
         for tp, meta in offsets.items()
         if tp.topic == settings.raw_topic and meta.offset >= 0
     }
+    fresh = [
+        TopicPartition(settings.raw_topic, p)
+        for p in range(settings.raw_partitions)
+        if p not in committed
+    ]
+    if fresh:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        await consumer.start()
+        try:
+            for tp, offset in (await consumer.beginning_offsets(fresh)).items():
+                committed[tp.partition] = offset
+        finally:
+            await consumer.stop()
+    return committed
 
 
 async def read_range(settings: WorkerSettings, partition: int, start: int, end: int) -> list[Any]:

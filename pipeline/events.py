@@ -1,9 +1,17 @@
-"""CloudEvents 1.0 (structured JSON) builders for the derived topics; ids are deterministic."""
+"""CloudEvents 1.0 (structured JSON) builders for the derived topics; ids are deterministic.
+
+Every event fits ``Limits.event_bytes``: each list in ``data`` is capped (by count and by
+``Limits.list_bytes`` JSON bytes) with its own ``*_truncated`` flag, and :func:`encode`
+refuses an event over the budget (the agent then dead-letters the record that produced it).
+"""
 
 import uuid
 from typing import Any
 
-from pipeline.operation import Effect, Summary, duration_s, percent
+import orjson
+
+from pipeline.operation import Effect, Limits, Summary, cap_list, duration_s, json_len, percent
+from pipeline.operation import span as time_span
 
 NAMESPACE = uuid.UUID("6f1f4c59-8a53-4a8e-9d40-6c0f1c3b7a10")
 TYPES = {
@@ -12,6 +20,11 @@ TYPES = {
     "host_failed": "precache.host.failed",
     "stalled": "precache.operation.stalled",
 }
+DEFAULT_LIMITS = Limits()
+
+
+class EventTooLarge(ValueError):
+    """An event over ``Limits.event_bytes`` even with its lists capped."""
 
 
 def event_id(op_id: str, kind: str, sequence: str) -> str:
@@ -19,31 +32,68 @@ def event_id(op_id: str, kind: str, sequence: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{op_id}|{kind}|{sequence}"))
 
 
-def operation_data(s: Summary) -> dict[str, Any]:
+def operation_data(s: Summary, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """The status/completed/stalled ``data``: the contract in schemas/."""
-    failed_hosts: list[str] = s["failed_hosts"]
+    failed_hosts, cut_failed = cap_list(s["failed_hosts"], limits, limits.list_bytes)
+    missing, cut_missing = cap_list(s["missing_hosts"], limits, limits.list_bytes)
+    images, cut_images = cap_list(s["images"], limits, limits.list_bytes)
+    failures, cut_failures = _cap_counts(s["image_failures"], limits)
+    started, updated = time_span(s)
     return {
         "operation_id": s["operation_id"],
         "request_id": s["request_id"],
+        "global_request_id": s.get("global_request_id"),
         "region": s["region"],
         "aggregate": s["aggregate"],
-        "images": s["images"],
+        "images": images,
+        "images_truncated": cut_images or bool(s.get("images_truncated")),
         "hosts_total": s["hosts_total"] or 0,
         "hosts_reported": s["hosts_reported"],
         "hosts_failed": s["hosts_failed"],
+        "hosts_held": s.get("hosts_held", 0),
         "percent": percent(s),
         "failed_hosts": failed_hosts,
-        "failed_hosts_truncated": s["hosts_failed"] > len(failed_hosts),
-        "image_failures": s["image_failures"],
-        "missing_hosts": s["missing_hosts"],
+        "failed_hosts_truncated": cut_failed or s["hosts_failed"] > len(failed_hosts),
+        "image_failures": failures,
+        "image_failures_truncated": cut_failures,
+        "missing_hosts": missing,
+        "missing_hosts_truncated": cut_missing or s.get("missing_count", 0) > len(missing),
         "state": s["state"],
         "outcome": s["outcome"],
-        "started_at": s["started_at"] or s["first_at"],
-        "updated_at": s["updated_at"],
+        "started_at": s["started_at"] or started,
+        "updated_at": updated,
         "completed_at": s["completed_at"],
         "duration_s": duration_s(s),
         "stalls": s["stalls"],
         "version": s["version"],
+    }
+
+
+def _cap_counts(counts: dict[str, int], limits: Limits) -> tuple[dict[str, int], bool]:
+    out: dict[str, int] = {}
+    size = 2
+    for image, n in counts.items():
+        size += json_len(image) + len(str(n)) + 1
+        if size > limits.list_bytes or len(out) >= limits.failed_hosts_cap:
+            return out, True
+        out[image] = n
+    return out, False
+
+
+def host_data(s: Summary, host: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    failed, cut_failed = cap_list(host["images_failed"], limits, limits.list_bytes)
+    cached, cut_cached = cap_list(host["images_cached"], limits, limits.list_bytes)
+    return {
+        "operation_id": s["operation_id"],
+        "request_id": s["request_id"],
+        "global_request_id": s.get("global_request_id"),
+        "region": s["region"],
+        "aggregate": s["aggregate"],
+        **host,
+        "images_failed": failed,
+        "images_failed_truncated": cut_failed,
+        "images_cached": cached,
+        "images_cached_truncated": cut_cached,
     }
 
 
@@ -57,20 +107,14 @@ def _sequence(s: Summary, effect: Effect) -> str:
     return "final"
 
 
-def build(s: Summary, effect: Effect) -> dict[str, Any]:
+def build(s: Summary, effect: Effect, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """One CloudEvent for ``effect`` on operation ``s``; ``time`` is Nova's, so it is stable."""
-    time = s["updated_at"]
     if effect.kind == "host_failed" and effect.host is not None:
-        data: dict[str, Any] = {
-            "operation_id": s["operation_id"],
-            "request_id": s["request_id"],
-            "region": s["region"],
-            "aggregate": s["aggregate"],
-            **effect.host,
-        }
+        data = host_data(s, effect.host, limits)
         time = effect.host["at"]
     else:
-        data = operation_data(s)
+        data = operation_data(s, limits)
+        time = data["updated_at"]
     return {
         "specversion": "1.0",
         "id": event_id(s["operation_id"], effect.kind, _sequence(s, effect)),
@@ -81,3 +125,11 @@ def build(s: Summary, effect: Effect) -> dict[str, Any]:
         "datacontenttype": "application/json",
         "data": data,
     }
+
+
+def encode(s: Summary, effect: Effect, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The event as bytes, at most ``limits.event_bytes`` (or :class:`EventTooLarge`)."""
+    value = orjson.dumps(build(s, effect, limits))
+    if len(value) > limits.event_bytes:
+        raise EventTooLarge(f"{effect.kind} event of {len(value)} bytes > {limits.event_bytes}")
+    return value

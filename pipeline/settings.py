@@ -1,11 +1,15 @@
 """The worker's one settings object, built at the entry point and passed down."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from precache.config import ConnectTimeout, KafkaSettings
+
+KAFKA_DEFAULT_MAX_MESSAGE = 1_048_588  # a topic's max.message.bytes unless configured
+RECORD_OVERHEAD = 16 * 1024  # key, headers and batch framing around a value
+DLQ_HEADROOM = 64 * 1024  # a dead letter is the raw record plus our headers (error <= 1000 chars)
 
 
 class WorkerSettings(KafkaSettings, ConnectTimeout):
@@ -44,3 +48,58 @@ class WorkerSettings(KafkaSettings, ConnectTimeout):
         50, ge=0, description="broker wait for an empty fetch (faust's own is 1500)"
     )
     log_level: str = Field("INFO", description="worker log level")
+    max_event_bytes: int = Field(
+        512 * 1024,
+        ge=16 * 1024,
+        le=768 * 1024,
+        description="largest derived event; each host/image list in it gets a fifth, capped "
+        "with a *_truncated flag",
+    )
+    confirm_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="a batch's sends and state writes not confirmed by Kafka by then: exit 70",
+    )
+    state_chunk_bytes: int = Field(
+        256 * 1024,
+        ge=16 * 1024,
+        le=512 * 1024,
+        description="largest state record (host markers, host list chunks) in the changelog",
+    )
+
+    @model_validator(mode="after")
+    def _lists_fit_state_records(self) -> Self:
+        if self.list_bytes > self.state_chunk_bytes:
+            raise ValueError(
+                f"state_chunk_bytes ({self.state_chunk_bytes}) must be at least "
+                f"max_event_bytes / 5 ({self.list_bytes}): capped host lists are kept in state"
+            )
+        return self
+
+    @property
+    def list_bytes(self) -> int:
+        """JSON bytes of one capped list (failed, missing hosts, images) in state and events."""
+        return self.max_event_bytes // 5
+
+    @property
+    def producer_max_request_size(self) -> int:
+        """faust's producer limit: a dead letter carries a raw record of up to
+        ``max_record_bytes``; everything else we write is far smaller (budgets above)."""
+        return self.max_record_bytes + DLQ_HEADROOM
+
+    def required_max_message_bytes(self) -> dict[str, int]:
+        """Each topic's smallest acceptable ``max.message.bytes``: for the start-up check.
+
+        Changelog records (faust's ``<app_id>-operations-changelog``) stay below Kafka's default:
+        a summary holds at most ``batch_max`` host names in ``last_hosts`` (each at most 255
+        characters) and three lists of at most ``list_bytes``; the other records are at most
+        ``state_chunk_bytes``."""
+        event = self.max_event_bytes + RECORD_OVERHEAD
+        return {
+            self.raw_topic: self.max_record_bytes,
+            self.pipeline_dlq_topic: self.max_record_bytes + DLQ_HEADROOM,
+            self.status_topic: event,
+            self.completed_topic: event,
+            self.host_failed_topic: event,
+            self.stalled_topic: event,
+        }

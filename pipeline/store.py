@@ -2,8 +2,9 @@
 
 One table, so that a batch's writes (summary, then markers) go to one changelog partition in
 order. Keys: ``s|op`` summary, ``f|op`` failed hosts, ``m|op|i`` host markers counted by the
-``i``-th summary write that counted hosts (one record per operation per batch, however many
-hosts), ``e|op`` + ``e|op|i`` expected hosts (start payload, chunked), ``a|region/aggregate``
+``i``-th summary write that counted hosts (one or more records per operation per batch, each
+at most ``chunk_bytes``), ``e|op`` + ``e|op|i`` expected hosts (the host list, in records of
+at most ``chunk_bytes``), ``a|region/aggregate``
 op id for notifications without a request id, ``x|op`` an operation forgotten after its
 retention (so a late duplicate does not start it again).
 
@@ -22,9 +23,8 @@ from typing import Any
 
 from faust.streams import _current_event
 
-from pipeline.operation import Marker, Summary
-
-EXPECTED_CHUNK = 2000
+from pipeline.engine import CHUNK_BYTES, is_open
+from pipeline.operation import HELD, Marker, Summary, json_len
 
 
 @contextlib.contextmanager
@@ -45,8 +45,10 @@ def partition_scope(event: Any) -> Iterator[None]:
 
 
 class TableStore:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.table = table
+        self.chunk_bytes = chunk_bytes
+        self._listed: dict[str, frozenset[str]] = {}  # op id -> its host list, as a set
         self._open: dict[int, set[str]] = {}  # partition -> open op ids (rebuilt on rebalance)
         self._done: dict[int, list[tuple[float, str]]] = {}  # partition -> heap of completions
         self._hosts: dict[str, dict[str, Marker]] = {}  # op id -> host -> marker (see above)
@@ -66,12 +68,14 @@ class TableStore:
         self.table[f"s|{op_id}"] = {k: v for k, v in summary.items() if k != "failed_hosts"}
         if summary["state"] == "completed":
             self._hosts.pop(op_id, None)  # late duplicates reload it
+            self._listed.pop(op_id, None)
         index = self._open.get(summary["partition"])
         if index is not None:
-            if summary["state"] != "completed":
+            if is_open(summary):
                 index.add(op_id)
-            else:  # a repeat is harmless: forgetting twice finds nothing the second time
+            else:
                 index.discard(op_id)
+            if summary["state"] == "completed":  # a repeat is harmless: see forget
                 heapq.heappush(self._done[summary["partition"]], _completion(summary))
 
     def get_marker(self, op_id: str, host: str) -> Marker | None:
@@ -92,6 +96,17 @@ class TableStore:
                 hosts.update(self.table.get(f"m|{op_id}|{chunk}") or {})
         return hosts
 
+    def held(self, op_id: str) -> list[tuple[str, Marker]]:
+        """Held progress in arrival order (called only while the operation has no list, when
+        its markers are held entries alone)."""
+        return [(k, m) for k, m in self._markers(op_id).items() if k.startswith(HELD)]
+
+    def is_listed(self, op_id: str, host: str) -> bool:
+        listed = self._listed.get(op_id)
+        if listed is None:
+            listed = self._listed[op_id] = frozenset(self.get_expected(op_id) or ())
+        return host in listed
+
     def get_expected(self, op_id: str) -> list[str] | None:
         head = self.table.get(f"e|{op_id}")
         if head is None:
@@ -102,11 +117,13 @@ class TableStore:
         return hosts
 
     def put_expected(self, op_id: str, hosts: list[str]) -> None:
-        """Written once, in chunks: a 100k-host list would exceed Kafka's record size."""
-        chunks = [hosts[i : i + EXPECTED_CHUNK] for i in range(0, len(hosts), EXPECTED_CHUNK)]
+        """Written once, in records of at most ``chunk_bytes``: a 100k-host list would exceed
+        Kafka's record size."""
+        chunks = chunk_list(hosts, self.chunk_bytes)
         for i, chunk in enumerate(chunks):
             self.table[f"e|{op_id}|{i}"] = chunk
         self.table[f"e|{op_id}"] = {"chunks": len(chunks)}
+        self._listed.pop(op_id, None)
 
     def get_alias(self, key: str) -> str | None:
         value: str | None = self.table.get(f"a|{key}")
@@ -150,6 +167,7 @@ class TableStore:
             if key in self.table:
                 del self.table[key]
         self._hosts.pop(op_id, None)
+        self._listed.pop(op_id, None)
 
     def is_forgotten(self, op_id: str) -> bool:
         return f"x|{op_id}" in self.table
@@ -158,7 +176,7 @@ class TableStore:
         if partition in self._open:
             return
         mine = [s for s in self.summaries() if s["partition"] == partition]
-        self._open[partition] = {s["operation_id"] for s in mine if s["state"] != "completed"}
+        self._open[partition] = {s["operation_id"] for s in mine if is_open(s)}
         self._done[partition] = [_completion(s) for s in mine if s["state"] == "completed"]
         heapq.heapify(self._done[partition])
 
@@ -176,6 +194,21 @@ class TableStore:
         self._open.clear()
         self._done.clear()
         self._hosts.clear()
+        self._listed.clear()
+
+
+def chunk_list(hosts: list[str], budget: int) -> list[list[str]]:
+    """``hosts`` in lists of at most ``budget`` JSON bytes (host names are far smaller)."""
+    chunks: list[list[str]] = []
+    size = budget + 1
+    for host in hosts:
+        item = json_len(host)
+        if size + item > budget:
+            chunks.append([])
+            size = 2
+        chunks[-1].append(host)
+        size += item
+    return chunks
 
 
 def _completion(summary: Summary) -> tuple[float, str]:

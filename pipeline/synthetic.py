@@ -32,7 +32,8 @@ class SyntheticOperation:
 
     @property
     def operation_id(self) -> str:
-        return f"{self.region}/{self.request_id}"
+        """With a request id; without one the id carries the start's canonical time."""
+        return f"{self.region}/{self.aggregate_uuid}/{self.request_id}"
 
     def start(self) -> Record:
         return self._record("start", self._aggregate_payload(), 0)

@@ -26,14 +26,9 @@ ONE_MIB = 1024 * 1024
 RETRY_S = 0.5  # between connection attempts within the connect timeout
 
 
-def worker_record_bytes(settings: WorkerSettings) -> int:
-    """The largest record the worker produces: a derived event or a state (changelog) chunk.
-
-    Derived and changelog topics must accept it. Until ``WorkerSettings`` carries the event
-    and state byte budgets (``max_event_bytes``, ``state_chunk_bytes``), this is 1 MiB, above
-    what faust's producer sends by default (``producer_max_request_size``, 1,000,000 bytes);
-    point it at those settings (plus record overhead) when they land.
-    """
+def changelog_record_bytes(settings: WorkerSettings) -> int:
+    """The largest changelog record the worker writes: under Kafka's default 1 MiB (see
+    ``WorkerSettings.required_max_message_bytes``), which faust's own changelog topics get."""
     return ONE_MIB
 
 
@@ -52,7 +47,10 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
     """Raw and ticks (co-partitioned), the derived topics; status is compacted."""
     n, rf = settings.raw_partitions, settings.replication_factor
     compact = {"cleanup.policy": "compact"}
-    big = {"max.message.bytes": str(settings.max_record_bytes)}  # the DLQ keeps raw values
+    big = {"max.message.bytes": str(settings.max_record_bytes)}
+    dlq = {
+        "max.message.bytes": str(settings.required_max_message_bytes()[settings.pipeline_dlq_topic])
+    }
     return [
         NewTopic(settings.raw_topic, n, rf, topic_configs=big),
         NewTopic(settings.ticks_topic, n, rf, topic_configs={"retention.ms": "3600000"}),
@@ -60,23 +58,26 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
         NewTopic(settings.completed_topic, n, rf),
         NewTopic(settings.host_failed_topic, n, rf),
         NewTopic(settings.stalled_topic, n, rf),
-        NewTopic(settings.pipeline_dlq_topic, 1, rf, topic_configs=big),
+        NewTopic(settings.pipeline_dlq_topic, 1, rf, topic_configs=dlq),
     ]
 
 
 def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> list[TopicRule]:
     """Every topic the worker reads or writes and what it requires of it."""
     n = settings.raw_partitions
-    raw_bytes, raw_why = settings.max_record_bytes, "PRECACHE_MAX_RECORD_BYTES"
-    own, own_why = worker_record_bytes(settings), "the worker's largest record"
+    need = settings.required_max_message_bytes()
+    raw_why = "PRECACHE_MAX_RECORD_BYTES"
+    event_why = "PRECACHE_MAX_EVENT_BYTES (the worker's largest event)"
+    state, state_why = changelog_record_bytes(settings), "the worker's largest state record"
     derived = [settings.completed_topic, settings.host_failed_topic, settings.stalled_topic]
+    dlq = settings.pipeline_dlq_topic
     return [
-        TopicRule(settings.raw_topic, False, raw_bytes, n, raw_why),
+        TopicRule(settings.raw_topic, False, need[settings.raw_topic], n, raw_why),
         TopicRule(settings.ticks_topic, False, None, n),
-        TopicRule(settings.status_topic, True, own, n, own_why),
-        *(TopicRule(name, False, own, n, own_why) for name in derived),
-        TopicRule(settings.pipeline_dlq_topic, False, raw_bytes, None, raw_why + " (raw values)"),
-        *(TopicRule(name, True, own, n, own_why) for name in changelogs),
+        TopicRule(settings.status_topic, True, need[settings.status_topic], n, event_why),
+        *(TopicRule(name, False, need[name], n, event_why) for name in derived),
+        TopicRule(dlq, False, need[dlq], None, raw_why + " (dead letters keep raw values)"),
+        *(TopicRule(name, True, state, n, state_why) for name in changelogs),
     ]
 
 

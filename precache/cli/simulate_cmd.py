@@ -66,9 +66,8 @@ def simulate(
         send_end=end,
     )
     target = mask_url(settings.amqp_url.get_secret_value())
-    typer.echo(
-        f"operation {region}/{plan.request_id}: {hosts} hosts of '{aggregate_name}' -> {target}"
-    )
+    op_id = f"{region}/{plan.aggregate_uuid}/{plan.request_id}"
+    typer.echo(f"operation {op_id}: {hosts} hosts of '{aggregate_name}' -> {target}")
     from precache.simulate.conductor import simulate_operation  # oslo.messaging loads slowly
 
     # oslo logs each failed send with a traceback (and retries at ERROR); our one line says it

@@ -92,7 +92,7 @@ async def test_announcement_example_end_to_end(
                 amqp_url=SecretStr(amqp_url), control_exchange=bridge.exchange
             )
             await asyncio.to_thread(simulate_operation, simulate, plan)
-            op_id = f"region-a/{plan.request_id}"
+            op_id = f"region-a/{plan.aggregate_uuid}/{plan.request_id}"
             events = await read_until(
                 worker.kafka_bootstrap,
                 [worker.completed_topic, worker.host_failed_topic],
@@ -146,7 +146,8 @@ async def test_two_regions_same_aggregate_missing_host_and_conductor_crash(
     aggregate = str(uuid.uuid4())
     plan_a = SimulationPlan(hosts=10, aggregate_uuid=aggregate, no_report=frozenset({4}))
     plan_b = SimulationPlan(hosts=10, aggregate_uuid=aggregate, stop_after=6)
-    op_a, op_b = f"region-a/{plan_a.request_id}", f"region-b/{plan_b.request_id}"
+    op_a = f"region-a/{aggregate}/{plan_a.request_id}"
+    op_b = f"region-b/{aggregate}/{plan_b.request_id}"
     try:
         async with running_bridge(region_a), running_bridge(region_b):
             for bridge, plan in ((region_a, plan_a), (region_b, plan_b)):

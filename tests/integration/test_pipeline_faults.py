@@ -189,7 +189,11 @@ async def test_two_workers_share_partitions_route_reads_and_hand_over_on_kill(
     events = await read_until(
         a_settings.kafka_bootstrap,
         outputs(a_settings),
-        lambda ev: len({e["subject"] for e in of_type(ev, "operation.completed")}) == len(ops),
+        lambda ev: (  # host.failed travels on its own topic: read it to the end too
+            len({e["subject"] for e in of_type(ev, "operation.completed")}) == len(ops)
+            and len({(e["subject"], e["data"]["host"]) for e in of_type(ev, "host.failed")})
+            >= sum(len(op.failed) for op in ops)
+        ),
         wait_s=60,
     )
     assert_exact(events, ops)

@@ -102,7 +102,9 @@ async def test_concurrent_operations_same_aggregate_twice_two_regions_and_http_v
     )
     await produce(settings.kafka_bootstrap, settings.raw_topic, records)
     worker.wait_ready()
-    fixture_op = "region-a/req-509aa5f0-f5e4-4be8-b78f-5d0dbfe2681d"
+    fixture_op = (
+        "region-a/fd2b15cd-6c65-4cac-9fa0-93ae13c04db9/req-509aa5f0-f5e4-4be8-b78f-5d0dbfe2681d"
+    )
     expected = {
         first.operation_id: (20, 1, "partial"),
         again.operation_id: (20, 0, "succeeded"),
@@ -179,7 +181,9 @@ async def test_end_with_missing_host_stall_malformed_and_unused_records(
 
     dead = await read_raw(settings.kafka_bootstrap, settings.pipeline_dlq_topic, 1)
     assert dead[0].value == b"{not json"
-    assert b"not JSON" in dict(dead[0].headers)["reason"]
+    headers = dict(dead[0].headers)
+    assert headers["reason"] == b"not_json"
+    assert b"not JSON" in headers["error"]
     stats = worker.get("/stats/")[1]
     assert (stats["malformed"], stats["ignored"]) == (1, 1)
 

@@ -1,19 +1,24 @@
 """TableStore over a plain dict (faust tables are mappings): chunking and the open index."""
 
-from pipeline import engine
-from pipeline.operation import Limits
-from pipeline.store import EXPECTED_CHUNK, TableStore
+import orjson
+
+from pipeline import engine, events
+from pipeline.operation import Limits, json_len
+from pipeline.store import TableStore
 from pipeline.synthetic import SyntheticOperation, hostnames
+from tests.pipeline_support import validate
 from tests.unit.test_pipeline_operation import notification
 
 
-def test_expected_hosts_are_chunked_and_read_back_in_order():
+def test_expected_hosts_are_chunked_by_bytes_and_read_back_in_order():
     table: dict[str, object] = {}
-    store = TableStore(table)
-    hosts = hostnames(2 * EXPECTED_CHUNK + 5)
+    store = TableStore(table, chunk_bytes=20_000)
+    hosts = hostnames(3000, prefix="h" * 200)  # 600 KB of names
     store.put_expected("r/op", hosts)
     assert store.get_expected("r/op") == hosts
-    assert max(len(v) for k, v in table.items() if k.startswith("e|r/op|")) == EXPECTED_CHUNK  # type: ignore[arg-type]
+    chunks = [v for k, v in table.items() if k.startswith("e|r/op|")]
+    assert len(chunks) > 30
+    assert max(json_len(v) for v in chunks) <= 20_000
 
 
 def test_engine_runs_on_the_table_store_and_the_open_index_follows_completion():
@@ -95,3 +100,57 @@ def test_completed_operations_are_forgotten_after_retention_and_stay_forgotten()
     assert step.note is not None
     assert "retention" in step.note
     assert sorted(table) == [f"x|{op.operation_id}"]
+
+
+def _table_run(op: SyntheticOperation, limits: Limits, batch: int = 1000) -> dict[str, object]:
+    table: dict[str, object] = {}
+    store = TableStore(table, chunk_bytes=limits.chunk_bytes)
+    records = op.records()
+    built = []
+    for first in range(0, len(records), batch):
+        state = engine.Batch(store, limits.chunk_bytes)
+        for offset in range(first, min(first + batch, len(records))):
+            step = state.apply(notification(records[offset]), offset, 0, 0.0, limits)
+            summary = step.summary or store.get_summary(step.op_id)
+            built += [events.encode(summary, e, limits) for e in step.effects]  # type: ignore[arg-type]
+        for step in state.tick(0, 100.0, limits):
+            built += [events.encode(step.summary, e, limits) for e in step.effects]  # type: ignore[arg-type]
+        state.flush()
+    table["__events__"] = built
+    return table
+
+
+def test_1500_hosts_x_30_images_state_records_and_events_stay_in_budget():
+    """Issue 9, item 3: one marker record of 1.24 MB killed the worker."""
+    limits = Limits(grace_period_s=1.0)
+    images = [f"{i:08d}-43e9-4c6c-adfd-ab6db0e2bca2" for i in range(30)]
+    failed = {h: images for h in hostnames(1500)[::10]}
+    op = SyntheticOperation(hosts=hostnames(1500), images=images, failed=failed)
+    table = _table_run(op, limits)
+    built: list[bytes] = table.pop("__events__")  # type: ignore[assignment]
+    sizes = {k: json_len(v) for k, v in table.items()}
+    assert max(sizes.values()) <= limits.chunk_bytes
+    assert len([k for k in table if k.startswith("m|")]) >= 5
+    assert max(len(e) for e in built) <= limits.event_bytes
+    summary = TableStore(table).get_summary(op.operation_id)
+    assert summary is not None
+    assert (summary["hosts_reported"], summary["hosts_failed"]) == (1500, 150)
+
+
+def test_long_names_keep_lists_capped_by_bytes_with_flags():
+    limits = Limits(grace_period_s=1.0, list_bytes=20_000, chunk_bytes=40_000, event_bytes=120_000)
+    hosts = hostnames(400, prefix="h" * 250)
+    op = SyntheticOperation(hosts=hosts, images=["i"], failed={h: ["i"] for h in hosts[:120]})
+    op.silent = set(hosts[300:])
+    table = _table_run(op, limits, batch=50)
+    built = [orjson.loads(e) for e in table.pop("__events__")]  # type: ignore[attr-defined]
+    for event in built:
+        validate(event)
+    assert max(json_len(v) for v in table.values()) <= limits.chunk_bytes
+    (done,) = [e for e in built if e["type"] == "precache.operation.completed"]
+    data = done["data"]
+    assert data["hosts_failed"] == 220
+    assert data["failed_hosts_truncated"] is True
+    assert data["missing_hosts_truncated"] is True
+    assert 0 < json_len(data["failed_hosts"]) <= limits.list_bytes
+    assert 0 < json_len(data["missing_hosts"]) <= limits.list_bytes

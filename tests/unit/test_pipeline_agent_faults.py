@@ -1,0 +1,350 @@
+"""Fault injection into the agent's batch: every step raises once, somewhere.
+
+A failure about one record (parse, rules, event build) dead-letters that record alone and the
+state is as if it had never been applied. A failure that is not (a send, a confirmation, a
+state write, the flush) stops the worker before the batch is acked; after a restart on the
+changelog prefix, redelivery of the unacked batches gives the exact state: every record
+applied or dead-lettered, exactly once.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pipeline import agents, engine, events, operation
+from pipeline.agents import FATAL_EXIT, guarded
+from pipeline.app import Pipeline, Stats
+from pipeline.gaps import GapGuard
+from pipeline.operation import Limits
+from pipeline.settings import WorkerSettings
+from pipeline.store import TableStore
+from pipeline.synthetic import Record, SyntheticOperation, hostnames
+
+SETTINGS = WorkerSettings(raw_topic="raw", ticks_topic="ticks")
+LIMITS = Limits(grace_period_s=0.0)
+
+
+class Injected(Exception):
+    pass
+
+
+class Exited(BaseException):
+    pass
+
+
+@dataclass
+class Faults:
+    point: str = ""
+    at: int = -1
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def hit(self, point: str) -> None:
+        n = self.calls.get(point, 0)
+        self.calls[point] = n + 1
+        if point == self.point and n == self.at:
+            raise Injected(f"{point} #{n}")
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(eq=False)
+class Event:
+    message: Message
+
+
+class Topic:
+    """Stands in for a faust topic: records what Kafka confirmed."""
+
+    def __init__(self, name: str, sent: list[tuple[str, Any]], faults: Faults) -> None:
+        self.name, self.sent, self.faults = name, sent, faults
+
+    async def send(self, **kw: Any) -> "asyncio.Future[None]":
+        self.faults.hit("send")
+        fut = asyncio.get_running_loop().create_future()
+        try:
+            self.faults.hit("confirm")
+        except Injected as exc:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(None)
+            self.sent.append((self.name, kw))
+        return fut
+
+
+class Changelog(dict[str, Any]):
+    """A table whose writes are the changelog: a crash keeps the prefix written so far."""
+
+    def __init__(self, faults: Faults) -> None:
+        super().__init__()
+        self.faults = faults
+        self.pending: list[asyncio.Future[None]] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.faults.hit("table_write")
+        super().__setitem__(key, value)
+        self._confirmed()
+
+    def __delitem__(self, key: str) -> None:
+        self.faults.hit("table_write")
+        super().__delitem__(key)
+        self._confirmed()
+
+    def _confirmed(self) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        self.pending.append(fut)
+
+    def take_pending(self) -> list[asyncio.Future[None]]:
+        pending, self.pending = self.pending, []
+        return pending
+
+
+def pipeline(table: Changelog, sent: list[tuple[str, Any]], faults: Faults) -> Pipeline:
+    async def nothing(*_: Any) -> Any:
+        return {}
+
+    def topic(name: str) -> Topic:
+        return Topic(name, sent, faults)
+
+    return Pipeline(
+        settings=SETTINGS,
+        app=None,
+        inputs=None,
+        ticks=None,
+        outputs={k: topic(k) for k in ("status", "completed", "host_failed", "stalled")},
+        dlq=topic("dlq"),
+        store=TableStore(table),
+        limits=LIMITS,
+        gaps=GapGuard(nothing, nothing),
+        stats=Stats(),
+    )
+
+
+def scenario() -> list[list[Event]]:
+    """Two operations on two partitions, a malformed record, an intruder host, a silent host
+    completed by a tick; in batches of four."""
+    a = SyntheticOperation(
+        hosts=hostnames(5),
+        images=["i1", "i2"],
+        failed={"guaranine2": ["i1"]},
+        silent={"guaranine5"},
+        request_id="req-a",
+        aggregate_uuid="agg-a",
+    )
+    b = SyntheticOperation(
+        hosts=hostnames(3, "cmp"), images=["i1"], request_id="req-b", aggregate_uuid="agg-b"
+    )
+    intruder = SyntheticOperation(
+        hosts=["guaranine1", "intruder"],
+        images=["i1"],
+        request_id=a.request_id,
+        aggregate_uuid=a.aggregate_uuid,
+    )
+    junk: Record = (b"k", b"{not json", [("event_type", b"aggregate.cache_images.progress")])
+    a_records = [*a.records()[:3], junk, intruder.progress("intruder", 1), *a.records()[3:]]
+    a_records[4] = (
+        *a_records[4][:1],
+        a_records[4][1].replace(b'"total":2', b'"total":5'),
+        a_records[4][2],
+    )
+    offsets = {0: 0, 1: 0}
+    flat: list[Event] = []
+    for partition, records in ((0, a_records), (1, b.records())):
+        for key, value, headers in records:
+            flat.append(Event(Message("raw", partition, offsets[partition], key, value, headers)))
+            offsets[partition] += 1
+    flat.sort(key=lambda e: e.message.offset)  # interleave the partitions
+    flat.append(Event(Message("ticks", 0, 0, None, b"0", [])))
+    return [flat[i : i + 4] for i in range(0, len(flat), 4)]
+
+
+RAW_COUNT = sum(1 for b in scenario() for e in b if e.message.topic == "raw")
+INVALID = {(0, 3), (0, 4)}  # (partition, offset): the junk and the intruder
+
+
+def run(batches: list[list[Event]], faults: Faults) -> tuple[Changelog, list[tuple[str, Any]]]:
+    """The batches through the agent; a worker-level failure restarts it on the changelog
+    prefix and redelivers from the first unacked batch."""
+    table, sent = Changelog(faults), list[tuple[str, Any]]()
+    done = 0
+    exits: list[int] = []
+
+    def exit(code: int) -> None:
+        exits.append(code)
+        raise Exited
+
+    async def go() -> None:
+        nonlocal done
+        p = pipeline(table, sent, faults)
+        while done < len(batches):
+            try:
+                await guarded(p, batches[done], exit)
+            except Exited:
+                p = pipeline(table, sent, faults)  # restart: fresh indexes, same changelog
+                continue
+            done += 1
+
+    asyncio.run(go())
+    assert exits in ([], [FATAL_EXIT])
+    EXITS[:] = exits
+    return table, sent
+
+
+EXITS: list[int] = []  # of the last run
+
+
+def summaries(table: Changelog) -> dict[str, dict[str, Any]]:
+    volatile = {"activity_wall", "completed_wall", "end_wall", "last_hosts", "marker_chunks"}
+    volatile |= {"version", "stall_wall"}
+    store = TableStore(table)
+    return {
+        s["operation_id"]: {k: v for k, v in s.items() if k not in volatile}
+        for s in store.summaries()
+    }
+
+
+def assert_quarantined_alone(table: Changelog) -> None:
+    got, reference = summaries(table), summaries(REFERENCE_TABLE)
+    (op_id,) = [k for k, v in got.items() if v.get("quarantined")]
+    assert got[op_id]["state"] != "completed"
+    assert {k: v for k, v in got.items() if k != op_id} == {
+        k: v for k, v in reference.items() if k != op_id
+    }
+
+
+def dead_letters(sent: list[tuple[str, Any]], topic: str = "raw") -> list[tuple[int, int, str]]:
+    out = []
+    for name, kw in sent:
+        h = dict(kw.get("headers") or [])
+        if name == "dlq" and h["source_topic"] == topic.encode():
+            out.append((int(h["source_partition"]), int(h["source_offset"]), h["reason"].decode()))
+    return out
+
+
+def without(batches: list[list[Event]], gone: set[tuple[int, int]]) -> list[list[Event]]:
+    def kept(e: Event) -> bool:
+        return e.message.topic != "raw" or (e.message.partition, e.message.offset) not in gone
+
+    return [[e for e in b if kept(e)] for b in batches]
+
+
+def completed_ids(sent: list[tuple[str, Any]]) -> set[bytes]:
+    return {kw["key"] for name, kw in sent if name == "completed"}
+
+
+REFERENCE_TABLE, REFERENCE_SENT = run(scenario(), Faults())
+
+
+def test_reference_run_is_exact():
+    s = summaries(REFERENCE_TABLE)
+    assert sorted((v["hosts_reported"], v["hosts_failed"], v["outcome"]) for v in s.values()) == [
+        (3, 0, "succeeded"),
+        (4, 2, "partial"),
+    ]
+    assert {(p, o) for p, o, _ in dead_letters(REFERENCE_SENT)} == INVALID
+    assert len(completed_ids(REFERENCE_SENT)) == 2
+
+
+@pytest.fixture
+def record_faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
+    faults = Faults()
+    for module, name, point in (
+        (agents, "parse", "parse"),
+        (operation, "apply", "apply"),
+        (events, "encode", "encode"),
+    ):
+        real = getattr(module, name)
+
+        def wrapped(*a: Any, _real: Any = real, _point: str = point, **kw: Any) -> Any:
+            faults.hit(_point)
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(module, name, wrapped)
+    return faults
+
+
+def calls(point: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """How often the fault-free run passes ``point``."""
+    faults = Faults()
+    real = {"parse": (agents, "parse"), "apply": (operation, "apply"), "encode": (events, "encode")}
+    if point in real:
+        module, name = real[point]
+        original = getattr(module, name)
+
+        def counting(*a: Any, **kw: Any) -> Any:
+            faults.hit(point)
+            return original(*a, **kw)
+
+        with monkeypatch.context() as m:
+            m.setattr(module, name, counting)
+            run(scenario(), faults)
+    else:
+        run(scenario(), faults)
+    return faults.calls.get(point, 0)
+
+
+@pytest.mark.parametrize("point", ["parse", "apply", "encode"])
+def test_a_record_that_raises_is_dead_lettered_alone(
+    point: str, monkeypatch: pytest.MonkeyPatch, record_faults: Faults
+) -> None:
+    for at in range(calls(point, monkeypatch)):
+        record_faults.point, record_faults.at, record_faults.calls = point, at, {}
+        table, sent = run(scenario(), record_faults)
+        assert EXITS == []
+        quarantined = [(p, o, r) for p, o, r in dead_letters(sent, "ticks")]
+        if quarantined:  # the fault hit a tick's event: that operation alone is quarantined
+            assert [r for _, _, r in quarantined] == ["tick_error"]
+            assert_quarantined_alone(table)
+            continue
+        dead = dead_letters(sent)
+        keys = [(p, o) for p, o, _ in dead]
+        assert len(keys) == len(set(keys)), (point, at, dead)  # each exactly once
+        failed = {(p, o) for p, o, reason in dead if reason == "apply_error"}
+        assert set(keys) == INVALID | failed
+        assert len(failed) <= 1
+        record_faults.point = ""
+        expected, _ = run(without(scenario(), failed), Faults())
+        assert summaries(table) == summaries(expected), (point, at, failed)
+
+
+@pytest.mark.parametrize("point", ["send", "confirm", "table_write"])
+def test_a_worker_level_failure_exits_before_the_ack_and_redelivery_is_exact(
+    point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    total = calls(point, monkeypatch)
+    assert total > 10
+    for at in range(total):
+        table, sent = run(scenario(), Faults(point, at))
+        assert EXITS == [FATAL_EXIT]
+        assert summaries(table) == summaries(REFERENCE_TABLE), (point, at)
+        assert {(p, o) for p, o, _ in dead_letters(sent)} == INVALID
+        assert completed_ids(sent) == completed_ids(REFERENCE_SENT)
+
+
+def test_a_failing_flush_exits_before_the_ack(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = engine.Batch.flush
+    faults = Faults("flush", 1)
+
+    def flush(self: engine.Batch) -> None:
+        faults.hit("flush")
+        real(self)
+
+    monkeypatch.setattr(engine.Batch, "flush", flush)
+    table, _ = run(scenario(), faults)
+    assert EXITS == [FATAL_EXIT]
+    assert summaries(table) == summaries(REFERENCE_TABLE)
+
+
+def test_every_record_is_accounted_for_in_the_reference_run():
+    applied = RAW_COUNT - len(INVALID)
+    assert applied > 10
