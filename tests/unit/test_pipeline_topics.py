@@ -1,7 +1,7 @@
 """What the worker requires of existing topics, and the fix it prints (pure; no Kafka)."""
 
 from pipeline.settings import WorkerSettings
-from pipeline.topics import ONE_MIB, TopicRule, problems, topic_rules
+from pipeline.topics import ONE_MIB, TopicRule, problems, topic_rules, topic_specs
 
 SETTINGS = WorkerSettings(raw_partitions=4)
 GOOD = {"cleanup.policy": "delete", "max.message.bytes": str(SETTINGS.max_record_bytes)}
@@ -12,11 +12,15 @@ def rule(name: str) -> TopicRule:
 
 
 def test_topics_as_the_worker_creates_them_have_no_problem() -> None:
-    compacted = {**GOOD, "cleanup.policy": "compact"}
-    assert problems(rule(SETTINGS.raw_topic), 4, GOOD, SETTINGS) == []
-    assert problems(rule(SETTINGS.status_topic), 4, compacted, SETTINGS) == []
-    assert problems(rule("app-operations-changelog"), 4, compacted, SETTINGS) == []
-    assert problems(rule(SETTINGS.pipeline_dlq_topic), 1, GOOD, SETTINGS) == []
+    broker_default = "1048588"  # Kafka's message.max.bytes: what a topic without the config gets
+    for spec in topic_specs(SETTINGS):
+        configs = {
+            "cleanup.policy": spec.topic_configs.get("cleanup.policy", "delete"),
+            "max.message.bytes": spec.topic_configs.get("max.message.bytes", broker_default),
+        }
+        assert problems(rule(spec.name), spec.num_partitions, configs, SETTINGS) == [], spec.name
+    changelog = {"cleanup.policy": "compact", "max.message.bytes": broker_default}
+    assert problems(rule("app-operations-changelog"), 4, changelog, SETTINGS) == []
 
 
 def test_each_problem_is_named_with_its_fix() -> None:
@@ -31,7 +35,7 @@ def test_each_problem_is_named_with_its_fix() -> None:
     assert found[0].startswith(f"topic {name} has 8 partitions, PRECACHE_RAW_PARTITIONS is 4")
     assert f"--delete --topic {name}" in found[0]  # partitions cannot be removed
     assert found[1].endswith(f"--entity-name {name} --add-config cleanup.policy=delete")
-    assert found[2].endswith(f"--entity-name {name} --add-config max.message.bytes={ONE_MIB}")
+    assert found[2].endswith(f"--entity-name {name} --add-config max.message.bytes={SETTINGS.required_max_message_bytes()[name]}")
 
 
 def test_compact_delete_counts_as_compacted() -> None:
@@ -42,5 +46,9 @@ def test_compact_delete_counts_as_compacted() -> None:
 
 def test_the_dlq_may_have_any_partition_count_but_must_take_raw_records() -> None:
     small = {**GOOD, "max.message.bytes": str(ONE_MIB)}
-    (found,) = problems(rule(SETTINGS.pipeline_dlq_topic), 3, small, SETTINGS)
-    assert f"max.message.bytes={SETTINGS.max_record_bytes}" in found
+    dlq = SETTINGS.pipeline_dlq_topic
+    (found,) = problems(rule(dlq), 3, small, SETTINGS)
+    needed = SETTINGS.required_max_message_bytes()[dlq]
+    assert needed > SETTINGS.max_record_bytes  # a dead letter is a raw record plus headers
+    assert f"max.message.bytes={needed}" in found
+    assert problems(rule(dlq), 3, {**GOOD, "max.message.bytes": str(needed)}, SETTINGS) == []
