@@ -80,8 +80,10 @@ class _Watch:
 
     async def _until_completed(self) -> WatchResult | None:
         """None once the followed operation completed; a result when the watch gives up."""
+        backlog = await self._source.backlog()
+        # said once the status topic was read: an operation starting from now on is followed
         self._renderer.waiting(self._options.filters)
-        ended = await self._apply(self._tracker.start(await self._source.backlog()))
+        ended = await self._apply(self._tracker.start(backlog))
         while ended is None and self._tracker.completed is None:
             for event in await self._source.poll():  # the whole batch: it may name failed hosts
                 ended = await self._apply(self._tracker.feed(event))

@@ -69,9 +69,14 @@ def _watch(worker: WorkerSettings, aggregate: str) -> subprocess.Popen[str]:
         "--timeout",
         "120",
     ]
-    return subprocess.Popen(
+    watcher = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    assert watcher.stderr is not None
+    # its first line comes once it has read the status topic: only then may the operation start
+    first = watcher.stderr.readline()
+    assert first.startswith("Waiting for an image cache operation"), first
+    return watcher
 
 
 async def test_announcement_example_end_to_end(
@@ -87,7 +92,6 @@ async def test_announcement_example_end_to_end(
     watcher = _watch(worker, plan.aggregate_uuid)
     try:
         async with running_bridge(bridge):
-            await asyncio.sleep(1)  # the watcher subscribes before the operation starts
             simulate = SimulateSettings(
                 amqp_url=SecretStr(amqp_url), control_exchange=bridge.exchange
             )

@@ -35,7 +35,8 @@ def test_each_problem_is_named_with_its_fix() -> None:
     assert found[0].startswith(f"topic {name} has 8 partitions, PRECACHE_RAW_PARTITIONS is 4")
     assert f"--delete --topic {name}" in found[0]  # partitions cannot be removed
     assert found[1].endswith(f"--entity-name {name} --add-config cleanup.policy=delete")
-    assert found[2].endswith(f"--entity-name {name} --add-config max.message.bytes={SETTINGS.required_max_message_bytes()[name]}")
+    needed = SETTINGS.required_max_message_bytes()[name]
+    assert found[2].endswith(f"--entity-name {name} --add-config max.message.bytes={needed}")
 
 
 def test_compact_delete_counts_as_compacted() -> None:
