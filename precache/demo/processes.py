@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from precache.errors import StartupError
+
 
 @dataclass
 class Component:
@@ -43,12 +45,40 @@ def start_component(
     return Component(name, argv, log, process)
 
 
-def run_foreground(args: Sequence[str], *, env: Mapping[str, str]) -> int:
-    """Run a sub-command attached to our terminal (the watcher's progress bar needs it)."""
+def run_foreground(
+    args: Sequence[str], *, env: Mapping[str, str], background: Sequence[Component] = ()
+) -> int:
+    """Run a sub-command attached to our terminal (the watcher's progress bar needs it); a
+    background component that exits meanwhile stops it (it would wait for nothing)."""
     argv = [sys.executable, "-m", "precache.cli", *args]
-    with contextlib.suppress(KeyboardInterrupt):
-        return subprocess.run(argv, env=dict(env), check=False).returncode
-    return 130
+    process = subprocess.Popen(argv, env=dict(env))
+    try:
+        while True:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return process.wait(timeout=0.5)
+            check_alive(background)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait()
+
+
+def check_alive(components: Sequence[Component]) -> None:
+    """Raise :class:`StartupError` (exit 3) naming a component that exited, with its log's last line."""
+    for component in components:
+        status = component.process.poll()
+        if status is not None:
+            raise StartupError(
+                f"precache {component.name} exited with status {status}: "
+                f"{last_line(component.log)} (log: {component.log})"
+            )
+
+
+def last_line(log: Path) -> str:
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return lines[-1][:500] if lines else "no output"
 
 
 def component_env(overrides: Mapping[str, str]) -> dict[str, str]:

@@ -24,7 +24,13 @@ from pydantic import SecretStr
 
 from bridge.consumer import declared_queues
 from bridge.settings import BridgeSettings
-from precache.demo.processes import Component, component_env, run_foreground, start_component
+from precache.demo.processes import (
+    Component,
+    check_alive,
+    component_env,
+    run_foreground,
+    start_component,
+)
 from precache.novaapi.config import StandInAggregate, StandInConfig
 from precache.simulate.plan import DEMO_IMAGE
 from precache.stack import StackSettings, stack_down, stack_status, stack_up
@@ -86,7 +92,8 @@ def run_demo(stack: StackSettings, options: DemoOptions) -> int:
         _say(f"nova-api {nova_url}/v2.1 (cloud '{CLOUD}' in {clouds})")
         _wait_for_http(f"http://127.0.0.1:{options.web_port}/operations", components)
         _wait_for_http(f"{nova_url}/", components)
-        return _cache(env, clouds, options)
+        check_alive(components)
+        return _cache(env, clouds, options, components)
     finally:
         for component in components:
             component.stop()
@@ -96,13 +103,15 @@ def run_demo(stack: StackSettings, options: DemoOptions) -> int:
         _explain(options, clouds)
 
 
-def _cache(env: dict[str, str], clouds: Path, options: DemoOptions) -> int:
+def _cache(
+    env: dict[str, str], clouds: Path, options: DemoOptions, components: list[Component]
+) -> int:
     """The operator's command, with openstacksdk configured by the demo's clouds.yaml only."""
     cache_env = {k: v for k, v in env.items() if not k.startswith("OS_")}
     cache_env.update({"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": CLOUD})
     args = ["cache", "my-application", DEMO_IMAGE, "--timeout", str(options.timeout_s)]
     _say(f"precache {' '.join(args)}")
-    return run_foreground(args, env=cache_env)
+    return run_foreground(args, env=cache_env, background=components)
 
 
 def _write_nova_config(demo_dir: Path, aggregate: StandInAggregate) -> Path:
