@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from pipeline.agents import FATAL_EXIT
@@ -167,18 +167,18 @@ async def test_10kb_host_names_never_stop_the_worker(
 async def test_a_worker_level_failure_exits_70_and_the_restart_applies_the_batch(
     worker_settings: Settings, start_worker: Start
 ) -> None:
-    """The DLQ topic refuses a dead letter (its size limit is too small): not about one record,
-    so the worker exits before faust acks the batch; once the topic is fixed, the restarted
-    worker applies every record exactly once."""
+    """The DLQ topic refuses a dead letter (its size limit, lowered after the worker's start-up
+    check, is too small): not about one record, so the worker exits before faust acks the
+    batch; once the topic is fixed, the restarted worker applies every record exactly once."""
     settings = await worker_settings()
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        await admin.delete_topics([settings.pipeline_dlq_topic])
-        await asyncio.sleep(2)
+        worker = start_worker(settings)
+        worker.wait_ready()
         small = {"max.message.bytes": "2000"}
-        await admin.create_topics(
-            [NewTopic(settings.pipeline_dlq_topic, 1, 1, topic_configs=small)]
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, settings.pipeline_dlq_topic, small)]
         )
         op = SyntheticOperation(
             hosts=hostnames(20), images=IMAGES[:2], failed={"guaranine3": IMAGES[:1]}
@@ -188,7 +188,6 @@ async def test_a_worker_level_failure_exits_70_and_the_restart_applies_the_batch
         await produce(
             settings.kafka_bootstrap, settings.raw_topic, [*records[:10], junk, *records[10:]]
         )
-        worker = start_worker(settings)
         assert worker.proc is not None
         assert await asyncio.to_thread(worker.proc.wait, 120) == FATAL_EXIT
         assert "worker-level failure" in worker.tail(200)
