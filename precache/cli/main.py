@@ -2,7 +2,15 @@
 
 import typer
 
-from precache.cli import bridge_cmd, demo_cmd, simulate_cmd, stack_cmd, watch_cmd, worker_cmd
+from precache.cli import (
+    audit_cmd,
+    bridge_cmd,
+    demo_cmd,
+    simulate_cmd,
+    stack_cmd,
+    watch_cmd,
+    worker_cmd,
+)
 
 app = typer.Typer(
     name="precache",
@@ -17,3 +25,4 @@ app.command("bridge")(bridge_cmd.command)
 app.command("simulate")(simulate_cmd.simulate)
 app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)
 app.command("worker")(worker_cmd.worker)
+app.command("audit", cls=watch_cmd.OneLineUsageErrors)(audit_cmd.audit)
