@@ -55,6 +55,22 @@ async def read_run(bootstrap: str, topics: AuditTopics, timeout_s: float = 10.0)
     A topic that does not exist reads as empty (and is named in ``missing_topics``); Kafka not
     answering within ``timeout_s`` raises :class:`AuditError`.
     """
+    names = [topics.raw, topics.bridge_dlq, topics.pipeline_dlq, topics.completed]
+    read = await read_topics(bootstrap, names, timeout_s)
+    return RunRecords(
+        raw=read.get(topics.raw, []),
+        bridge_dlq=read.get(topics.bridge_dlq, []),
+        pipeline_dlq=read.get(topics.pipeline_dlq, []),
+        completed=read.get(topics.completed, []),
+        missing_topics=[n for n in names if n not in read],
+    )
+
+
+async def read_topics(
+    bootstrap: str, names: list[str], timeout_s: float = 10.0
+) -> dict[str, list[AuditRecord]]:
+    """The records of each existing topic in ``names`` up to its end when read (missing
+    topics are left out)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -70,15 +86,7 @@ async def read_run(bootstrap: str, topics: AuditTopics, timeout_s: float = 10.0)
         raise AuditError(f"Kafka at {bootstrap} is unreachable: {exc!r}") from exc
     try:
         existing = await consumer.topics()
-        names = [topics.raw, topics.bridge_dlq, topics.pipeline_dlq, topics.completed]
-        read = {n: await _read_topic(consumer, n) if n in existing else [] for n in set(names)}
-        return RunRecords(
-            raw=read[topics.raw],
-            bridge_dlq=read[topics.bridge_dlq],
-            pipeline_dlq=read[topics.pipeline_dlq],
-            completed=read[topics.completed],
-            missing_topics=[n for n in names if n not in existing],
-        )
+        return {n: await _read_topic(consumer, n) for n in dict.fromkeys(names) if n in existing}
     finally:
         await consumer.stop()
 
