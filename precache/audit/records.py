@@ -85,14 +85,20 @@ async def read_topics(
         await consumer.stop()
         raise AuditError(f"Kafka at {bootstrap} is unreachable: {exc!r}") from exc
     try:
-        existing = await consumer.topics()
-        return {n: await _read_topic(consumer, n) for n in dict.fromkeys(names) if n in existing}
+        # the consumer's own metadata knows only assigned topics: ask for the whole cluster's
+        cluster = await consumer._client.fetch_all_metadata()
+        return {
+            n: await _read_topic(consumer, n, cluster.partitions_for_topic(n) or set())
+            for n in dict.fromkeys(names)
+            if n in cluster.topics()
+        }
     finally:
         await consumer.stop()
 
 
-async def _read_topic(consumer: AIOKafkaConsumer, topic: str) -> list[AuditRecord]:
-    partitions = consumer.partitions_for_topic(topic) or set()
+async def _read_topic(
+    consumer: AIOKafkaConsumer, topic: str, partitions: set[int]
+) -> list[AuditRecord]:
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     if not tps:
         return []

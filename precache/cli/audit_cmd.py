@@ -1,6 +1,7 @@
 """``precache audit``: lost / duplicated / wrong / unfinished for one run's topics."""
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,6 +52,7 @@ def audit(
         name = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"{name} (PRECACHE_{name.upper()}): {first['msg']}") from exc
     ids = _accepted_ids(accepted) if accepted is not None else None
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # our own line says it, once
     s = settings
     topics = AuditTopics(s.raw_topic, s.dlq_topic, s.pipeline_dlq_topic, s.completed_topic)
     run = asyncio.run(read_run(settings.kafka_bootstrap, topics, timeout_s))

@@ -161,9 +161,9 @@ def judge_dead_letters(
             problems["dlq_unexpected"].append(f"{tag}: {reasons}")
         elif any(r not in item.fate.dlq for r in reasons):
             problems["dlq_reason"].append(f"{tag}: {reasons} not in {sorted(item.fate.dlq)}")
-        if item.huge_number and item.message_id in raw:
-            if str(HUGE_ID).encode() not in (raw[item.message_id].value or b""):
-                problems["numbers"].append(f"{tag}: aggregate id {HUGE_ID} rewritten by the bridge")
+        value = raw[item.message_id].value or b"" if item.message_id in raw else None
+        if item.huge_number and value is not None and str(HUGE_ID).encode() not in value:
+            problems["numbers"].append(f"{tag}: aggregate id {HUGE_ID} rewritten by the bridge")
     for message_id in set(dead) - known:
         problems["dlq_unexpected"].append(f"unknown record {message_id}: {dead[message_id]}")
     bounced = {r.value: reason(r) for r in topics.get(bridge_dlq, [])}
