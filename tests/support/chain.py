@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from bridge.settings import BridgeSettings
@@ -111,3 +112,16 @@ def tracebacks(*logs: Path) -> list[str]:
         for line in log.read_text(errors="replace").splitlines()
         if "Traceback" in line
     ]
+
+
+async def record_count(bootstrap: str, topic: str) -> int:
+    """Records written to ``topic`` so far (its end offsets summed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
