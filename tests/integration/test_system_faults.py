@@ -82,9 +82,10 @@ class Chain:
 
     async def mid_stream(self, traffic: Traffic, at: int = 600) -> Landed:
         """Once ``at`` records are in Kafka: where the stream is."""
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 60
         while (n := await record_count(self.worker.kafka_bootstrap, self.worker.raw_topic)) < at:
-            assert time.monotonic() < deadline, f"only {n} records in Kafka after 120 s"
+            assert time.monotonic() < deadline, f"{n} records in Kafka after 120 s: {traffic}"
+            assert not traffic.errors, traffic.errors[:3]
             await asyncio.sleep(0.2)
         return Landed(traffic.sent, n)
 

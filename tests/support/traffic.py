@@ -69,15 +69,9 @@ class Traffic:
         assert not self.errors, self.errors[:3]
 
     def _run(self) -> None:
-        with (
-            recording_notifier(
-                self.amqp_url, self.exchange, self.accepted, self.durable
-            ) as notifier,
-            ThreadPoolExecutor(max_workers=8 * len(self.plans)) as pool,
-        ):
+        with recording_notifier(self.amqp_url, self.exchange, self.accepted, self.durable) as n:
             conductors = [
-                threading.Thread(target=self._operation, args=(notifier, plan, pool))
-                for plan in self.plans
+                threading.Thread(target=self._operation, args=(n, plan)) for plan in self.plans
             ]
             for t in conductors:
                 t.start()
