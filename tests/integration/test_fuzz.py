@@ -82,7 +82,7 @@ async def wait_settled(
 ) -> None:
     """Until every operation that must complete did, every must-dead-letter record is in the
     pipeline DLQ and every bad body in the bridge DLQ (or a process died, or the deadline)."""
-    deadline = time.monotonic() + 120 + COUNT / 20
+    deadline = time.monotonic() + 60 + COUNT / 50
     must_dlq = {i.message_id for op in run.ops for i in op.items if i.fate.must_dlq}
     bodies = {i.body for i in run.junk if i.fate.bridge}
     while time.monotonic() < deadline and alive():

@@ -306,13 +306,13 @@ def build(plan: OpPlan, ids: _Ids, previous: FuzzOp | None) -> FuzzOp:
         silent=silent,
         completes=m != "no_end",
     )
-    _Builder(op, plan).run()
+    _Builder(op, plan, ids).run()
     return op
 
 
 class _Builder:
-    def __init__(self, op: FuzzOp, plan: OpPlan) -> None:
-        self.op, self.plan, self.m = op, plan, plan.mutation
+    def __init__(self, op: FuzzOp, plan: OpPlan, ids: _Ids) -> None:
+        self.op, self.plan, self.m, self.ids = op, plan, plan.mutation, ids
         self.n = len(op.hosts)
         self.stamp = 0
 
@@ -414,7 +414,7 @@ class _Builder:
     def raw_item(
         self, event_type: str, payload: Any, fate: Fate, label: str = "", **top: Any
     ) -> Item:
-        fields = {"timestamp": self.timestamp(), **top}
+        fields = {"timestamp": self.timestamp(), "message_id": self.ids.next("message"), **top}
         message = inner_message(event_type, payload, self.op.request_id, **fields)
         for key in [k for k, v in top.items() if v is None]:
             del message[key]
