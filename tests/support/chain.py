@@ -2,12 +2,14 @@
 processes (the launchers of the bridge and pipeline tests), and the audit of the run."""
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from kombu.connection import Connection
 from pydantic import SecretStr
 
 from bridge.settings import BridgeSettings
@@ -100,7 +102,11 @@ class BridgeProcesses:
                     process.wait(15)
                 except subprocess.TimeoutExpired:
                     process.kill()
-        delete_queue(self.settings.amqp_url.get_secret_value(), self.settings.queue_name)
+        url = self.settings.amqp_url.get_secret_value()
+        delete_queue(url, self.settings.queue_name)
+        with Connection(url) as conn, contextlib.suppress(Exception):
+            # with it go its bindings, among them oslo's own versioned_notifications.info
+            conn.default_channel.exchange_delete(self.settings.exchange)
 
 
 def tracebacks(*logs: Path) -> list[str]:

@@ -86,6 +86,9 @@ class FuzzOp:
 
     @property
     def operation_id(self) -> str:
+        """R2; without a request id, the start's timestamp (canonical UTC) names it."""
+        if self.mutation == "no_request_id":
+            return f"{REGION}/{self.aggregate_uuid}/2026-11-23T19:00:01.674505Z"
         return f"{REGION}/{self.aggregate_uuid}/{self.request_id}"
 
     def expected(self) -> dict[str, Any]:
@@ -161,11 +164,13 @@ OP_MUTATIONS = [
     "duplicate_host_start",
     "shared_request_id",
     "timestamp_offset",
+    "no_request_id",
     "late_duplicate",
     "stranger_after_completion",
     *(f"field:{name}" for name in FIELD_MUTATIONS),
     *(f"start:{name}" for name in START_MUTATIONS),
 ]
+RAW_OPS = ("timestamp_offset", "no_request_id")  # every body of the operation published raw
 JUNK = ["body_not_json", "body_not_utf8", "body_list", "body_scalar", "envelope_inner_not_json",
         "no_event_type_with_secrets", "unrelated_event"]  # fmt: skip
 
@@ -399,7 +404,7 @@ class _Builder:
 
     def progress(self, host: str, index: int, fate: Fate = APPLY, **data: Any) -> Item:
         payload = self.progress_payload(host, index, data)
-        if self.m == "timestamp_offset":
+        if self.m in RAW_OPS:
             return self.raw_item(PROGRESS, payload, fate)
         return Item("", fate, PROGRESS, payload, self.op.request_id)
 
@@ -407,7 +412,7 @@ class _Builder:
         data = {"id": 1, "uuid": self.op.aggregate_uuid, "name": "my-aggregate", "hosts": hosts,
                 "metadata": {}, "availability_zone": None}  # fmt: skip
         payload = _nova_object("AggregatePayload", "1.1", data)
-        if self.m == "timestamp_offset":
+        if self.m in RAW_OPS:
             return self.raw_item(event_type, payload, fate)
         return Item("", fate, event_type, payload, self.op.request_id)
 
@@ -418,6 +423,8 @@ class _Builder:
         message = inner_message(event_type, payload, self.op.request_id, **fields)
         for key in [k for k, v in top.items() if v is None]:
             del message[key]
+        if self.m == "no_request_id":  # the Notifier always sends one: raw only
+            del message["_context_request_id"]
         return Item(label, fate, body=oslo_envelope(message), message_id=message["message_id"])
 
     def field_mutation(self, name: str, host: str, index: int) -> Item:
