@@ -92,6 +92,8 @@ async def read_topics(
             for n in dict.fromkeys(names)
             if n in cluster.topics()
         }
+    except KafkaError as exc:
+        raise AuditError(f"reading from Kafka at {bootstrap} failed: {exc!r}") from exc
     finally:
         await consumer.stop()
 

@@ -12,6 +12,7 @@ Brokers are stopped, restarted and frozen: run on a private stack (export
 """
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -25,6 +26,7 @@ import pytest
 
 from bridge.settings import BridgeSettings
 from pipeline.settings import WorkerSettings
+from precache.audit.errors import AuditError
 from precache.audit.reconcile import operation_key
 from precache.simulate.plan import SimulationPlan
 from precache.stack import StackSettings, start_broker, stop_broker
@@ -98,9 +100,10 @@ class Chain:
         wanted = {operation_id(p) for p in traffic.plans}
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            done = set(completed_events(await read(self.worker, [self.worker.completed_topic])))
-            if wanted <= done:
-                break
+            with contextlib.suppress(AuditError):  # Kafka still waking up: ask again
+                done = await read(self.worker, [self.worker.completed_topic])
+                if wanted <= set(completed_events(done)):
+                    break
             await asyncio.sleep(3)
         await asyncio.sleep(3)  # a duplicate completion, if any, has time to show
         report = await audit(self.worker, self.bridge, traffic.accepted.ids)
