@@ -33,15 +33,19 @@ ROUTING_KEY = "versioned_notifications.info"
 
 
 class Accepted:
-    """The message_ids RabbitMQ confirmed, in confirmation order (thread-safe)."""
+    """The message_ids RabbitMQ confirmed, in confirmation order (thread-safe), and the
+    Notifier's messages among them (what Nova's bus really carried)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.ids: list[str] = []
+        self.messages: list[dict[str, Any]] = []
 
-    def add(self, message_id: str) -> None:
+    def add(self, message_id: str, message: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.ids.append(message_id)
+            if message is not None:
+                self.messages.append(message)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -65,7 +69,7 @@ def recording_notifier(
         target: Any, ctxt: Any, message: Any, version: Any, retry: Any = None
     ) -> Any:
         send(target, ctxt, message, version, retry=retry)  # raises unless RabbitMQ confirmed
-        accepted.add(message["message_id"])
+        accepted.add(message["message_id"], message)
 
     transport._send_notification = confirmed_send
     try:

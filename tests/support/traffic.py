@@ -31,6 +31,33 @@ def expected(plan: SimulationPlan) -> dict[str, Any]:
     }
 
 
+def expected_from_bus(plan: SimulationPlan, accepted: Accepted) -> dict[str, Any] | None:
+    """The completed event's counts given what RabbitMQ really accepted of ``plan`` (during a
+    RabbitMQ restart oslo's Notifier logs and drops what it could not publish); None when
+    the rules cannot complete it (no list, or hosts missing and no ``.end``)."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for message in accepted.messages:
+        data = message["payload"]["nova_object.data"]
+        if data["uuid"] == plan.aggregate_uuid:
+            kinds.setdefault(message["event_type"].rsplit(".", 1)[-1], []).append(data)
+    reported = {d["host"]: d["images_failed"] for d in kinds.get("progress", [])}
+    listed = set(plan.host_names())
+    if not (kinds.get("start") or kinds.get("end")):
+        return None
+    if not kinds.get("end") and set(reported) != listed:
+        return None
+    failing = {h for h, images in reported.items() if images} | (listed - set(reported))
+    failed = len(failing)
+    outcome = "succeeded" if not failed else "failed" if failed >= plan.hosts else "partial"
+    return {
+        "hosts_total": plan.hosts,
+        "hosts_reported": len(reported),
+        "hosts_failed": failed,
+        "failed_hosts": failing,
+        "outcome": outcome,
+    }
+
+
 def operation_id(plan: SimulationPlan) -> str:
     return f"{REGION}/{plan.aggregate_uuid}/{plan.request_id}"
 
