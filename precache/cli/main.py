@@ -3,6 +3,7 @@
 import typer
 
 from precache.cli import (
+    audit_cmd,
     bridge_cmd,
     cache_cmd,
     demo_cmd,
@@ -28,3 +29,4 @@ app.command("watch", cls=watch_cmd.OneLineUsageErrors)(watch_cmd.watch)
 app.command("worker", cls=watch_cmd.OneLineUsageErrors)(worker_cmd.worker)
 app.command("cache", cls=watch_cmd.OneLineUsageErrors)(cache_cmd.cache)
 app.command("nova-api", cls=watch_cmd.OneLineUsageErrors)(nova_api_cmd.nova_api)
+app.command("audit", cls=watch_cmd.OneLineUsageErrors)(audit_cmd.audit)

@@ -66,7 +66,7 @@ def run_foreground(
 
 
 def check_alive(components: Sequence[Component]) -> None:
-    """Raise :class:`StartupError` (exit 3) naming a component that exited, with its log's last line."""
+    """Raise :class:`StartupError` (exit 3) naming a component that exited, and its last line."""
     for component in components:
         status = component.process.poll()
         if status is not None:

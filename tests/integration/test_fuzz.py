@@ -1,0 +1,236 @@
+"""Fuzz: mutated notifications derived from Nova's real ones, with valid operations between
+them, through the real chain (oslo Notifier / kombu -> RabbitMQ -> ``precache bridge`` -> Kafka
+-> ``precache worker``), each with its expected handling known by construction
+(tests/support/fuzz.py).
+
+``PRECACHE_FUZZ_COUNT`` notifications (default 1,000: the default suite's short run;
+``scripts/test-fuzz`` runs 10,000), ``PRECACHE_FUZZ_SEED`` makes a run repeatable.
+"""
+
+import asyncio
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+
+from pipeline.settings import WorkerSettings
+from precache.audit.reconcile import operation_key, reason
+from precache.audit.records import AuditRecord
+from tests.pipeline_support import WorkerProcess, validate
+from tests.support.chain import (
+    BridgeProcesses,
+    audit,
+    bridge_for,
+    derived_topics,
+    read,
+    tracebacks,
+)
+from tests.support.fuzz import HUGE_ID, FuzzRun, Item, generate
+from tests.support.publishers import Accepted, RawPublisher, context, recording_notifier
+
+SEED = int(os.environ.get("PRECACHE_FUZZ_SEED", "20261129"))
+COUNT = int(os.environ.get("PRECACHE_FUZZ_COUNT", "1000"))
+
+pytestmark = [pytest.mark.integration, pytest.mark.fuzz, pytest.mark.timeout(600 + COUNT // 10)]
+
+
+def publish_all(run: FuzzRun, amqp_url: str, exchange: str, accepted: Accepted) -> None:
+    """In order, one at a time: each publish returns once RabbitMQ confirmed it, so the queue
+    holds the bodies in this order whichever connection sent them."""
+    contexts: dict[str, Any] = {}
+    with (
+        recording_notifier(amqp_url, exchange, accepted) as notifier,
+        RawPublisher(amqp_url, exchange) as raw,
+    ):
+        for item in run.order:
+            if item.body is not None:
+                raw.publish(item.body)
+                if item.message_id:
+                    accepted.add(item.message_id)
+                continue
+            request_id = item.request_id or "req-none"
+            ctxt = contexts.setdefault(request_id, context(request_id))
+            before = len(accepted)
+            notifier.info(ctxt, item.event_type, item.payload)
+            if len(accepted) > before:
+                item.message_id = accepted.ids[-1]
+
+
+def completed_by_operation(records: list[AuditRecord]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        event = orjson.loads(r.value or b"{}")
+        out[operation_key(event.get("data", {}))].append(event)
+    return out
+
+
+def dead_letters_by_id(records: list[AuditRecord]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        out[r.headers.get("message_id", "")].append(reason(r))
+    return out
+
+
+async def wait_settled(
+    run: FuzzRun, worker: WorkerSettings, bridge_dlq: str, alive: Callable[[], bool]
+) -> None:
+    """Until every operation that must complete did, every must-dead-letter record is in the
+    pipeline DLQ and every bad body in the bridge DLQ (or a process died, or the deadline)."""
+    deadline = time.monotonic() + 60 + COUNT / 50
+    must_dlq = {i.message_id for op in run.ops for i in op.items if i.fate.must_dlq}
+    bodies = {i.body for i in run.junk if i.fate.bridge}
+    while time.monotonic() < deadline and alive():
+        got = await read(worker, [worker.completed_topic, worker.pipeline_dlq_topic, bridge_dlq])
+        done = set(completed_by_operation(got.get(worker.completed_topic, [])))
+        dead = set(dead_letters_by_id(got.get(worker.pipeline_dlq_topic, [])))
+        bounced = {r.value for r in got.get(bridge_dlq, [])}
+        if (
+            all(op.operation_id in done for op in run.ops if op.completes)
+            and must_dlq <= dead
+            and bodies <= bounced
+        ):
+            break
+        await asyncio.sleep(3)
+    await asyncio.sleep(worker.grace_period_s + 2)  # late events, if any, arrive now
+
+
+def judge(
+    run: FuzzRun, topics: dict[str, list[AuditRecord]], worker: WorkerSettings, bridge_dlq: str
+) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = defaultdict(list)
+    derived = [r for t in derived_topics(worker) for r in topics.get(t, [])]
+    for r in derived:
+        event = orjson.loads(r.value or b"{}")
+        try:
+            validate(event)
+        except (jsonschema.ValidationError, KeyError) as exc:
+            problems["schema"].append(f"{event.get('type')} {event.get('subject')}: {exc!s:.200}")
+    completed = completed_by_operation(topics.get(worker.completed_topic, []))
+    for op in run.ops:
+        events = completed.get(op.operation_id, [])
+        ids = {e["id"] for e in events}
+        tag = f"{op.mutation} {op.operation_id}"
+        if not op.completes:
+            if events:
+                problems["completed_unexpected"].append(tag)
+            continue
+        if not ids:
+            problems["completed_missing"].append(tag)
+            continue
+        if len(ids) > 1:
+            problems["completed_twice"].append(f"{tag}: {len(ids)} ids")
+        data = events[0]["data"]
+        if data["operation_id"] != op.operation_id:
+            problems["operation_id"].append(f"{tag}: {data['operation_id']}")
+        want = op.expected()
+        got = {k: data.get(k) for k in want}
+        got["failed_hosts"] = set(got["failed_hosts"] or ())
+        got["missing_hosts"] = set(got["missing_hosts"] or ())
+        diff = {k: (got[k], v) for k, v in want.items() if got[k] != v}
+        if diff:
+            problems["counts"].append(f"{tag}: {str(diff)[:300]}")
+    judge_dead_letters(run, topics, worker, bridge_dlq, problems)
+    return problems
+
+
+def judge_dead_letters(
+    run: FuzzRun,
+    topics: dict[str, list[AuditRecord]],
+    worker: WorkerSettings,
+    bridge_dlq: str,
+    problems: dict[str, list[str]],
+) -> None:
+    dead = dead_letters_by_id(topics.get(worker.pipeline_dlq_topic, []))
+    raw = {r.headers.get("message_id"): r for r in topics.get(worker.raw_topic, [])}
+    items: list[Item] = [i for op in run.ops for i in op.items] + run.junk
+    known = {i.message_id for i in items}
+    for item in items:
+        reasons = dead.get(item.message_id or "", [])
+        tag = f"{item.label} {item.message_id}"
+        if item.fate.bridge:
+            continue
+        if item.fate.must_dlq and not reasons:
+            problems["dlq_missing"].append(tag)
+        elif reasons and not item.fate.dlq:
+            problems["dlq_unexpected"].append(f"{tag}: {reasons}")
+        elif any(r not in item.fate.dlq for r in reasons):
+            problems["dlq_reason"].append(f"{tag}: {reasons} not in {sorted(item.fate.dlq)}")
+        value = raw[item.message_id].value or b"" if item.message_id in raw else None
+        if item.huge_number and value is not None and str(HUGE_ID).encode() not in value:
+            problems["numbers"].append(f"{tag}: aggregate id {HUGE_ID} rewritten by the bridge")
+    for message_id in set(dead) - known:
+        problems["dlq_unexpected"].append(f"unknown record {message_id}: {dead[message_id]}")
+    bounced = {r.value: reason(r) for r in topics.get(bridge_dlq, [])}
+    for item in run.junk:
+        if item.fate.bridge and bounced.get(item.body) not in item.fate.bridge:
+            problems["bridge_dlq"].append(f"{item.label}: {bounced.get(item.body)}")
+    every = [r.value or b"" for t in topics.values() for r in t]
+    for item in run.junk:
+        for secret in item.secrets:
+            if any(secret.encode() in value for value in every):
+                problems["secrets"].append(f"{item.label}: {secret} is in Kafka")
+
+
+async def test_fuzzed_notifications_through_the_real_chain(
+    amqp_url: str,
+    unique_name: Callable[[str], str],
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    run = generate(SEED, COUNT)
+    worker = await worker_settings(grace_period_s=2.0, commit_interval_s=1.0)
+    worker_process = start_worker(worker)
+    worker_process.wait_ready()
+    bridge = bridge_for(worker, amqp_url, unique_name("fuzz"))
+    bridges = BridgeProcesses(bridge, tmp_path / "bridge.log")
+    accepted = Accepted()
+
+    def alive() -> bool:
+        assert worker_process.proc is not None
+        return bridges.current.poll() is None and worker_process.proc.poll() is None
+
+    try:
+        await bridges.start()
+        await asyncio.to_thread(publish_all, run, amqp_url, bridge.exchange, accepted)
+        await wait_settled(run, worker, bridge.dlq_topic, alive)
+        names = [worker.raw_topic, bridge.dlq_topic, worker.pipeline_dlq_topic]
+        topics = await read(worker, names + derived_topics(worker))
+        report = await audit(worker, bridge, accepted.ids)
+        still_alive = alive()
+    finally:
+        bridges.stop()
+
+    problems = judge(run, topics, worker, bridge.dlq_topic)
+    if not still_alive:
+        problems["crash"].append("the bridge or the worker exited")
+    problems["crash"] += tracebacks(worker_process.log_path, bridges.log)
+    if not report.ok:
+        totals = report.to_json()["totals"]
+        problems["audit"].append(f"{totals}; wrong: {report.wrong[:3]}")
+        problems["audit"] += report.record_problems[:5]
+    print_counts(run, topics, worker, bridge.dlq_topic, report.to_json()["totals"])
+    problems = {k: v for k, v in problems.items() if v}
+    summary = "\n".join(f"{k}: {len(v)}, e.g. {v[:3]}" for k, v in sorted(problems.items()))
+    assert not problems, f"seed {SEED}, {len(run.order)} notifications\n{summary}"
+
+
+def print_counts(
+    run: FuzzRun,
+    topics: dict[str, list[AuditRecord]],
+    worker: WorkerSettings,
+    bridge_dlq: str,
+    totals: dict[str, Any],
+) -> None:
+    print(f"\nfuzz seed {SEED}: {len(run.order)} notifications, {len(run.ops)} operations")
+    print("by mutation:", dict(run.counts()))
+    pipeline_dlq = topics.get(worker.pipeline_dlq_topic, [])
+    print("pipeline DLQ by reason:", dict(Counter(reason(r) for r in pipeline_dlq)))
+    print("bridge DLQ by reason:", dict(Counter(reason(r) for r in topics.get(bridge_dlq, []))))
+    print("audit:", totals)

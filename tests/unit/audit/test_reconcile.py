@@ -1,0 +1,92 @@
+"""Lost, duplicated, wrong and unfinished from hand-built runs."""
+
+import uuid
+from typing import Any
+
+import orjson
+
+from pipeline.synthetic import SyntheticOperation, hostnames
+from precache.audit.reconcile import reconcile
+from precache.audit.records import AuditRecord, RunRecords
+from tests.unit.audit.records import Log, op_id
+
+
+def completed(op: SyntheticOperation, event_id: str | None = None, **data: Any) -> AuditRecord:
+    failed = sorted(op.failed)
+    body = {
+        "id": event_id or str(uuid.uuid4()),
+        "type": "precache.operation.completed",
+        "data": {
+            "operation_id": op_id(op),
+            "request_id": op.request_id,
+            "region": op.region,
+            "aggregate": {"uuid": op.aggregate_uuid},
+            "hosts_total": len(op.hosts),
+            "hosts_reported": len(op.hosts),
+            "hosts_failed": len(failed),
+            "failed_hosts": failed,
+            "failed_hosts_truncated": False,
+            "missing_hosts": [],
+            "image_failures": {"i1": len(failed)} if failed else {},
+            "outcome": "partial" if failed else "succeeded",
+            "duration_s": 0.5,
+            **data,
+        },
+    }
+    return AuditRecord("completed", 0, 0, None, orjson.dumps(body), {})
+
+
+def run_of(*ops: SyntheticOperation, events: list[AuditRecord]) -> RunRecords:
+    log = Log()
+    for op in ops:
+        for r in op.records():
+            log.add(r)
+    return RunRecords(log.records, [], [], events, [])
+
+
+def op(n: int = 3, **kw: Any) -> SyntheticOperation:
+    return SyntheticOperation(hosts=hostnames(n), images=["i1"], **kw)
+
+
+def test_exact_run_is_ok_and_redelivered_copies_are_counted_apart() -> None:
+    a, b = op(3, failed={"guaranine2": ["i1"]}), op(4)
+    first = completed(a)
+    report = reconcile(run_of(a, b, events=[first, first, completed(b)]))
+    assert report.ok, report.to_json()
+    assert (report.redelivered_completed, report.unfinished) == (1, [])
+
+
+def test_two_distinct_completed_ids_are_duplicated_and_bad_counts_wrong() -> None:
+    a, b = op(3), op(3)
+    report = reconcile(
+        run_of(a, b, events=[completed(a), completed(a), completed(b, hosts_failed=1)])
+    )
+    assert report.duplicated == [op_id(a)]
+    assert report.wrong == [op_id(b)]
+    assert "hosts_failed 1, expected 0" in report.operations[op_id(b)].problems[0]
+    assert not report.ok
+
+
+def test_old_style_operation_id_is_wrong_but_matched_to_its_operation() -> None:
+    a = op(2)
+    report = reconcile(run_of(a, events=[completed(a, operation_id=f"region-a/{a.request_id}")]))
+    assert report.wrong == [op_id(a)]
+
+
+def test_lost_message_ids_and_unfinished_operations() -> None:
+    a = op(2)
+    run = run_of(a, events=[])
+    sent = [r.headers["message_id"] for r in run.raw]
+    report = reconcile(run, [*sent, "never-arrived"])
+    assert report.lost == ["never-arrived"]
+    assert report.unfinished == [op_id(a)]
+
+
+def test_a_record_dead_lettered_that_the_rules_apply_is_a_problem() -> None:
+    a = op(2)
+    run = run_of(a, events=[completed(a)])
+    headers = {"reason": "apply_error", "source_topic": "raw", "source_partition": "0"}
+    run.pipeline_dlq.append(AuditRecord("dlq", 0, 0, None, b"", {**headers, "source_offset": "1"}))
+    report = reconcile(run)
+    assert report.record_problems == ["raw 0/1: dead-lettered (apply_error), the rules apply it"]
+    assert report.pipeline_dead_letters == {"apply_error": 1}
