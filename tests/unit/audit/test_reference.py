@@ -52,7 +52,7 @@ def test_host_outside_the_list_and_total_mismatch_are_dead_lettered_never_counte
     assert result.dead_letters == {
         log.ref(stranger): "host_not_in_operation",
         log.ref(wrong_total): "total_mismatch",
-        log.ref(huge_total): "total_mismatch",
+        log.ref(huge_total): "bad_total",  # above MAX_HOSTS: input validation (R1) refuses it
     }
     [outcome] = result.operations[op_id(op)].candidates
     assert (outcome.hosts_total, outcome.hosts_reported, outcome.hosts_failed) == (3, 3, 0)
