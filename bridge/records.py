@@ -1,4 +1,4 @@
-"""The Kafka records the bridge writes: the contract the pipeline reads (see README, Bridge)."""
+"""The Kafka records the bridge writes: the contract the pipeline reads (see docs/bridge.md)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime

@@ -31,7 +31,7 @@ class ConnectTimeout(PrecacheSettings):
 
 
 class TopicNames(PrecacheSettings):
-    """Kafka topic names; the defaults are the contract documented in README."""
+    """Kafka topic names; the defaults are the contract documented in docs/events.md."""
 
     raw_topic: str = Field("nova.notifications", description="bridge output, pipeline input")
     raw_partitions: int = Field(4, ge=1, description="partitions of the raw topic and tables")

@@ -1,6 +1,6 @@
 """Which operation the watcher follows, and what each event means for it: pure, no Kafka.
 
-Rules (also in README, "Watching an operation"):
+Rules (also in docs/watch.md):
 
 - An operation matches when its region equals ``--region`` and its aggregate's name or uuid
   equals ``--aggregate`` (each filter only when given).
