@@ -16,7 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from precache.config import ENV_PREFIX, KafkaSettings
+from precache.config import ENV_PREFIX, KafkaSettings, describe
 from precache.errors import ConfigError
 from precache.logs import mask_url
 
@@ -157,15 +157,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> BridgeSe
     try:
         return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from exc
+        raise ConfigError(describe(exc)) from exc
     except ValueError as exc:  # a TOML syntax error
         raise ConfigError(f"config file {config_file}: {exc}") from exc
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    if not first["loc"]:  # a check across settings: its message names them
-        return f"settings: {first['msg'].removeprefix('Value error, ')}"
-    name = ".".join(str(p) for p in first["loc"])
-    env = f"{ENV_PREFIX}{name}".upper()
-    return f"setting {name} (--{name.replace('_', '-')} / {env}): {first['msg']}"

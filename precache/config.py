@@ -5,8 +5,12 @@ Each component (bridge, worker, watcher, simulator) has one settings object that
 ``PRECACHE_*`` environment variables, so one env file configures a whole deployment.
 """
 
-from pydantic import Field
+from typing import Any, TypeVar
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from precache.errors import ConfigError
 
 ENV_PREFIX = "PRECACHE_"
 
@@ -51,3 +55,27 @@ class KafkaSettings(TopicNames):
         description="largest raw record (topic max.message.bytes, producer max_request_size): "
         "a 100k-host start notification is about 2 MB, over Kafka's 1 MB default",
     )
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def build_settings(cls: type[S], **overrides: Any) -> S:
+    """The settings object of an entry point: options (``None`` = not given) over env vars;
+    a bad value is a :class:`ConfigError` naming the setting and its env var."""
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, every_setting_an_option=False)) from exc
+
+
+def describe(exc: ValidationError, *, every_setting_an_option: bool = True) -> str:
+    """One line for the first invalid setting (or the message of a check across settings);
+    names its ``--option`` too where every setting is one (the bridge)."""
+    first = exc.errors()[0]
+    if not first["loc"]:
+        return f"settings: {first['msg'].removeprefix('Value error, ')}"
+    name = ".".join(str(p) for p in first["loc"])
+    env = f"{ENV_PREFIX}{name}".upper()
+    where = f"--{name.replace('_', '-')} / {env}" if every_setting_an_option else env
+    return f"setting {name} ({where}): {first['msg']}"

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from pydantic import ValidationError
 
 from precache.cli.errors import one_line_errors
 from precache.errors import ConfigError
@@ -36,7 +35,7 @@ def audit(
     """Reconcile a run: exit 0 when nothing is lost, duplicated or wrong; 1 otherwise."""
     from precache.audit import AuditTopics, read_run, reconcile
     from precache.audit.render import text
-    from precache.config import KafkaSettings
+    from precache.config import KafkaSettings, build_settings
 
     overrides: dict[str, Any] = {
         "kafka_bootstrap": kafka,
@@ -45,12 +44,7 @@ def audit(
         "pipeline_dlq_topic": pipeline_dlq_topic,
         "completed_topic": completed_topic,
     }
-    try:
-        settings = KafkaSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{name} (PRECACHE_{name.upper()}): {first['msg']}") from exc
+    settings = build_settings(KafkaSettings, **overrides)
     ids = _accepted_ids(accepted) if accepted is not None else None
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # our own line says it, once
     s = settings

@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from precache.cli.errors import one_line_errors
 from precache.errors import (
     BrokerUnreachable,
-    ConfigError,
     PortInUse,
     PrecacheError,
     ServiceFailed,
@@ -39,6 +37,7 @@ def worker(
 ) -> None:
     """Follow every image pre-cache operation and emit status/completed/failed/stalled events."""
     from pipeline.settings import WorkerSettings
+    from precache.config import build_settings
 
     overrides: dict[str, Any] = {
         "kafka_bootstrap": kafka,
@@ -50,12 +49,7 @@ def worker(
         "stall_after_s": stall_after_s,
         "log_level": log_level,
     }
-    try:
-        settings = WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{name} (PRECACHE_{name.upper()}): {first['msg']}") from exc
+    settings = build_settings(WorkerSettings, **overrides)
     run(settings)
 
 
