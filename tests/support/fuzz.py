@@ -154,6 +154,7 @@ OP_MUTATIONS = [
     "valid",
     "valid_unicode",
     "dup_progress",
+    "dup_total_mismatch",
     "redelivered_message",
     "drop_start",
     "silent_with_end",
@@ -333,6 +334,13 @@ class _Builder:
             self.add(self.progress(host, index), f"op:{m}" if m != "valid" else "valid")
             if m == "dup_progress" and host == target:
                 self.add(self.progress(host, index), "dup:duplicate_progress")
+            if m == "dup_total_mismatch" and host == target:
+                # R4's order: another total is a total_mismatch even for a counted host;
+                # after the last host the operation is completed: R7, ignored
+                last = host == progress[-1]
+                fate = APPLY if last else dead("total_mismatch")
+                item = self.progress(host, index, total=self.n + 1, fate=fate)
+                self.add(item, "late:total_mismatch_completed" if last else "bad:total_mismatch")
         if m == "redelivered_message":
             item = self.raw_item(PROGRESS, self.progress_payload(target, 1), APPLY, label="dup")
             self.op.items.append(item)
