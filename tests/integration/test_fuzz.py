@@ -3,8 +3,9 @@ them, through the real chain (oslo Notifier / kombu -> RabbitMQ -> ``precache br
 -> ``precache worker``), each with its expected handling known by construction
 (tests/support/fuzz.py).
 
-``PRECACHE_FUZZ_COUNT`` notifications (default 1,000: the default suite's short run;
-``scripts/test-fuzz`` runs 10,000), ``PRECACHE_FUZZ_SEED`` makes a run repeatable.
+``PRECACHE_FUZZ_COUNT`` mutated notifications, valid operations drawn between them (default
+1,000: the default suite's short run; ``scripts/test-fuzz`` runs 10,000),
+``PRECACHE_FUZZ_SEED`` makes a run repeatable.
 """
 
 import asyncio
@@ -31,7 +32,7 @@ from tests.support.chain import (
     read,
     tracebacks,
 )
-from tests.support.fuzz import HUGE_ID, FuzzRun, Item, generate
+from tests.support.fuzz import HUGE_ID, VALID, FuzzRun, Item, generate
 from tests.support.publishers import Accepted, RawPublisher, context, recording_notifier
 
 SEED = int(os.environ.get("PRECACHE_FUZZ_SEED", "20261129"))
@@ -100,7 +101,7 @@ async def wait_settled(
 ) -> None:
     """Until every operation that must complete did, every must-dead-letter record is in the
     pipeline DLQ and every bad body in the bridge DLQ (or a process died, or the deadline)."""
-    deadline = time.monotonic() + 60 + COUNT / 50
+    deadline = time.monotonic() + 60 + len(run.order) / 50
     must_dlq = {i.message_id for op in run.ops for i in op.items if i.fate.must_dlq}
     bounce = [i for i in run.junk if i.fate.bridge]
     while time.monotonic() < deadline and alive():
@@ -277,7 +278,10 @@ def print_counts(
     bridge_dlq: str,
     totals: dict[str, Any],
 ) -> None:
-    print(f"\nfuzz seed {SEED}: {len(run.order)} notifications, {len(run.ops)} operations")
+    mutated, total = run.mutated(), len(run.order)
+    valid = sum(op.mutation in VALID for op in run.ops)
+    print(f"\nfuzz seed {SEED}: {total} notifications, {mutated} of them mutated (the others")
+    print(f"in valid operations); {len(run.ops)} operations, {valid} of them valid")
     print("by mutation:", dict(run.counts()))
     pipeline_dlq = topics.get(worker.pipeline_dlq_topic, [])
     print("pipeline DLQ by reason:", dict(Counter(reason(r) for r in pipeline_dlq)))

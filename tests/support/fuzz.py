@@ -171,6 +171,7 @@ OP_MUTATIONS = [
     *(f"field:{name}" for name in FIELD_MUTATIONS),
     *(f"start:{name}" for name in START_MUTATIONS),
 ]
+VALID = ("valid", "valid_unicode")  # operations without any mutation
 RAW_OPS = ("timestamp_offset", "no_request_id")  # every body of the operation published raw
 JUNK = ["body_not_json", "body_not_utf8", "body_list", "body_scalar", "envelope_inner_not_json",
         "no_event_type_with_secrets", "unrelated_event"]  # fmt: skip
@@ -228,6 +229,12 @@ class FuzzRun:
     junk: list[Item]
     order: list[Item]  # everything, interleaved, in publish order
 
+    def mutated(self) -> int:
+        """Bodies that are not a valid operation's: every body of an operation with a
+        mutation (its bad copies and its genuine bodies, whose handling the mutation may
+        change) and every bad body."""
+        return sum(len(op.items) for op in self.ops if op.mutation not in VALID) + len(self.junk)
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for item in self.order:
@@ -235,19 +242,23 @@ class FuzzRun:
         return dict(sorted(out.items()))
 
 
-def generate(fuzz_seed: int, notifications: int) -> FuzzRun:
-    """At least ``notifications`` bodies, operations interleaved at random (seeded)."""
+def generate(fuzz_seed: int, mutated: int) -> FuzzRun:
+    """At least ``mutated`` mutated notifications (:meth:`FuzzRun.mutated`), with the valid
+    operations drawn between them; operations interleaved at random (seeded)."""
     ops: list[FuzzOp] = []
     junk: list[Item] = []
     ids = _Ids(fuzz_seed)
     chunk = 0
-    while sum(len(op.items) for op in ops) + len(junk) < notifications:
+    done = 0
+    while done < mutated:
         for plan in draw_plans(fuzz_seed + chunk, 200):
             op = build(_rotate(plan, len(ops)), ids, ops[-1] if ops else None)
             ops.append(op)
+            done += 0 if op.mutation in VALID else len(op.items)
             if plan.junk:
                 junk.append(junk_item(plan.junk, ids))
-            if sum(len(o.items) for o in ops) + len(junk) >= notifications:
+                done += 1
+            if done >= mutated:
                 break
         chunk += 1
     return FuzzRun(ops, junk, interleave(ops, junk, random.Random(fuzz_seed)))

@@ -18,7 +18,8 @@ BRIDGE_REASONS = {"not_utf8", "not_json", "not_envelope", "no_event_type", "too_
 
 def test_same_seed_same_run_and_every_kind_appears() -> None:
     first, again = generate(11, 800), generate(11, 800)
-    assert len(first.order) >= 800
+    assert first.mutated() >= 800
+    assert sum(op.mutation in ("valid", "valid_unicode") for op in first.ops) >= len(first.ops) / 4
     assert [(i.label, i.body, i.payload) for i in first.order] == [
         (i.label, i.body, i.payload) for i in again.order
     ]
