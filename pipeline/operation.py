@@ -184,15 +184,18 @@ def apply(
     assert isinstance(n, Progress)
     if s["hosts_total"] is None:
         return _hold(s, n, offset, marker, now, limits, raw)
-    if is_counted(n.host, marker, s):
-        return _duplicate(n, offset, s, marker)
-    if s["state"] == "completed":
-        return _ignored(op_id, n)
+    counted = is_counted(n.host, marker, s)
+    if s["state"] == "completed":  # R7 (a lost marker of a counted host is still repaired)
+        return _duplicate(n, offset, s, marker) if counted else _ignored(op_id, n)
+    # R4 in its order, as for held progress (_resolve): a copy of a counted host's progress
+    # with another total is a total_mismatch, not a duplicate
     if listed is None or not listed(n.host):
         return Step(op_id=op_id, reject=(NOT_IN_OPERATION, f"{n.host!r} is not in {op_id}"))
     if n.total != s["hosts_total"]:
         detail = f"total {n.total} but {op_id} has {s['hosts_total']} hosts"
         return Step(op_id=op_id, reject=(TOTAL_MISMATCH, detail))
+    if counted:
+        return _duplicate(n, offset, s, marker)
     step = Step(op_id=op_id)
     new_marker = _marker(n, offset)
     _check_size(n.host, new_marker, limits)

@@ -10,7 +10,9 @@ to be obviously right, not fast.
 
 Wall-clock rules cannot be replayed from a log: an operation whose ``.end`` was seen completes
 "after the grace period", so any state between its ``.end`` and its last record is an
-acceptable result (``Expected.candidates``); late progress after that point is R7.
+acceptable result (``Expected.candidates``); late progress after that point is R7. For the
+same reason a progress that R4 dead-letters after the ``.end`` of an operation with hosts
+still missing may instead have been ignored (R7): it is ``ReferenceResult.optional``.
 """
 
 from collections import Counter
@@ -79,6 +81,8 @@ class Expected:
 class ReferenceResult:
     operations: dict[str, Expected] = field(default_factory=dict)
     dead_letters: dict[RecordRef, str] = field(default_factory=dict)  # raw record -> reason
+    # dead letters the worker may also have ignored (R7 after a grace completion)
+    optional: set[RecordRef] = field(default_factory=set)
     ignored: Counter[str] = field(default_factory=Counter)  # rule -> records
 
 
@@ -124,8 +128,12 @@ class _Reference:
             self.host_list(op, n)
         self.settle(op)
 
-    def dead_letter(self, ref: RecordRef, reason: str) -> None:
+    def dead_letter(self, ref: RecordRef, reason: str, optional: bool = False) -> None:
+        """``optional``: after the ``.end`` (hosts missing), so the grace period may have
+        completed the operation first and the worker ignored the record (R7)."""
         self.result.dead_letters[ref] = reason
+        if optional:
+            self.result.optional.add(ref)
 
     def operation(self, n: Notification) -> Expected:
         """R2: ``{region}/{aggregate}/{request_id}``; without one, through the alias."""
@@ -148,9 +156,9 @@ class _Reference:
             op.held.append((n, ref))  # R5
             return
         if n.host not in op.hosts:
-            self.dead_letter(ref, "host_not_in_operation")
+            self.dead_letter(ref, "host_not_in_operation", optional=op.end_seen)
         elif n.total != len(op.hosts):
-            self.dead_letter(ref, "total_mismatch")
+            self.dead_letter(ref, "total_mismatch", optional=op.end_seen)
         elif n.host in op.counted:
             self.result.ignored["duplicate"] += 1
         else:

@@ -3,8 +3,9 @@ them, through the real chain (oslo Notifier / kombu -> RabbitMQ -> ``precache br
 -> ``precache worker``), each with its expected handling known by construction
 (tests/support/fuzz.py).
 
-``PRECACHE_FUZZ_COUNT`` notifications (default 1,000: the default suite's short run;
-``scripts/test-fuzz`` runs 10,000), ``PRECACHE_FUZZ_SEED`` makes a run repeatable.
+``PRECACHE_FUZZ_COUNT`` mutated notifications, valid operations drawn between them (default
+1,000: the default suite's short run; ``scripts/test-fuzz`` runs 10,000),
+``PRECACHE_FUZZ_SEED`` makes a run repeatable.
 """
 
 import asyncio
@@ -20,7 +21,7 @@ import orjson
 import pytest
 
 from pipeline.settings import WorkerSettings
-from precache.audit.reconcile import operation_key, reason
+from precache.audit.reconcile import message_id, operation_key, reason
 from precache.audit.records import AuditRecord
 from tests.pipeline_support import WorkerProcess, validate
 from tests.support.chain import (
@@ -31,7 +32,7 @@ from tests.support.chain import (
     read,
     tracebacks,
 )
-from tests.support.fuzz import HUGE_ID, FuzzRun, Item, generate
+from tests.support.fuzz import HUGE_ID, VALID, FuzzRun, Item, generate
 from tests.support.publishers import Accepted, RawPublisher, context, recording_notifier
 
 SEED = int(os.environ.get("PRECACHE_FUZZ_SEED", "20261129"))
@@ -77,23 +78,41 @@ def dead_letters_by_id(records: list[AuditRecord]) -> dict[str, list[str]]:
     return out
 
 
+def bridge_dead_letters(records: list[AuditRecord]) -> dict[bytes | str, AuditRecord]:
+    """The bridge's dead letters by value, and by oslo message_id when they have one: a body
+    holding secrets is scrubbed (docs/bridge-reliability.md), so its value is not the body
+    that was published."""
+    out: dict[bytes | str, AuditRecord] = {}
+    for r in records:
+        out[r.value or b""] = r
+        if mid := message_id(r):
+            out[mid] = r
+    return out
+
+
+def bounced_as(item: Item, bounced: dict[bytes | str, AuditRecord]) -> AuditRecord | None:
+    """The dead letter of a bridge-level body: a scrubbed one is found by its message_id."""
+    key: bytes | str | None = item.message_id if item.secrets else item.body
+    return bounced.get(key) if key is not None else None
+
+
 async def wait_settled(
     run: FuzzRun, worker: WorkerSettings, bridge_dlq: str, alive: Callable[[], bool]
 ) -> None:
     """Until every operation that must complete did, every must-dead-letter record is in the
     pipeline DLQ and every bad body in the bridge DLQ (or a process died, or the deadline)."""
-    deadline = time.monotonic() + 60 + COUNT / 50
+    deadline = time.monotonic() + 60 + len(run.order) / 50
     must_dlq = {i.message_id for op in run.ops for i in op.items if i.fate.must_dlq}
-    bodies = {i.body for i in run.junk if i.fate.bridge}
+    bounce = [i for i in run.junk if i.fate.bridge]
     while time.monotonic() < deadline and alive():
         got = await read(worker, [worker.completed_topic, worker.pipeline_dlq_topic, bridge_dlq])
         done = set(completed_by_operation(got.get(worker.completed_topic, [])))
         dead = set(dead_letters_by_id(got.get(worker.pipeline_dlq_topic, [])))
-        bounced = {r.value for r in got.get(bridge_dlq, [])}
+        bounced = bridge_dead_letters(got.get(bridge_dlq, []))
         if (
             all(op.operation_id in done for op in run.ops if op.completes)
             and must_dlq <= dead
-            and bodies <= bounced
+            and all(bounced_as(item, bounced) for item in bounce)
         ):
             break
         await asyncio.sleep(3)
@@ -164,17 +183,48 @@ def judge_dead_letters(
         value = raw[item.message_id].value or b"" if item.message_id in raw else None
         if item.huge_number and value is not None and str(HUGE_ID).encode() not in value:
             problems["numbers"].append(f"{tag}: aggregate id {HUGE_ID} rewritten by the bridge")
-    for message_id in set(dead) - known:
-        problems["dlq_unexpected"].append(f"unknown record {message_id}: {dead[message_id]}")
-    bounced = {r.value: reason(r) for r in topics.get(bridge_dlq, [])}
+    for unknown in set(dead) - known:
+        problems["dlq_unexpected"].append(f"unknown record {unknown}: {dead[unknown]}")
+    raw_at = {(r.partition, r.offset): r for r in topics.get(worker.raw_topic, [])}
+    for r in topics.get(worker.pipeline_dlq_topic, []):
+        problems["dlq_record"] += dead_letter_problems(r, raw_at, worker.raw_topic)
+    bounced = bridge_dead_letters(topics.get(bridge_dlq, []))
     for item in run.junk:
-        if item.fate.bridge and bounced.get(item.body) not in item.fate.bridge:
-            problems["bridge_dlq"].append(f"{item.label}: {bounced.get(item.body)}")
+        if not item.fate.bridge:
+            continue
+        record = bounced_as(item, bounced)
+        why = reason(record) if record else None
+        if why not in item.fate.bridge:
+            problems["bridge_dlq"].append(f"{item.label}: {why}")
+        elif item.secrets and record and record.headers.get("scrubbed") not in ("fields", "cut"):
+            problems["secrets"].append(f"{item.label}: header scrubbed {record.headers}")
     every = [r.value or b"" for t in topics.values() for r in t]
     for item in run.junk:
         for secret in item.secrets:
             if any(secret.encode() in value for value in every):
                 problems["secrets"].append(f"{item.label}: {secret} is in Kafka")
+
+
+def dead_letter_problems(
+    r: AuditRecord, raw_at: dict[tuple[int, int], AuditRecord], raw_topic: str
+) -> list[str]:
+    """The contract's pipeline dead letter: the original value and headers, plus ``reason``,
+    ``error`` (at most 1000 characters), ``source_topic``/``_partition``/``_offset`` naming the
+    raw record it is."""
+    h = r.headers
+    tag = f"dead letter {r.partition}/{r.offset} ({h.get('reason')})"
+    if not h.get("error") or len(h["error"]) > 1000:
+        return [f"{tag}: error header {h.get('error', '')[:80]!r}"]
+    try:
+        source = raw_at.get((int(h["source_partition"]), int(h["source_offset"])))
+    except (KeyError, ValueError):
+        return [f"{tag}: no source_partition/source_offset: {sorted(h)}"]
+    if h.get("source_topic") != raw_topic or source is None:
+        return [f"{tag}: source {h.get('source_topic')} is not a raw record"]
+    if r.value != source.value:
+        return [f"{tag}: value is not the raw record's"]
+    lost = {k: v for k, v in source.headers.items() if h.get(k) != v}
+    return [f"{tag}: original headers changed: {lost}"] if lost else []
 
 
 async def test_fuzzed_notifications_through_the_real_chain(
@@ -228,7 +278,10 @@ def print_counts(
     bridge_dlq: str,
     totals: dict[str, Any],
 ) -> None:
-    print(f"\nfuzz seed {SEED}: {len(run.order)} notifications, {len(run.ops)} operations")
+    mutated, total = run.mutated(), len(run.order)
+    valid = sum(op.mutation in VALID for op in run.ops)
+    print(f"\nfuzz seed {SEED}: {total} notifications, {mutated} of them mutated (the others")
+    print(f"in valid operations); {len(run.ops)} operations, {valid} of them valid")
     print("by mutation:", dict(run.counts()))
     pipeline_dlq = topics.get(worker.pipeline_dlq_topic, [])
     print("pipeline DLQ by reason:", dict(Counter(reason(r) for r in pipeline_dlq)))

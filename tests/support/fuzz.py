@@ -20,6 +20,7 @@ from tests.support.publishers import inner_message, oslo_envelope
 START, PROGRESS, END = (f"aggregate.cache_images.{k}" for k in ("start", "progress", "end"))
 REGION = "region-a"
 HUGE_ID = 10**30
+NUMBER_ID = object()  # stands for a message_id that is a JSON number (unique per body)
 HOST_PREFIXES = ["guaranine", "compute-", "cmp.rack7.example.org-", "hôte-"]
 
 
@@ -42,10 +43,6 @@ APPLY = Fate()
 
 def dead(*reasons: str) -> Fate:
     return Fate(frozenset(reasons), True)
-
-
-def maybe_dead(*reasons: str) -> Fate:
-    return Fate(frozenset(reasons), False)
 
 
 def bridge_dead(*reasons: str) -> Fate:
@@ -125,10 +122,7 @@ FIELD_MUTATIONS: dict[str, tuple[dict[str, Any], Fate]] = {
     "timestamp_missing": ({"top": {"timestamp": None}}, dead("bad_timestamp")),
     "timestamp_number": ({"top": {"timestamp": 1764411864}}, dead("bad_timestamp")),
     "request_id_number": ({"top": {"_context_request_id": 12345}}, dead("bad_request_id")),
-    "host_5000_digits": (
-        {"data": {"host": "7" * 5000}},
-        dead("bad_host", "host_not_in_operation"),
-    ),
+    "host_5000_digits": ({"data": {"host": "7" * 5000}}, dead("bad_host")),  # > 255 chars
     "host_control_chars": ({"data": {"host": "evil\x1b[31m\x07"}}, dead("bad_host")),
     "host_empty": ({"data": {"host": ""}}, dead("bad_host")),
     "host_number": ({"data": {"host": 42}}, dead("bad_host")),
@@ -136,24 +130,31 @@ FIELD_MUTATIONS: dict[str, tuple[dict[str, Any], Fate]] = {
     "total_negative": ({"data": {"total": -3}}, dead("bad_total")),
     "total_string": ({"data": {"total": "3"}}, dead("bad_total")),
     "total_bool": ({"data": {"total": True}}, dead("bad_total")),
-    "total_huge": ({"data": {"total": 10**12}}, dead("bad_total", "total_mismatch")),
+    "total_huge": ({"data": {"total": 10**12}}, dead("bad_total")),  # > MAX_HOSTS
     "images_failed_string": ({"data": {"images_failed": "img"}}, dead("bad_images")),
     "images_cached_numbers": ({"data": {"images_cached": [1, 2]}}, dead("bad_images")),
     "payload_empty": ({"payload": {}}, dead("bad_payload")),
     "payload_string": ({"payload": "nova"}, dead("bad_payload")),
     "aggregate_uuid_missing": ({"data": {"uuid": None}}, dead("bad_aggregate")),
     "aggregate_uuid_number": ({"data": {"uuid": 7}}, dead("bad_aggregate")),
-    "aggregate_id_huge": ({"data": {"id": HUGE_ID}}, maybe_dead("bad_aggregate")),
+    "aggregate_uuid_slash": ({"data": {"uuid": "agg/1"}}, dead("bad_aggregate")),
+    "aggregate_id_huge": ({"data": {"id": HUGE_ID}}, dead("bad_aggregate")),  # > 2**63 - 1
+    # carried, never used by the rules: an unusable value becomes None, the record applies
+    # (it counts the host; the genuine copy after it is then a duplicate)
+    "index_string": ({"data": {"index": "7"}}, APPLY),
+    "index_huge": ({"data": {"index": 10**12}}, APPLY),
+    "message_id_number": ({"top": {"message_id": NUMBER_ID}}, APPLY),
     "unknown_event": ({"event_type": "aggregate.cache_images.middle"}, dead("unknown_event")),
 }
 START_MUTATIONS: dict[str, tuple[Any, Fate]] = {
     "start_hosts_string": ("a,b", dead("bad_hosts")),
-    "start_hosts_numbers": ([1, 2], dead("bad_hosts", "bad_host")),
+    "start_hosts_numbers": ([1, 2], dead("bad_hosts")),
 }
 OP_MUTATIONS = [
     "valid",
     "valid_unicode",
     "dup_progress",
+    "dup_total_mismatch",
     "redelivered_message",
     "drop_start",
     "silent_with_end",
@@ -170,6 +171,7 @@ OP_MUTATIONS = [
     *(f"field:{name}" for name in FIELD_MUTATIONS),
     *(f"start:{name}" for name in START_MUTATIONS),
 ]
+VALID = ("valid", "valid_unicode")  # operations without any mutation
 RAW_OPS = ("timestamp_offset", "no_request_id")  # every body of the operation published raw
 JUNK = ["body_not_json", "body_not_utf8", "body_list", "body_scalar", "envelope_inner_not_json",
         "no_event_type_with_secrets", "unrelated_event"]  # fmt: skip
@@ -227,6 +229,12 @@ class FuzzRun:
     junk: list[Item]
     order: list[Item]  # everything, interleaved, in publish order
 
+    def mutated(self) -> int:
+        """Bodies that are not a valid operation's: every body of an operation with a
+        mutation (its bad copies and its genuine bodies, whose handling the mutation may
+        change) and every bad body."""
+        return sum(len(op.items) for op in self.ops if op.mutation not in VALID) + len(self.junk)
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for item in self.order:
@@ -234,19 +242,23 @@ class FuzzRun:
         return dict(sorted(out.items()))
 
 
-def generate(fuzz_seed: int, notifications: int) -> FuzzRun:
-    """At least ``notifications`` bodies, operations interleaved at random (seeded)."""
+def generate(fuzz_seed: int, mutated: int) -> FuzzRun:
+    """At least ``mutated`` mutated notifications (:meth:`FuzzRun.mutated`), with the valid
+    operations drawn between them; operations interleaved at random (seeded)."""
     ops: list[FuzzOp] = []
     junk: list[Item] = []
     ids = _Ids(fuzz_seed)
     chunk = 0
-    while sum(len(op.items) for op in ops) + len(junk) < notifications:
+    done = 0
+    while done < mutated:
         for plan in draw_plans(fuzz_seed + chunk, 200):
             op = build(_rotate(plan, len(ops)), ids, ops[-1] if ops else None)
             ops.append(op)
+            done += 0 if op.mutation in VALID else len(op.items)
             if plan.junk:
                 junk.append(junk_item(plan.junk, ids))
-            if sum(len(o.items) for o in ops) + len(junk) >= notifications:
+                done += 1
+            if done >= mutated:
                 break
         chunk += 1
     return FuzzRun(ops, junk, interleave(ops, junk, random.Random(fuzz_seed)))
@@ -333,6 +345,13 @@ class _Builder:
             self.add(self.progress(host, index), f"op:{m}" if m != "valid" else "valid")
             if m == "dup_progress" and host == target:
                 self.add(self.progress(host, index), "dup:duplicate_progress")
+            if m == "dup_total_mismatch" and host == target:
+                # R4's order: another total is a total_mismatch even for a counted host;
+                # after the last host the operation is completed: R7, ignored
+                last = host == progress[-1]
+                fate = APPLY if last else dead("total_mismatch")
+                item = self.progress(host, index, total=self.n + 1, fate=fate)
+                self.add(item, "late:total_mismatch_completed" if last else "bad:total_mismatch")
         if m == "redelivered_message":
             item = self.raw_item(PROGRESS, self.progress_payload(target, 1), APPLY, label="dup")
             self.op.items.append(item)
@@ -344,8 +363,7 @@ class _Builder:
             self.add(self.progress(target, 1), "late:duplicate_after_completion")
         if m == "stranger_after_completion":
             stranger = self.progress(f"{self.plan.prefix}stranger", 1)
-            stranger.fate = maybe_dead("host_not_in_operation")
-            self.add(stranger, "late:stranger_after_completion")
+            self.add(stranger, "late:stranger_after_completion")  # R7: ignored, no DLQ
 
     def start(self) -> None:
         op, m = self.op, self.m
@@ -420,12 +438,14 @@ class _Builder:
         self, event_type: str, payload: Any, fate: Fate, label: str = "", **top: Any
     ) -> Item:
         fields = {"timestamp": self.timestamp(), "message_id": self.ids.next("message"), **top}
+        if fields["message_id"] is NUMBER_ID:  # the bridge's header holds its digits
+            fields["message_id"] = 10**15 + self.ids.n
         message = inner_message(event_type, payload, self.op.request_id, **fields)
         for key in [k for k, v in top.items() if v is None]:
             del message[key]
         if self.m == "no_request_id":  # the Notifier always sends one: raw only
             del message["_context_request_id"]
-        return Item(label, fate, body=oslo_envelope(message), message_id=message["message_id"])
+        return Item(label, fate, body=oslo_envelope(message), message_id=str(message["message_id"]))
 
     def field_mutation(self, name: str, host: str, index: int) -> Item:
         how, fate = FIELD_MUTATIONS[name]

@@ -140,6 +140,22 @@ def test_total_above_or_below_the_list_is_dead_lettered():
     assert (s["hosts_reported"], s["hosts_failed"], s["state"]) == (1, 0, "running")
 
 
+def test_a_counted_hosts_copy_with_another_total_is_a_total_mismatch_not_a_duplicate():
+    """R4's order (list, total, then duplicate) live as for held progress, and as the audit's
+    reference replays it; once the operation completed it is R7 (ignored)."""
+    run = Run()
+    steps = run(start(["a", "b"]), progress("a", 2), progress("a", 3), progress("a", 2))
+    assert rejects(steps) == [None, None, "total_mismatch", None]
+    held = Run()
+    held(progress("a", 2), progress("a", 3))
+    (step,) = held(start(["a", "b"]))
+    assert [d.reason for d in step.dead] == ["total_mismatch"]
+    steps = run(progress("b", 2), progress("a", 3))
+    assert rejects(steps) == [None, None]
+    assert steps[1].summary is None  # no effect: a duplicate of a counted host
+    assert run.summary()["outcome"] == "succeeded"
+
+
 def test_total_below_before_the_start_never_completes_early():
     run = Run()
     run(progress("a", 1, ms=1))  # total 1, alone: the old rules completed it here

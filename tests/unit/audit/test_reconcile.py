@@ -90,3 +90,29 @@ def test_a_record_dead_lettered_that_the_rules_apply_is_a_problem() -> None:
     report = reconcile(run)
     assert report.record_problems == ["raw 0/1: dead-lettered (apply_error), the rules apply it"]
     assert report.pipeline_dead_letters == {"apply_error": 1}
+
+
+def test_a_dead_letter_the_grace_period_may_have_made_r7_is_not_required() -> None:
+    a = op(3, silent={"guaranine3"})
+    log = Log()
+    for r in a.records():
+        log.add(r)
+    key, value, headers = a.progress("guaranine1", 3)
+    message = orjson.loads(value)
+    message["payload"]["nova_object.data"]["host"] = "intruder"
+    stranger = log.add((key, orjson.dumps(message), headers))
+    silent = ["guaranine3"]
+    event = completed(
+        a,
+        hosts_reported=2,
+        hosts_failed=1,
+        failed_hosts=silent,
+        missing_hosts=silent,
+        outcome="partial",
+    )
+    report = reconcile(RunRecords(log.records, [], [], [event], []))
+    assert report.ok, report.to_json()  # the stranger ignored: R7 after the grace period
+    dead = {"reason": "host_not_in_operation", "source_topic": "raw", "source_partition": "0"}
+    offset = {"source_offset": str(stranger.offset)}
+    dlq = [AuditRecord("dlq", 0, 0, None, stranger.value, {**dead, **offset})]
+    assert reconcile(RunRecords(log.records, [], dlq, [event], [])).record_problems == []

@@ -159,3 +159,23 @@ def test_malformed_input_is_dead_lettered_by_the_parser_and_other_events_ignored
     result = compute(log.records)
     assert set(result.dead_letters) == {log.ref(bad)}
     assert result.ignored == {"not_used": 1}
+
+
+def test_a_stranger_after_the_end_of_an_unfinished_operation_may_be_ignored() -> None:
+    """After an ``.end`` with hosts missing the grace period may complete the operation
+    before the next record: the worker then ignores it (R7) rather than dead-letter it. A
+    stranger before the ``.end`` must be dead-lettered."""
+    op = make(3, silent={"guaranine3"})
+    log = Log()
+    start, *progress, end = op.records()
+    log.add(start)
+    before = log.add(with_data(progress[0], host="intruder"))
+    for r in [*progress, end]:
+        log.add(r)
+    after = log.add(with_data(progress[0], host="intruder"))
+    result = compute(log.records)
+    assert result.dead_letters == {
+        log.ref(before): "host_not_in_operation",
+        log.ref(after): "host_not_in_operation",
+    }
+    assert result.optional == {log.ref(after)}
