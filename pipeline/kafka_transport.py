@@ -64,6 +64,17 @@ class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109 - faust's signature
+        """aiokafka reads ``active_partitions`` in the consumer thread while faust changes the
+        same set (pause/resume), and an empty set means *every* partition to aiokafka: a fetch
+        could return records of a partition faust no longer counts as active, which faust's
+        ``getmany`` drops with the position already past them. Measured: a worker taking over
+        raw partitions got their records while only changelogs were active, dropped them,
+        and never read them again. aiokafka gets a snapshot of the set faust checked."""
+        if active_partitions is not None:
+            active_partitions = set(active_partitions)
+        return await super()._getmany(active_partitions, timeout)
+
     def _hold(self, tps: Iterable[Any]) -> set[Any]:
         """Keep back the stream partitions of ``tps`` while a rebalance is in progress
         (module doc); returns the partitions that may be fetched now."""
