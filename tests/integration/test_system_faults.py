@@ -38,6 +38,8 @@ from tests.support.traffic import Traffic, expected_from_bus, operation_id
 
 RUNS = int(os.environ.get("PRECACHE_FAULT_RUNS", "1"))
 runs = pytest.mark.parametrize("run", range(1, RUNS + 1))
+# the workers' log level: INFO shows faust's rebalance and changelog recovery steps
+LOG_LEVEL = os.environ.get("PRECACHE_FAULT_LOG_LEVEL", "WARNING")
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -166,7 +168,9 @@ async def chain(
 ) -> AsyncIterator[Chain]:
     """One worker and one bridge (durable exchange: ``--exchange-durable``, the Notifier with
     ``amqp_durable_queues``) on this test's topics."""
-    settings = await worker_settings(grace_period_s=3.0, commit_interval_s=0.5, session_timeout_s=6)
+    settings = await worker_settings(
+        grace_period_s=3.0, commit_interval_s=0.5, session_timeout_s=6, log_level=LOG_LEVEL
+    )
     bridge = bridge_for(settings, amqp_url, unique_name("faults"), durable=True, prefetch=500)
     bridges = BridgeProcesses(bridge, tmp_path / "bridge.log")
     c = Chain(amqp_url, settings, bridge, bridges, start_worker, worker_settings)
@@ -190,6 +194,7 @@ async def test_kafka_stopped_and_started_while_the_bridge_holds_records(
     held = traffic.sent - landed.in_kafka
     await asyncio.to_thread(start_broker, stack, "kafka")
     assert held > 0, "nothing was between RabbitMQ and Kafka when Kafka stopped"
+    print(f"\nKafka stopped 3 s with {held} confirmed records not in Kafka")
     await chain.finish(traffic, landed)
 
 
