@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
-    stack: StackSettings,
+    stack: StackSettings, unique_name: Callable[[str], str]
 ) -> None:
     argv = [
         sys.executable,
@@ -30,6 +31,15 @@ def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
         str(free_port()),
     ]
     env = {**os.environ, "PRECACHE_STACK_STATE_DIR": str(stack.state_dir)}  # the tests' stack
+    # its own topics, group and queue: what other tests left on the shared stack is not its
+    # business (the components refuse a wrongly made topic, which the demo then reports)
+    app = unique_name("demo")
+    for name in ("raw", "ticks", "status", "completed", "host_failed", "stalled"):
+        env[f"PRECACHE_{name.upper()}_TOPIC"] = f"{app}.{name}"
+    env["PRECACHE_DLQ_TOPIC"] = f"{app}.bridge-dlq"
+    env["PRECACHE_PIPELINE_DLQ_TOPIC"] = f"{app}.dlq"
+    env["PRECACHE_APP_ID"] = app
+    env["PRECACHE_QUEUE"] = app
     done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False, env=env)
 
     assert done.returncode == 1, done.stderr  # hosts 2-4 fail on purpose
