@@ -14,8 +14,8 @@ from typing import Any
 from kombu.connection import Connection
 
 from bench.bridge_throughput import bodies, preload
-from bridge.amqp_transport import KombuTransport
-from bridge.settings import BridgeSettings
+from precache.bridge.amqp_transport import KombuTransport
+from precache.bridge.settings import BridgeSettings
 from precache.stack import StackSettings
 
 

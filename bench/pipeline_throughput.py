@@ -23,9 +23,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from bench.machine import describe
-from pipeline.settings import WorkerSettings
-from pipeline.synthetic import SyntheticOperation, hostnames
-from pipeline.topics import ensure_topics
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
+from precache.pipeline.topics import ensure_topics
 from precache.stack import StackSettings
 from tests.pipeline_support import WorkerProcess, free_port, produce
 

@@ -29,13 +29,13 @@ from kombu.connection import Connection
 from kombu.entity import Exchange, Queue, binding
 from kombu.exceptions import OperationalError
 
-from bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
-from bridge.backoff import Backoff, RateLimitedLog
-from bridge.exceptions import AmqpSetupError
-from bridge.inflight import InFlightBytes
-from bridge.metrics import BridgeMetrics
-from bridge.records import Delivery
-from bridge.settings import BridgeSettings, QueueType
+from precache.bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
+from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.exceptions import AmqpSetupError
+from precache.bridge.inflight import InFlightBytes
+from precache.bridge.metrics import BridgeMetrics
+from precache.bridge.records import Delivery
+from precache.bridge.settings import BridgeSettings, QueueType
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from bridge import jsontext
+from precache.bridge import jsontext
 
 _NOTIFICATION_FIELDS = ("event_type", "publisher_id", "payload", "message_id")
 

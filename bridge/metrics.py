@@ -2,7 +2,7 @@
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from bridge.decode import Reason
+from precache.bridge.decode import Reason
 from precache.errors import ConfigError
 
 

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 
-from bridge.backoff import Backoff, RateLimitedLog
-from bridge.records import Record
-from bridge.settings import BridgeSettings
-from bridge.topics import ensure_topics
+from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.records import Record
+from precache.bridge.settings import BridgeSettings
+from precache.bridge.topics import ensure_topics
 
 __all__ = ["KafkaSink", "ensure_topics"]  # ensure_topics: for the bench
 

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.decode import DecodeError, Reason, decode
-from bridge.keys import partition_key
-from bridge.scrub import SecretRule
-from bridge.settings import BridgeSettings
+from precache.bridge.decode import DecodeError, Reason, decode
+from precache.bridge.keys import partition_key
+from precache.bridge.scrub import SecretRule
+from precache.bridge.settings import BridgeSettings
 
 Headers = list[tuple[str, bytes]]
 

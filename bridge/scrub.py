@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from bridge import jsontext
+from precache.bridge import jsontext
 
 _ALWAYS = ("auth_token", "service_catalog")
 _CONTEXT = "_context"

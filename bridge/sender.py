@@ -19,8 +19,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from bridge.producer import KafkaSink
-from bridge.records import Item
+from precache.bridge.producer import KafkaSink
+from precache.bridge.records import Item
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

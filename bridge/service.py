@@ -30,17 +30,17 @@ from typing import Any
 import structlog
 from aiokafka.errors import KafkaError
 
-from bridge.acks import AckWindow
-from bridge.backoff import Backoff, RateLimitedLog
-from bridge.consumer import AmqpConsumer
-from bridge.exceptions import KafkaSetupError
-from bridge.kafka_errors import Kind, classify, describe
-from bridge.metrics import BridgeMetrics
-from bridge.producer import KafkaSink
-from bridge.records import SHRUNK_BYTES, Delivery, Item, RecordBuilder, received_at
-from bridge.sender import BatchSender, Shipment
-from bridge.settings import BridgeSettings
-from bridge.unconfirmed import Entry, Unconfirmed
+from precache.bridge.acks import AckWindow
+from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.consumer import AmqpConsumer
+from precache.bridge.exceptions import KafkaSetupError
+from precache.bridge.kafka_errors import Kind, classify, describe
+from precache.bridge.metrics import BridgeMetrics
+from precache.bridge.producer import KafkaSink
+from precache.bridge.records import SHRUNK_BYTES, Delivery, Item, RecordBuilder, received_at
+from precache.bridge.sender import BatchSender, Shipment
+from precache.bridge.settings import BridgeSettings
+from precache.bridge.unconfirmed import Entry, Unconfirmed
 
 log = structlog.get_logger(__name__)
 

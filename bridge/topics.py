@@ -19,8 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from bridge.exceptions import KafkaSetupError
-from bridge.settings import BridgeSettings
+from precache.bridge.exceptions import KafkaSetupError
+from precache.bridge.settings import BridgeSettings
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ removes its records, so a record confirmed twice is acked once.
 
 import dataclasses
 
-from bridge.records import Delivery, Item, Record
+from precache.bridge.records import Delivery, Item, Record
 
 
 @dataclasses.dataclass(slots=True)

@@ -27,12 +27,12 @@ from typing import Any
 import orjson
 import structlog
 
-from pipeline import events, operation
-from pipeline.app import Pipeline
-from pipeline.engine import Batch
-from pipeline.notifications import MalformedNotification, header_map, parse
-from pipeline.operation import Effect, Step, Summary
-from pipeline.store import partition_scope
+from precache.pipeline import events, operation
+from precache.pipeline.app import Pipeline
+from precache.pipeline.engine import Batch
+from precache.pipeline.notifications import MalformedNotification, header_map, parse
+from precache.pipeline.operation import Effect, Step, Summary
+from precache.pipeline.store import partition_scope
 
 log = structlog.get_logger(__name__)
 

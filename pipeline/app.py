@@ -23,11 +23,11 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from pipeline.gaps import GapGuard
-from pipeline.kafka_transport import broker_url
-from pipeline.operation import Limits
-from pipeline.settings import WorkerSettings
-from pipeline.store import TableStore
+from precache.pipeline.gaps import GapGuard
+from precache.pipeline.kafka_transport import broker_url
+from precache.pipeline.operation import Limits
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.store import TableStore
 
 
 @dataclass
@@ -118,7 +118,7 @@ def faust_app(settings: WorkerSettings) -> Any:
 
 def build(settings: WorkerSettings) -> Pipeline:
     """Create the app with its topics and tables; agents and views are attached here too."""
-    from pipeline import agents, web
+    from precache.pipeline import agents, web
 
     app = faust_app(settings)
     n = settings.raw_partitions

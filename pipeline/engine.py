@@ -12,9 +12,9 @@ repairs (see :mod:`pipeline.operation`). One summary write per operation per bat
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from pipeline import operation
-from pipeline.notifications import End, Notification, Progress, Start
-from pipeline.operation import HELD, Limits, Marker, Step, Summary, json_len
+from precache.pipeline import operation
+from precache.pipeline.notifications import End, Notification, Progress, Start
+from precache.pipeline.operation import HELD, Limits, Marker, Step, Summary, json_len
 
 CHUNK_BYTES = Limits().chunk_bytes
 

@@ -10,8 +10,16 @@ from typing import Any
 
 import orjson
 
-from pipeline.operation import Effect, Limits, Summary, cap_list, duration_s, json_len, percent
-from pipeline.operation import span as time_span
+from precache.pipeline.operation import (
+    Effect,
+    Limits,
+    Summary,
+    cap_list,
+    duration_s,
+    json_len,
+    percent,
+)
+from precache.pipeline.operation import span as time_span
 
 NAMESPACE = uuid.UUID("6f1f4c59-8a53-4a8e-9d40-6c0f1c3b7a10")
 TYPES = {

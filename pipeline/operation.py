@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from pipeline.notifications import End, Notification, Progress, Start
 from precache.natural import natural_key as natural_key  # re-exported: callers sort as rules do
+from precache.pipeline.notifications import End, Notification, Progress, Start
 
 Summary = dict[str, Any]
 Marker = dict[str, Any]

@@ -23,8 +23,8 @@ from typing import Any
 
 from faust.streams import _current_event
 
-from pipeline.engine import CHUNK_BYTES, is_open
-from pipeline.operation import HELD, Marker, Summary, json_len
+from precache.pipeline.engine import CHUNK_BYTES, is_open
+from precache.pipeline.operation import HELD, Marker, Summary, json_len
 
 
 @contextlib.contextmanager

@@ -19,8 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from pipeline.settings import WorkerSettings
 from precache.errors import BrokerUnreachable, TopicMismatch
+from precache.pipeline.settings import WorkerSettings
 
 ONE_MIB = 1024 * 1024
 RETRY_S = 0.5  # between connection attempts within the connect timeout

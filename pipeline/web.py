@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from pipeline.app import Pipeline
-from pipeline.events import operation_data
+from precache.pipeline.app import Pipeline
+from precache.pipeline.events import operation_data
 
 log = structlog.get_logger(__name__)
 

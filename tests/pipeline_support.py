@@ -17,8 +17,8 @@ from typing import Any
 import jsonschema
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from pipeline.settings import WorkerSettings
-from pipeline.synthetic import Record
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import Record
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECACHE = Path(sys.executable).parent / "precache"

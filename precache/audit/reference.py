@@ -19,8 +19,15 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pipeline.notifications import End, MalformedNotification, Notification, Progress, Start, parse
 from precache.audit.records import AuditRecord
+from precache.pipeline.notifications import (
+    End,
+    MalformedNotification,
+    Notification,
+    Progress,
+    Start,
+    parse,
+)
 
 RecordRef = tuple[int, int]  # partition, offset
 

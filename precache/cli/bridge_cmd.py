@@ -15,10 +15,10 @@ import typer
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from bridge.backoff import limit_library_logs
-from bridge.service import serve
-from bridge.settings import BridgeSettings, load_settings
 from precache import logs
+from precache.bridge.backoff import limit_library_logs
+from precache.bridge.service import serve
+from precache.bridge.settings import BridgeSettings, load_settings
 from precache.cli.errors import one_line_errors
 from precache.config import ENV_PREFIX
 

@@ -36,8 +36,8 @@ def worker(
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING...")] = None,
 ) -> None:
     """Follow every image pre-cache operation and emit status/completed/failed/stalled events."""
-    from pipeline.settings import WorkerSettings
     from precache.config import build_settings
+    from precache.pipeline.settings import WorkerSettings
 
     overrides: dict[str, Any] = {
         "kafka_bootstrap": kafka,
@@ -60,8 +60,8 @@ def run(settings: Any) -> None:
     within ``connect_timeout_s`` and every topic. The worker fails fast rather than waiting
     for Kafka: under systemd or Kubernetes the supervisor's restart policy does the waiting.
     """
-    from pipeline.startup import check_port_free, data_dir_lock
     from precache import logs
+    from precache.pipeline.startup import check_port_free, data_dir_lock
 
     logs.configure(settings.log_level)
     with data_dir_lock(settings.data_dir):
@@ -72,9 +72,9 @@ def run(settings: Any) -> None:
 def _run_faust(settings: Any) -> None:
     import faust
 
-    from pipeline.app import build
-    from pipeline.topics import prepare_topics
     from precache import logs
+    from precache.pipeline.app import build
+    from precache.pipeline.topics import prepare_topics
 
     class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.settings import WorkerSettings
-from pipeline.topics import ensure_topics
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.topics import ensure_topics
 from tests.pipeline_support import WorkerProcess, free_port
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.synthetic import SyntheticOperation, hostnames
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import produce
 
 pytestmark = pytest.mark.integration

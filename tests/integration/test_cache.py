@@ -15,8 +15,8 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from bridge.settings import BridgeSettings
-from pipeline.settings import WorkerSettings
+from precache.bridge.settings import BridgeSettings
+from precache.pipeline.settings import WorkerSettings
 from precache.simulate.plan import DEMO_IMAGE
 from tests.cache_support import StandIn, noauth_cloud, write_clouds
 from tests.integration.bridge.helpers import delete_queue, read_topic, running_bridge

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bridge.settings import BridgeSettings
-from pipeline.settings import WorkerSettings
+from precache.bridge.settings import BridgeSettings
+from precache.pipeline.settings import WorkerSettings
 from precache.simulate import SimulateSettings, SimulationPlan
 from precache.simulate.conductor import simulate_operation
 from tests.integration.bridge.helpers import delete_queue, running_bridge

@@ -20,9 +20,9 @@ import jsonschema
 import orjson
 import pytest
 
-from pipeline.settings import WorkerSettings
 from precache.audit.reconcile import message_id, operation_key, reason
 from precache.audit.records import AuditRecord
+from precache.pipeline.settings import WorkerSettings
 from tests.pipeline_support import WorkerProcess, validate
 from tests.support.chain import (
     BridgeProcesses,

@@ -12,9 +12,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from pipeline.agents import FATAL_EXIT
-from pipeline.settings import WorkerSettings
-from pipeline.synthetic import Record, SyntheticOperation, hostnames
+from precache.pipeline.agents import FATAL_EXIT
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 from tests.pipeline_support import (
     WorkerProcess,
     completed_ids,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiokafka.partitioner import murmur2
 
-from pipeline.settings import WorkerSettings
-from pipeline.synthetic import SyntheticOperation, hostnames
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import (
     WorkerProcess,
     completed_ids,

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from pipeline.settings import WorkerSettings
-from pipeline.synthetic import SyntheticOperation, hostnames
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import WorkerProcess, completed_ids, of_type, produce, read_until
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.settings import WorkerSettings
-from pipeline.synthetic import Record, SyntheticOperation, hostnames, oslo_record
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames, oslo_record
 from tests.pipeline_support import (
     WorkerProcess,
     completed_ids,

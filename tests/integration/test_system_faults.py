@@ -24,10 +24,10 @@ from typing import Any
 import orjson
 import pytest
 
-from bridge.settings import BridgeSettings
-from pipeline.settings import WorkerSettings
 from precache.audit.errors import AuditError
 from precache.audit.reconcile import operation_key
+from precache.bridge.settings import BridgeSettings
+from precache.pipeline.settings import WorkerSettings
 from precache.simulate.plan import SimulationPlan
 from precache.stack import StackSettings, start_broker, stop_broker
 from precache.stack import kafka as stack_kafka

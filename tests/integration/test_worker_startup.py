@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from pipeline.settings import WorkerSettings
-from pipeline.synthetic import SyntheticOperation, hostnames
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import PRECACHE, WorkerProcess, free_port, produce, settings_env
 
 pytestmark = pytest.mark.integration

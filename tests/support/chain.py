@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kombu.connection import Connection
 from pydantic import SecretStr
 
-from bridge.settings import BridgeSettings
-from pipeline.settings import WorkerSettings
 from precache.audit import AuditReport, AuditTopics, reconcile
 from precache.audit.records import AuditRecord, read_run, read_topics
+from precache.bridge.settings import BridgeSettings
+from precache.pipeline.settings import WorkerSettings
 from tests.integration.bridge.helpers import (
     delete_queue,
     start_bridge_process,

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bridge.settings import BridgeSettings
-from pipeline.settings import WorkerSettings
+from precache.bridge.settings import BridgeSettings
 from precache.config import ENV_PREFIX, KafkaSettings
+from precache.pipeline.settings import WorkerSettings
 from precache.simulate import SimulateSettings
 from precache.stack import StackSettings
 from precache.watch import WatchSettings

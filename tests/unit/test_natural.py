@@ -75,7 +75,7 @@ def test_the_order_is_total_and_deterministic(items: list[str], rnd: random.Rand
 
 
 def test_pipeline_and_watcher_share_it() -> None:
-    from pipeline.operation import natural_key as pipeline_key
+    from precache.pipeline.operation import natural_key as pipeline_key
     from precache.watch.naming import natural_key as watch_key
     from precache.watch.naming import natural_sorted as watch_sorted
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from pipeline import agents, engine, events, operation
-from pipeline.agents import FATAL_EXIT, guarded
-from pipeline.app import Pipeline, Stats
-from pipeline.gaps import GapGuard
-from pipeline.operation import Limits
-from pipeline.settings import WorkerSettings
-from pipeline.store import TableStore
-from pipeline.synthetic import Record, SyntheticOperation, hostnames
+from precache.pipeline import agents, engine, events, operation
+from precache.pipeline.agents import FATAL_EXIT, guarded
+from precache.pipeline.app import Pipeline, Stats
+from precache.pipeline.gaps import GapGuard
+from precache.pipeline.operation import Limits
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.store import TableStore
+from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 
 SETTINGS = WorkerSettings(raw_topic="raw", ticks_topic="ticks")
 LIMITS = Limits(grace_period_s=0.0)

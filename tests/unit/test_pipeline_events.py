@@ -1,9 +1,9 @@
 """CloudEvents built from the engine's state validate against the committed schemas."""
 
-from pipeline import engine, events
-from pipeline.engine import DictStore
-from pipeline.operation import Effect, Limits
-from pipeline.synthetic import SyntheticOperation, hostnames
+from precache.pipeline import engine, events
+from precache.pipeline.engine import DictStore
+from precache.pipeline.operation import Effect, Limits
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import validate
 from tests.unit.test_pipeline_operation import notification
 

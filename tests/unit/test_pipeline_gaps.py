@@ -1,6 +1,6 @@
 """GapGuard: a record past the expected offset returns the skipped range, read directly."""
 
-from pipeline.gaps import GapGuard
+from precache.pipeline.gaps import GapGuard
 
 
 def guard_with(committed_offsets: dict[int, int], calls: list[tuple[int, int, int]]) -> GapGuard:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.notifications import (
+from precache.pipeline.notifications import (
     MAX_HOSTS,
     End,
     MalformedNotification,

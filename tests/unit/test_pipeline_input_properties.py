@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pipeline.notifications import (
+from precache.pipeline.notifications import (
     MAX_AGGREGATE_ID,
     MAX_HOSTS,
     MAX_IMAGES,

@@ -6,7 +6,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.notifications import End, MalformedNotification, Progress, Start, parse
+from precache.pipeline.notifications import End, MalformedNotification, Progress, Start, parse
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "conductor-cache_images-12hosts.json"
 LOCAL_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / FIXTURE.name

@@ -7,11 +7,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import engine
-from pipeline.engine import DictStore
-from pipeline.notifications import Notification, header_map, parse
-from pipeline.operation import HELD, Limits, Step, capped_insert, natural_key, outcome
-from pipeline.synthetic import Record, SyntheticOperation, hostnames
+from precache.pipeline import engine
+from precache.pipeline.engine import DictStore
+from precache.pipeline.notifications import Notification, header_map, parse
+from precache.pipeline.operation import HELD, Limits, Step, capped_insert, natural_key, outcome
+from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60, failed_hosts_cap=1000)
 IMAGE = "img-1"

@@ -4,10 +4,10 @@ Notifications are built directly (canonical timestamps), so these test the rules
 
 from typing import Any
 
-from pipeline import engine, events, operation
-from pipeline.engine import DictStore
-from pipeline.notifications import Aggregate, End, Notification, Progress, Start
-from pipeline.operation import HELD, Limits, Step, duration_s
+from precache.pipeline import engine, events, operation
+from precache.pipeline.engine import DictStore
+from precache.pipeline.notifications import Aggregate, End, Notification, Progress, Start
+from precache.pipeline.operation import HELD, Limits, Step, duration_s
 from tests.pipeline_support import validate
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60)

@@ -2,10 +2,10 @@
 
 import orjson
 
-from pipeline import engine, events
-from pipeline.operation import Limits, json_len
-from pipeline.store import TableStore
-from pipeline.synthetic import SyntheticOperation, hostnames
+from precache.pipeline import engine, events
+from precache.pipeline.operation import Limits, json_len
+from precache.pipeline.store import TableStore
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import validate
 from tests.unit.test_pipeline_operation import notification
 

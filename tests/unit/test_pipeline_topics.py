@@ -1,7 +1,7 @@
 """What the worker requires of existing topics, and the fix it prints (pure; no Kafka)."""
 
-from pipeline.settings import WorkerSettings
-from pipeline.topics import ONE_MIB, TopicRule, problems, topic_rules, topic_specs
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.topics import ONE_MIB, TopicRule, problems, topic_rules, topic_specs
 
 SETTINGS = WorkerSettings(raw_partitions=4)
 GOOD = {"cleanup.policy": "delete", "max.message.bytes": str(SETTINGS.max_record_bytes)}

@@ -13,7 +13,7 @@ from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from pipeline.kafka_transport import Consumer, ConsumerThread
+from precache.pipeline.kafka_transport import Consumer, ConsumerThread
 
 OVERRIDDEN = [
     "_getmany",

@@ -6,8 +6,8 @@ pipeline.web relies on faust's ``web_*_enabled`` settings and on the blueprint l
 
 from pathlib import Path
 
-from pipeline.app import build
-from pipeline.settings import WorkerSettings
+from precache.pipeline.app import build
+from precache.pipeline.settings import WorkerSettings
 
 
 def test_only_our_routes_are_registered(tmp_path: Path) -> None:

@@ -30,9 +30,9 @@ def test_failures_escaping_faust_are_translated():
 
     from aiokafka.errors import KafkaConnectionError
 
-    from pipeline.settings import WorkerSettings
     from precache.cli.worker_cmd import translate_failure
     from precache.errors import BrokerUnreachable, PortInUse, ServiceFailed
+    from precache.pipeline.settings import WorkerSettings
 
     settings = WorkerSettings(web_port=6099)
     port = translate_failure(OSError(errno.EADDRINUSE, "address already in use"), settings)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.startup import LOCK_FILE, check_port_free, data_dir_lock
 from precache.errors import ConfigError, DataDirLocked, PortInUse
+from precache.pipeline.startup import LOCK_FILE, check_port_free, data_dir_lock
 
 
 def test_a_held_data_dir_is_refused_with_the_holders_pid(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bridge.settings import BridgeSettings
+from precache.bridge.settings import BridgeSettings
 from precache.stack import StackSettings, start_broker, stop_broker
 from tests.integration.bridge.helpers import delete_queue
 

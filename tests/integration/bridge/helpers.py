@@ -20,9 +20,9 @@ from aiokafka.structs import ConsumerRecord
 from kombu.connection import Connection
 from kombu.entity import Exchange
 
-from bridge.inflight import InFlightBytes
-from bridge.service import Bridge
-from bridge.settings import BridgeSettings
+from precache.bridge.inflight import InFlightBytes
+from precache.bridge.service import Bridge
+from precache.bridge.settings import BridgeSettings
 
 ROUTING_KEY = "versioned_notifications.info"
 

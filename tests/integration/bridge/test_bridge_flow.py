@@ -13,7 +13,7 @@ from oslo_config import cfg
 from oslo_context.context import RequestContext
 from oslo_messaging._drivers import impl_rabbit
 
-from bridge.decode import Reason
+from precache.bridge.decode import Reason
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
     envelope,

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from kombu.connection import Connection
 
-from bridge.exceptions import AmqpSetupError
+from precache.bridge.exceptions import AmqpSetupError
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
     delete_queue,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bridge.settings import BridgeSettings
+from precache.bridge.settings import BridgeSettings
 from tests.integration.bridge.helpers import (
     alter_topic,
     bridge_argv,

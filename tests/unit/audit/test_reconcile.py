@@ -5,9 +5,9 @@ from typing import Any
 
 import orjson
 
-from pipeline.synthetic import SyntheticOperation, hostnames
 from precache.audit.reconcile import reconcile
 from precache.audit.records import AuditRecord, RunRecords
+from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.unit.audit.records import Log, op_id
 
 

@@ -1,4 +1,4 @@
-from bridge.acks import AckWindow
+from precache.bridge.acks import AckWindow
 
 
 def test_in_order_confirmations_ack_each_tag() -> None:

@@ -13,7 +13,7 @@ from amqp.method_framing import frame_handler, frame_writer
 from amqp.serialization import dumps, loads
 from amqp.spec import Basic
 
-from bridge.amqp_transport import ChunkedTCPTransport, RawDelivery
+from precache.bridge.amqp_transport import ChunkedTCPTransport, RawDelivery
 
 CHANNEL = 1
 TAG = "precache-bridge.1"

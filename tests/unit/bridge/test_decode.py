@@ -4,7 +4,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bridge.decode import DecodeError, Notification, Reason, decode
+from precache.bridge.decode import DecodeError, Notification, Reason, decode
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "conductor-cache_images-12hosts.json"
 LIMIT = 100_000

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.inflight import InFlightBytes
+from precache.bridge.inflight import InFlightBytes
 
 
 def test_a_multiple_ack_releases_every_tag_up_to_it() -> None:

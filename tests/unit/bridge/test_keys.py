@@ -1,4 +1,4 @@
-from bridge.keys import partition_key
+from precache.bridge.keys import partition_key
 
 
 def _versioned(event_type: str, data: object) -> dict[str, object]:

@@ -1,6 +1,6 @@
 from prometheus_client import generate_latest
 
-from bridge.metrics import BridgeMetrics
+from precache.bridge.metrics import BridgeMetrics
 
 
 def test_every_dead_letter_reason_is_exposed_from_the_start() -> None:

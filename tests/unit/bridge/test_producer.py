@@ -3,10 +3,10 @@
 import pytest
 from aiokafka import errors
 
-from bridge.exceptions import KafkaSetupError
-from bridge.kafka_errors import InvalidRecordError, Kind, classify, describe
-from bridge.settings import BridgeSettings
-from bridge.topics import check_topic
+from precache.bridge.exceptions import KafkaSetupError
+from precache.bridge.kafka_errors import InvalidRecordError, Kind, classify, describe
+from precache.bridge.settings import BridgeSettings
+from precache.bridge.topics import check_topic
 
 SETTINGS = BridgeSettings(raw_partitions=4)
 GOOD = {"cleanup.policy": "delete", "max.message.bytes": str(SETTINGS.max_record_bytes)}

@@ -1,8 +1,8 @@
 import orjson
 
-from bridge.decode import Reason
-from bridge.records import Delivery, RecordBuilder
-from bridge.settings import BridgeSettings
+from precache.bridge.decode import Reason
+from precache.bridge.records import Delivery, RecordBuilder
+from precache.bridge.settings import BridgeSettings
 
 NOW = b"2026-11-23T19:00:00+00:00"
 

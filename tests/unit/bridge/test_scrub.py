@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import jsontext
-from bridge.decode import Notification, decode
-from bridge.scrub import SecretRule
-from bridge.settings import DEFAULT_SECRET_FIELDS
+from precache.bridge import jsontext
+from precache.bridge.decode import Notification, decode
+from precache.bridge.scrub import SecretRule
+from precache.bridge.settings import DEFAULT_SECRET_FIELDS
 
 RULE = SecretRule(DEFAULT_SECRET_FIELDS)
 TOKEN = "gAAAAABpZ8example-keystone-fernet-token-0123456789abcdef"

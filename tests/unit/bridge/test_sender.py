@@ -6,8 +6,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
 
-from bridge.records import Delivery, Record
-from bridge.sender import BatchSender, Shipment
+from precache.bridge.records import Delivery, Record
+from precache.bridge.sender import BatchSender, Shipment
 
 
 class _Batch:

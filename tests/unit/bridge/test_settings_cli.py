@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bridge.settings import BridgeSettings, QueueType, load_settings
+from precache.bridge.settings import BridgeSettings, QueueType, load_settings
 from precache.cli import app
 from precache.errors import ConfigError
 

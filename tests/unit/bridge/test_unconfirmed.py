@@ -1,9 +1,9 @@
 """What a new producer sends again: every unconfirmed record once, in delivery order per
 partition, records of a refused batch one per batch."""
 
-from bridge.records import Delivery, Record
-from bridge.service import _shipments
-from bridge.unconfirmed import Unconfirmed
+from precache.bridge.records import Delivery, Record
+from precache.bridge.service import _shipments
+from precache.bridge.unconfirmed import Unconfirmed
 
 
 def _item(tag: int, topic: str = "raw") -> tuple[Delivery, Record]:
