@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 import structlog
 
+from precache.contract.kafka_binding import HEADERS
 from precache.pipeline import events, operation
 from precache.pipeline.app import Pipeline
 from precache.pipeline.engine import Batch
@@ -140,6 +141,7 @@ class RateLimitedLog:
 
 
 ratelog = RateLimitedLog()
+EVENT_HEADERS = list(HEADERS)  # the CloudEvents Kafka binding, structured mode
 
 
 async def apply_events(p: Pipeline, batch: list[Any]) -> None:
@@ -293,12 +295,16 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
     for key, value, headers in outbox.dead:
         pending.append(await p.dlq.send(key=key, value=value, headers=headers))
     for kind, op_id, value in outbox.critical:
-        pending.append(await p.outputs[kind].send(key=op_id.encode(), value=value))
+        pending.append(
+            await p.outputs[kind].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)
+        )
     for op_id, value in statuses.items():
         summary = outbox.statuses.get(op_id)
         if summary is not None and op_id not in outbox.due and coalesce(p, summary):
             continue
-        pending.append(await p.outputs["status"].send(key=op_id.encode(), value=value))
+        pending.append(
+            await p.outputs["status"].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)
+        )
     await confirm(p, pending)
 
 

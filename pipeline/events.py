@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 (structured JSON) builders for the derived topics; ids are deterministic.
+"""The worker's derived events, built through the contract's models; ids are deterministic.
 
 Every event fits ``Limits.event_bytes``: each list in ``data`` is capped (by count and by
 ``Limits.list_bytes`` JSON bytes) with its own ``*_truncated`` flag, and :func:`encode`
@@ -8,8 +8,18 @@ refuses an event over the budget (the agent then dead-letters the record that pr
 import uuid
 from typing import Any
 
-import orjson
-
+from precache import contract
+from precache.contract import (
+    Aggregate,
+    CloudEvent,
+    CompletedEvent,
+    EventType,
+    HostFailedData,
+    HostFailedEvent,
+    OperationData,
+    StalledEvent,
+    StatusEvent,
+)
 from precache.pipeline.operation import (
     Effect,
     Limits,
@@ -23,10 +33,10 @@ from precache.pipeline.operation import span as time_span
 
 NAMESPACE = uuid.UUID("6f1f4c59-8a53-4a8e-9d40-6c0f1c3b7a10")
 TYPES = {
-    "status": "precache.operation.status",
-    "completed": "precache.operation.completed",
-    "host_failed": "precache.host.failed",
-    "stalled": "precache.operation.stalled",
+    "status": EventType.STATUS,
+    "completed": EventType.COMPLETED,
+    "host_failed": EventType.HOST_FAILED,
+    "stalled": EventType.STALLED,
 }
 DEFAULT_LIMITS = Limits()
 
@@ -40,41 +50,41 @@ def event_id(op_id: str, kind: str, sequence: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{op_id}|{kind}|{sequence}"))
 
 
-def operation_data(s: Summary, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """The status/completed/stalled ``data``: the contract in schemas/."""
+def operation_data(s: Summary, limits: Limits = DEFAULT_LIMITS) -> OperationData:
+    """The status/completed/stalled ``data``."""
     failed_hosts, cut_failed = cap_list(s["failed_hosts"], limits, limits.list_bytes)
     missing, cut_missing = cap_list(s["missing_hosts"], limits, limits.list_bytes)
     images, cut_images = cap_list(s["images"], limits, limits.list_bytes)
     failures, cut_failures = _cap_counts(s["image_failures"], limits)
     started, updated = time_span(s)
-    return {
-        "operation_id": s["operation_id"],
-        "request_id": s["request_id"],
-        "global_request_id": s.get("global_request_id"),
-        "region": s["region"],
-        "aggregate": s["aggregate"],
-        "images": images,
-        "images_truncated": cut_images or bool(s.get("images_truncated")),
-        "hosts_total": s["hosts_total"] or 0,
-        "hosts_reported": s["hosts_reported"],
-        "hosts_failed": s["hosts_failed"],
-        "hosts_held": s.get("hosts_held", 0),
-        "percent": percent(s),
-        "failed_hosts": failed_hosts,
-        "failed_hosts_truncated": cut_failed or s["hosts_failed"] > len(failed_hosts),
-        "image_failures": failures,
-        "image_failures_truncated": cut_failures,
-        "missing_hosts": missing,
-        "missing_hosts_truncated": cut_missing or s.get("missing_count", 0) > len(missing),
-        "state": s["state"],
-        "outcome": s["outcome"],
-        "started_at": s["started_at"] or started,
-        "updated_at": updated,
-        "completed_at": s["completed_at"],
-        "duration_s": duration_s(s),
-        "stalls": s["stalls"],
-        "version": s["version"],
-    }
+    return OperationData(
+        operation_id=s["operation_id"],
+        request_id=s["request_id"],
+        global_request_id=s.get("global_request_id"),
+        region=s["region"],
+        aggregate=Aggregate.model_validate(s["aggregate"]),
+        images=images,
+        images_truncated=cut_images or bool(s.get("images_truncated")),
+        hosts_total=s["hosts_total"] or 0,
+        hosts_reported=s["hosts_reported"],
+        hosts_failed=s["hosts_failed"],
+        hosts_held=s.get("hosts_held", 0),
+        percent=percent(s),
+        failed_hosts=failed_hosts,
+        failed_hosts_truncated=cut_failed or s["hosts_failed"] > len(failed_hosts),
+        image_failures=failures,
+        image_failures_truncated=cut_failures,
+        missing_hosts=missing,
+        missing_hosts_truncated=cut_missing or s.get("missing_count", 0) > len(missing),
+        state=s["state"],
+        outcome=s["outcome"],
+        started_at=s["started_at"] or started,
+        updated_at=updated,
+        completed_at=s["completed_at"],
+        duration_s=duration_s(s),
+        stalls=s["stalls"],
+        version=s["version"],
+    )
 
 
 def _cap_counts(counts: dict[str, int], limits: Limits) -> tuple[dict[str, int], bool]:
@@ -88,21 +98,23 @@ def _cap_counts(counts: dict[str, int], limits: Limits) -> tuple[dict[str, int],
     return out, False
 
 
-def host_data(s: Summary, host: dict[str, Any], limits: Limits) -> dict[str, Any]:
+def host_data(s: Summary, host: dict[str, Any], limits: Limits) -> HostFailedData:
     failed, cut_failed = cap_list(host["images_failed"], limits, limits.list_bytes)
     cached, cut_cached = cap_list(host["images_cached"], limits, limits.list_bytes)
-    return {
-        "operation_id": s["operation_id"],
-        "request_id": s["request_id"],
-        "global_request_id": s.get("global_request_id"),
-        "region": s["region"],
-        "aggregate": s["aggregate"],
-        **host,
-        "images_failed": failed,
-        "images_failed_truncated": cut_failed,
-        "images_cached": cached,
-        "images_cached_truncated": cut_cached,
-    }
+    return HostFailedData(
+        operation_id=s["operation_id"],
+        request_id=s["request_id"],
+        global_request_id=s.get("global_request_id"),
+        region=s["region"],
+        aggregate=Aggregate.model_validate(s["aggregate"]),
+        host=host["host"],
+        images_failed=failed,
+        images_failed_truncated=cut_failed,
+        images_cached=cached,
+        images_cached_truncated=cut_cached,
+        reason=host["reason"],
+        at=host["at"],
+    )
 
 
 def _sequence(s: Summary, effect: Effect) -> str:
@@ -115,29 +127,39 @@ def _sequence(s: Summary, effect: Effect) -> str:
     return "final"
 
 
-def build(s: Summary, effect: Effect, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """One CloudEvent for ``effect`` on operation ``s``; ``time`` is Nova's, so it is stable."""
-    if effect.kind == "host_failed" and effect.host is not None:
-        data = host_data(s, effect.host, limits)
-        time = effect.host["at"]
-    else:
-        data = operation_data(s, limits)
-        time = data["updated_at"]
-    return {
+def build(s: Summary, effect: Effect, limits: Limits = DEFAULT_LIMITS) -> CloudEvent:
+    """One CloudEvent for ``effect`` on operation ``s``; ``time`` is Nova's, so it is stable.
+
+    Built through the contract's models: an event that would break the contract raises here
+    (pydantic's ValidationError), and the agent dead-letters the record that produced it.
+    """
+    op_id = s["operation_id"]
+    envelope: dict[str, Any] = {
         "specversion": "1.0",
-        "id": event_id(s["operation_id"], effect.kind, _sequence(s, effect)),
+        "id": event_id(op_id, effect.kind, _sequence(s, effect)),
         "source": f"/precache/{s['region']}",
-        "type": TYPES[effect.kind],
-        "subject": s["operation_id"],
-        "time": time,
+        "subject": op_id,
         "datacontenttype": "application/json",
-        "data": data,
+        "partitionkey": op_id,
     }
+    if effect.kind == "host_failed" and effect.host is not None:
+        host = host_data(s, effect.host, limits)
+        return HostFailedEvent(**envelope, type=EventType.HOST_FAILED, data=host, time=host.at)
+    data = operation_data(s, limits)
+    model = _OPERATION_EVENTS[effect.kind]
+    return model(**envelope, type=TYPES[effect.kind], data=data, time=data.updated_at)
+
+
+_OPERATION_EVENTS: dict[str, type[StatusEvent | CompletedEvent | StalledEvent]] = {
+    "status": StatusEvent,
+    "completed": CompletedEvent,
+    "stalled": StalledEvent,
+}
 
 
 def encode(s: Summary, effect: Effect, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The event as bytes, at most ``limits.event_bytes`` (or :class:`EventTooLarge`)."""
-    value = orjson.dumps(build(s, effect, limits))
+    value = contract.encode(build(s, effect, limits))
     if len(value) > limits.event_bytes:
         raise EventTooLarge(f"{effect.kind} event of {len(value)} bytes > {limits.event_bytes}")
     return value

@@ -53,7 +53,7 @@ def attach(p: Pipeline) -> None:
     async def get_operation(view: Any, request: Any, op_id: str) -> Any:
         summary = owned_summary(p, op_id)
         if summary is not None:
-            return view.json(operation_data(summary))
+            return view.json(operation_data(summary).model_dump(mode="json"))
         if not request.query.get("local"):
             for body in await fan_out(p, f"/operations/{op_id}?local=1"):
                 if body.get("operation_id") == op_id:
@@ -101,7 +101,11 @@ def owned_summary(p: Pipeline, op_id: str) -> dict[str, Any] | None:
 
 def local_operations(p: Pipeline) -> list[dict[str, Any]]:
     owned = owned_partitions(p)
-    return [operation_data(s) for s in p.store.summaries() if s["partition"] in owned]
+    return [
+        operation_data(s).model_dump(mode="json")
+        for s in p.store.summaries()
+        if s["partition"] in owned
+    ]
 
 
 def peer_urls(p: Pipeline) -> list[str]:

@@ -2,6 +2,7 @@
 derived events back with a plain aiokafka consumer, and the committed JSON Schemas."""
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -17,6 +18,8 @@ from typing import Any
 import jsonschema
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from precache import contract
+from precache.contract.kafka_binding import is_structured
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import Record
 
@@ -24,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PRECACHE = Path(sys.executable).parent / "precache"
 
 
+@functools.cache
 def schema_validator(event_type: str) -> jsonschema.Draft202012Validator:
+    """The committed schema of ``event_type`` (schemas/), as a consumer outside Python uses it."""
     schema = json.loads((ROOT / "schemas" / f"{event_type}.json").read_text())
     return jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -32,7 +37,22 @@ def schema_validator(event_type: str) -> jsonschema.Draft202012Validator:
 
 
 def validate(event: dict[str, Any]) -> None:
+    """``event`` against the committed schema of its type and the contract's models."""
     schema_validator(event["type"]).validate(event)
+    contract.decode(event)
+
+
+def derived_event(record: Any) -> dict[str, Any]:
+    """A derived event as read from Kafka, checked against the contract: the schema of its
+    type, and the Kafka binding (structured mode header; key = partitionkey = subject)."""
+    event: dict[str, Any] = json.loads(record.value)
+    validate(event)
+    raw = record.headers or ()
+    pairs = raw.items() if isinstance(raw, dict) else raw  # audit records: decoded text
+    headers = [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs]
+    assert is_structured(headers), headers
+    assert record.key.decode() == event["partitionkey"] == event["subject"]
+    return event
 
 
 def free_port() -> int:
@@ -142,10 +162,7 @@ async def read_until(
         while not done(events) and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                for r in records:
-                    event = json.loads(r.value)
-                    assert r.key.decode() == event["subject"]
-                    events.append(event)
+                events += [derived_event(r) for r in records]
     finally:
         await consumer.stop()
     return events

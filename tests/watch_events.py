@@ -1,11 +1,11 @@
-"""Builders of the derived CloudEvents the watcher reads, written against the contract in
-issue 4 (the pipeline's JSON Schemas will replace this contract when they land in schemas/).
+"""Builders of derived CloudEvents for the watcher's tests, built through the contract's models
+(precache.contract), so every event they produce is one the worker could publish.
 
 Every builder returns the event as a dict (what goes on the wire, JSON); ``decoded`` turns it
 into the watcher's own record.
 """
 
-import hashlib
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,16 +14,20 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from precache.watch.events import Event, decode
+from precache.contract import EventType, HostFailedData, OperationData, canonical_time
+from precache.contract.events import MODELS
+from precache.contract.kafka_binding import HEADERS
+from precache.watch.events import Event, read
 
 REGION = "RegionOne"
 IMAGE = "c3b84ecf-43e9-4c6c-adfd-ab6db0e2bca2"
 AGGREGATE = {"uuid": "cf6aa111-cade-4477-a185-a5c869bc3954", "name": "my-application", "id": 2}
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+NAMESPACE = uuid.UUID("0b0e6a53-5f4e-4c1c-9a57-3d0c2a5e8f21")
 
 
-def _ts(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
+def operation_id(request_id: str, region: str = REGION, aggregate: dict[str, Any] | None = None):
+    return f"{region}/{(aggregate or AGGREGATE)['uuid']}/{request_id}"
 
 
 def snapshot(
@@ -51,42 +55,60 @@ def snapshot(
     if completed:
         outcome = "succeeded" if n_failed == 0 else ("failed" if n_failed == total else "partial")
     end = started_at + timedelta(seconds=duration_s)
-    return {
-        "operation_id": f"{region}/{request_id}",
-        "request_id": request_id,
-        "region": region,
-        "aggregate": aggregate or AGGREGATE,
-        "images": images,
-        "hosts_total": total,
-        "hosts_reported": reported,
-        "hosts_failed": n_failed,
-        "percent": round(100 * reported / total, 2) if total else 100,
-        "failed_hosts": failed,
-        "failed_hosts_truncated": truncated,
-        "image_failures": {i: n_failed for i in images} if n_failed else {},
-        "missing_hosts": list(missing_hosts),
-        "state": state,
-        "outcome": outcome,
-        "started_at": _ts(started_at),
-        "updated_at": _ts(end),
-        "completed_at": _ts(end) if completed else None,
-        "duration_s": duration_s,
-    }
+    data = OperationData.model_validate(
+        {
+            "operation_id": operation_id(request_id, region, aggregate),
+            "request_id": request_id,
+            "global_request_id": None,
+            "region": region,
+            "aggregate": aggregate or AGGREGATE,
+            "images": images,
+            "images_truncated": False,
+            "hosts_total": total,
+            "hosts_reported": reported,
+            "hosts_failed": n_failed,
+            "hosts_held": 0,
+            "percent": 100.0 if completed else (round(100 * reported / total, 2) if total else 0),
+            "failed_hosts": failed,
+            "failed_hosts_truncated": truncated,
+            "image_failures": {i: n_failed for i in images} if n_failed else {},
+            "image_failures_truncated": False,
+            "missing_hosts": list(missing_hosts),
+            "missing_hosts_truncated": False,
+            "state": state,
+            "outcome": outcome,
+            "started_at": started_at,
+            "updated_at": end,
+            "completed_at": end if completed else None,
+            "duration_s": duration_s,
+            "stalls": 1 if state == "stalled" else 0,
+            "version": reported,
+        }
+    )
+    wire: dict[str, Any] = data.model_dump(mode="json")
+    return wire
 
 
 def cloudevent(kind: str, data: dict[str, Any], *, salt: str = "") -> dict[str, Any]:
-    """The envelope; the id is deterministic over type and data, as the pipeline's is."""
-    digest = hashlib.sha256(orjson.dumps([kind, data, salt])).hexdigest()[:32]
-    return {
-        "specversion": "1.0",
-        "id": digest,
-        "source": f"/precache/{data['region']}",
-        "type": kind,
-        "subject": data["operation_id"],
-        "time": data.get("updated_at") or data.get("at"),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+    """The envelope, through the contract's model; the id is deterministic over type and data,
+    as the pipeline's is."""
+    event_type = EventType(kind)
+    name = orjson.dumps([kind, data, salt], option=orjson.OPT_SORT_KEYS).decode()
+    event = MODELS[event_type].model_validate(
+        {
+            "specversion": "1.0",
+            "id": uuid.uuid5(NAMESPACE, name),
+            "source": f"/precache/{data['region']}",
+            "type": event_type,
+            "subject": data["operation_id"],
+            "partitionkey": data["operation_id"],
+            "time": data.get("updated_at") or data.get("at"),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    )
+    wire: dict[str, Any] = event.model_dump(mode="json")
+    return wire
 
 
 def status(request_id: str = "req-1", **kw: Any) -> dict[str, Any]:
@@ -104,18 +126,23 @@ def stalled(request_id: str = "req-1", **kw: Any) -> dict[str, Any]:
 def host_failed(
     host: str, request_id: str = "req-1", *, region: str = REGION, reason: str = "image_failed"
 ) -> dict[str, Any]:
-    data = {
-        "operation_id": f"{region}/{request_id}",
-        "request_id": request_id,
-        "region": region,
-        "aggregate": AGGREGATE,
-        "host": host,
-        "images_failed": [IMAGE] if reason == "image_failed" else [],
-        "images_cached": [],
-        "reason": reason,
-        "at": _ts(T0 + timedelta(seconds=30)),
-    }
-    return cloudevent("precache.host.failed", data)
+    data = HostFailedData.model_validate(
+        {
+            "operation_id": operation_id(request_id, region),
+            "request_id": request_id,
+            "global_request_id": None,
+            "region": region,
+            "aggregate": AGGREGATE,
+            "host": host,
+            "images_failed": [IMAGE] if reason == "image_failed" else [],
+            "images_failed_truncated": False,
+            "images_cached": [],
+            "images_cached_truncated": False,
+            "reason": reason,
+            "at": canonical_time(T0 + timedelta(seconds=30)),
+        }
+    )
+    return cloudevent("precache.host.failed", data.model_dump(mode="json"))
 
 
 def announcement(request_id: str = "req-1") -> list[dict[str, Any]]:
@@ -159,7 +186,7 @@ Image c3b84ecf-43e9-4c6c-adfd-ab6db0e2bca2 failed 8 times
 
 
 def decoded(raw: dict[str, Any]) -> Event:
-    event = decode(orjson.dumps(raw))
+    event = read(orjson.dumps(raw))
     assert event is not None
     return event
 
@@ -186,7 +213,9 @@ async def produce(bootstrap: str, topics: dict[str, str], events: list[dict[str,
     try:
         for raw in events:
             topic = topics[TOPIC_OF[raw["type"]]]
-            await producer.send(topic, orjson.dumps(raw), key=raw["subject"].encode())
+            await producer.send(
+                topic, orjson.dumps(raw), key=raw["partitionkey"].encode(), headers=list(HEADERS)
+            )
         await producer.flush()
     finally:
         await producer.stop()

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from precache import contract
 from precache.audit.records import AuditRecord, RunRecords
 from precache.audit.reference import Expected, Outcome, ReferenceResult, compute
 
@@ -156,6 +157,10 @@ def judge_operations(
             report.redelivered += 1
             continue
         report.completed_ids.append(event_id)
+        try:
+            contract.decode(event)
+        except contract.InvalidEvent as exc:
+            report.problems.append(f"completed event {event_id} breaks the event contract: {exc}")
         expected = reference.operations.get(key)
         report.problems += judge_event(key, data, expected)
     return reports

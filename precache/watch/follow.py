@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from precache.watch.events import Event, HostFailure, Snapshot
+from precache.watch.events import Event, HostFailedData, OperationData
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -38,7 +38,7 @@ class Filters:
         """One known operation is wanted, not "the first one that matches"."""
         return bool(self.request_ids)
 
-    def matches(self, data: Snapshot | HostFailure) -> bool:
+    def matches(self, data: OperationData | HostFailedData) -> bool:
         if self.region is not None and data.region != self.region:
             return False
         if self.by_id and not ({data.request_id, data.global_request_id} & self.request_ids):
@@ -50,7 +50,7 @@ class Filters:
         return wanted == agg.name or wanted.lower() == (agg.uuid or "").lower()
 
 
-def choose_first(snapshots: Iterable[Snapshot], filters: Filters) -> Snapshot | None:
+def choose_first(snapshots: Iterable[OperationData], filters: Filters) -> OperationData | None:
     """The operation a watcher started now follows, or None to wait for one: the first running
     one; by id, the one with that id in any state."""
     wanted = ("running", "stalled", "completed") if filters.by_id else ("running",)
@@ -60,11 +60,11 @@ def choose_first(snapshots: Iterable[Snapshot], filters: Filters) -> Snapshot | 
     return min(running, key=lambda s: (s.started_at or _EPOCH, s.operation_id))
 
 
-def latest_per_operation(events: Iterable[Event]) -> dict[str, Snapshot]:
+def latest_per_operation(events: Iterable[Event]) -> dict[str, OperationData]:
     """What a compacted status topic means: the last snapshot of each operation wins."""
-    latest: dict[str, Snapshot] = {}
+    latest: dict[str, OperationData] = {}
     for event in events:
-        if isinstance(event.data, Snapshot):
+        if isinstance(event.data, OperationData):
             latest[event.operation_id] = event.data
     return latest
 
@@ -72,31 +72,31 @@ def latest_per_operation(events: Iterable[Event]) -> dict[str, Snapshot]:
 @dataclass(frozen=True)
 class Started:
     event: Event
-    snapshot: Snapshot
+    snapshot: OperationData
 
 
 @dataclass(frozen=True)
 class Progressed:
     event: Event
-    snapshot: Snapshot
+    snapshot: OperationData
 
 
 @dataclass(frozen=True)
 class Stalled:
     event: Event
-    snapshot: Snapshot
+    snapshot: OperationData
 
 
 @dataclass(frozen=True)
 class Completed:
     event: Event
-    snapshot: Snapshot
+    snapshot: OperationData
 
 
 @dataclass(frozen=True)
 class HostFailed:
     event: Event
-    failure: HostFailure
+    failure: HostFailedData
 
 
 Update = Started | Progressed | Stalled | Completed | HostFailed

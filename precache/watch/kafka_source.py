@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from precache.watch.errors import KafkaUnreachable, WatchError
-from precache.watch.events import Event, decode
+from precache.watch.events import Event, read
 from precache.watch.settings import WatchSettings
 
 POLL_MS = 500
@@ -104,7 +104,7 @@ class KafkaEventSource:
             for tp, records in batch.items():
                 for record in records:
                     before_start = record.offset < self._backlog_end[tp]
-                    event = decode(record.value)
+                    event = read(record.value)
                     if event is not None:
                         (events if before_start else self._early).append(event)
             for tp in list(pending):
@@ -129,7 +129,7 @@ class KafkaEventSource:
         rank = {topic: i for i, topic in enumerate(self._topics)}
         records = [r for rs in batch.values() for r in rs]
         records.sort(key=lambda r: (r.timestamp, rank.get(r.topic, 0)))
-        return [e for r in records if (e := decode(r.value)) is not None]
+        return [e for r in records if (e := read(r.value)) is not None]
 
     async def rewind_failures(self, since: datetime | None) -> None:
         partitions = [tp for tp in self._assigned if tp.topic == self._failed]
@@ -154,7 +154,7 @@ class KafkaEventSource:
         events: list[Event] = []
         while pending:
             batch = await self._consumer.getmany(*pending, timeout_ms=POLL_MS)
-            events += [e for rs in batch.values() for r in rs if (e := decode(r.value))]
+            events += [e for rs in batch.values() for r in rs if (e := read(r.value))]
             for tp in list(pending):
                 if await self._consumer.position(tp) >= pending[tp]:
                     del pending[tp]

@@ -2,20 +2,20 @@
 
 from dataclasses import dataclass
 
-from precache.watch.events import Snapshot
+from precache.watch.events import OperationData
 from precache.watch.naming import format_duration, natural_sorted
 
 
-def aggregate_label(snapshot: Snapshot) -> str:
+def aggregate_label(snapshot: OperationData) -> str:
     agg = snapshot.aggregate
     return agg.name or agg.uuid or "?"
 
 
-def started_line(snapshot: Snapshot) -> str:
+def started_line(snapshot: OperationData) -> str:
     return f"Image cache started on {snapshot.hosts_total} hosts"
 
 
-def progress_line(snapshot: Snapshot) -> str:
+def progress_line(snapshot: OperationData) -> str:
     return (
         f"Aggregate '{aggregate_label(snapshot)}' host {snapshot.hosts_reported}: "
         f"{int(snapshot.percent)}% complete ({snapshot.hosts_failed} errors)"
@@ -26,7 +26,7 @@ def progress_line(snapshot: Snapshot) -> str:
 class Summary:
     """A completed operation as the watcher reports it; ``error_hosts`` in natural order."""
 
-    snapshot: Snapshot
+    snapshot: OperationData
     error_hosts: list[str]
     unnamed_errors: int
 
@@ -49,11 +49,11 @@ class Summary:
         return out
 
 
-def summarize(snapshot: Snapshot, error_hosts: set[str], unnamed_errors: int) -> Summary:
+def summarize(snapshot: OperationData, error_hosts: set[str], unnamed_errors: int) -> Summary:
     return Summary(snapshot, natural_sorted(error_hosts), unnamed_errors)
 
 
-def image_failures(snapshot: Snapshot) -> list[tuple[str, int]]:
+def image_failures(snapshot: OperationData) -> list[tuple[str, int]]:
     """Failures per image, in the operation's image order, then any other image by id."""
     counts = snapshot.image_failures
     order = [i for i in snapshot.images if i in counts]

@@ -6,7 +6,7 @@ Duplicates (the pipeline delivers at least once) are dropped by event id and hos
 
 from collections.abc import Iterable
 
-from precache.watch.events import Event, EventType, HostFailure, Snapshot
+from precache.watch.events import Event, EventType, HostFailedData, OperationData
 from precache.watch.follow import (
     Completed,
     Filters,
@@ -28,8 +28,8 @@ class Tracker:
         self._stalled = False
         self._seen: set[str] = set()
         self._failures: dict[str, dict[str, Event]] = {}
-        self.latest: Snapshot | None = None
-        self.completed: Snapshot | None = None
+        self.latest: OperationData | None = None
+        self.completed: OperationData | None = None
 
     @property
     def followed(self) -> str | None:
@@ -50,7 +50,7 @@ class Tracker:
     def feed(self, event: Event) -> list[Update]:
         if event.operation_id in self._done_before:
             return []
-        if isinstance(event.data, HostFailure):  # belongs by operation id, filters or not
+        if isinstance(event.data, HostFailedData):  # belongs by operation id, filters or not
             return self._host_failed(event, event.data)
         if not self._filters.matches(event.data):
             return []
@@ -76,7 +76,7 @@ class Tracker:
             return 0
         return max(0, self.completed.hosts_failed - len(self.error_hosts()))
 
-    def _follow(self, event: Event, snapshot: Snapshot) -> list[Update]:
+    def _follow(self, event: Event, snapshot: OperationData) -> list[Update]:
         op = snapshot.operation_id
         self._followed = op
         self._failures = {op: self._failures.get(op, {})}
@@ -84,7 +84,7 @@ class Tracker:
         self.latest = snapshot
         updates: list[Update] = [Started(event, snapshot)]
         updates += [
-            HostFailed(e, e.data) for e in self._buffered(op) if isinstance(e.data, HostFailure)
+            HostFailed(e, e.data) for e in self._buffered(op) if isinstance(e.data, HostFailedData)
         ]
         if event.type is EventType.COMPLETED or snapshot.state == "completed":
             self.completed = snapshot
@@ -99,7 +99,7 @@ class Tracker:
         self._seen.update(e.id for e in events)
         return events
 
-    def _snapshot(self, event: Event, snapshot: Snapshot) -> list[Update]:
+    def _snapshot(self, event: Event, snapshot: OperationData) -> list[Update]:
         if self.completed is not None or event.id in self._seen:
             return []
         self._seen.add(event.id)
@@ -114,7 +114,7 @@ class Tracker:
         self._stalled = False
         return [Progressed(event, snapshot)]
 
-    def _host_failed(self, event: Event, failure: HostFailure) -> list[Update]:
+    def _host_failed(self, event: Event, failure: HostFailedData) -> list[Update]:
         op = failure.operation_id
         if self._followed is not None and op != self._followed:
             return []

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import orjson
 import pytest
 
+from precache import contract
 from precache.audit.reconcile import message_id, operation_key, reason
 from precache.audit.records import AuditRecord
 from precache.pipeline.settings import WorkerSettings
-from tests.pipeline_support import WorkerProcess, validate
+from tests.pipeline_support import WorkerProcess, derived_event
 from tests.support.chain import (
     BridgeProcesses,
     audit,
@@ -66,8 +66,8 @@ def publish_all(run: FuzzRun, amqp_url: str, exchange: str, accepted: Accepted) 
 def completed_by_operation(records: list[AuditRecord]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        event = orjson.loads(r.value or b"{}")
-        out[operation_key(event.get("data", {}))].append(event)
+        event = derived_event(r)
+        out[operation_key(event["data"])].append(event)
     return out
 
 
@@ -125,11 +125,10 @@ def judge(
     problems: dict[str, list[str]] = defaultdict(list)
     derived = [r for t in derived_topics(worker) for r in topics.get(t, [])]
     for r in derived:
-        event = orjson.loads(r.value or b"{}")
         try:
-            validate(event)
-        except (jsonschema.ValidationError, KeyError) as exc:
-            problems["schema"].append(f"{event.get('type')} {event.get('subject')}: {exc!s:.200}")
+            derived_event(r)
+        except (jsonschema.ValidationError, contract.InvalidEvent, KeyError, AssertionError) as exc:
+            problems["schema"].append(f"{r.topic} offset {r.offset}: {exc!s:.200}")
     completed = completed_by_operation(topics.get(worker.completed_topic, []))
     for op in run.ops:
         events = completed.get(op.operation_id, [])

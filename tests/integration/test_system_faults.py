@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from precache.audit.errors import AuditError
@@ -32,7 +31,7 @@ from precache.simulate.plan import SimulationPlan
 from precache.stack import StackSettings, start_broker, stop_broker
 from precache.stack import kafka as stack_kafka
 from tests.integration.bridge.helpers import delete_queue
-from tests.pipeline_support import WorkerProcess
+from tests.pipeline_support import WorkerProcess, derived_event
 from tests.support.chain import BridgeProcesses, audit, bridge_for, read, record_count
 from tests.support.traffic import Traffic, expected_from_bus, operation_id
 
@@ -129,7 +128,7 @@ def completed_events(topics: dict[str, list[Any]]) -> dict[str, list[dict[str, A
     out: dict[str, list[dict[str, Any]]] = {}
     for records in topics.values():
         for r in records:
-            event = orjson.loads(r.value)
+            event = derived_event(r)
             out.setdefault(operation_key(event["data"]), []).append(event)
     return out
 

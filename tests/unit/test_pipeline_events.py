@@ -1,11 +1,21 @@
 """CloudEvents built from the engine's state validate against the committed schemas."""
 
+from typing import Any
+
+import orjson
+
 from precache.pipeline import engine, events
 from precache.pipeline.engine import DictStore
-from precache.pipeline.operation import Effect, Limits
+from precache.pipeline.operation import Effect, Limits, Summary
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import validate
 from tests.unit.test_pipeline_operation import notification
+
+
+def wire(summary: Summary, effect: Effect) -> dict[str, Any]:
+    """The event as a consumer reads it: the JSON the worker publishes."""
+    event: dict[str, Any] = orjson.loads(events.encode(summary, effect))
+    return event
 
 
 def test_every_event_type_validates_and_ids_are_deterministic():
@@ -17,13 +27,13 @@ def test_every_event_type_validates_and_ids_are_deterministic():
     for offset, record in enumerate(op.records()):
         step = engine.process(notification(record), offset, 0, 0.0, store, limits)
         engine.commit(step, store)
-        built += [events.build(store.summary[step.op_id], e) for e in step.effects]
+        built += [wire(store.summary[step.op_id], e) for e in step.effects]
     (stalled,) = engine.tick(0, 1.0, store, limits)
     assert stalled.summary is not None
-    built.append(events.build(stalled.summary, Effect("stalled")))
+    built.append(wire(stalled.summary, Effect("stalled")))
     (final,) = engine.tick(0, 10.0, store, limits)
     assert final.summary is not None
-    built += [events.build(final.summary, e) for e in final.effects]
+    built += [wire(final.summary, e) for e in final.effects]
     for event in built:
         validate(event)
     types = {e["type"] for e in built}
@@ -32,5 +42,5 @@ def test_every_event_type_validates_and_ids_are_deterministic():
     assert completed["data"]["missing_hosts"] == ["guaranine3"]
     assert completed["data"]["failed_hosts"] == ["guaranine2", "guaranine3"]
     assert completed["source"] == "/precache/region-a"
-    again = events.build(final.summary, Effect("completed"))
+    again = wire(final.summary, Effect("completed"))
     assert again["id"] == completed["id"]

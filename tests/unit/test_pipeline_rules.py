@@ -4,6 +4,8 @@ Notifications are built directly (canonical timestamps), so these test the rules
 
 from typing import Any
 
+import orjson
+
 from precache.pipeline import engine, events, operation
 from precache.pipeline.engine import DictStore
 from precache.pipeline.notifications import Aggregate, End, Notification, Progress, Start
@@ -88,7 +90,7 @@ class Run:
             summary = step.summary or self.store.summary.get(step.op_id)
             for effect in step.effects:
                 assert summary is not None
-                event = events.build(summary, effect, LIMITS)
+                event = orjson.loads(events.encode(summary, effect, LIMITS))
                 validate(event)
                 out.append(event)
         return out

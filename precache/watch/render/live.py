@@ -13,7 +13,7 @@ from rich.progress import (
 )
 
 from precache.watch.escape import printable
-from precache.watch.events import Snapshot
+from precache.watch.events import OperationData
 from precache.watch.follow import Completed, Filters, Progressed, Stalled, Started, Update
 from precache.watch.render import describe
 from precache.watch.summary import Summary, aggregate_label
@@ -63,7 +63,7 @@ class LiveRenderer:
     def close(self) -> None:
         self._progress.stop()
 
-    def _show(self, s: Snapshot, prefix: str = "") -> None:
+    def _show(self, s: OperationData, prefix: str = "") -> None:
         if self._task is None:
             return
         errors = f"[red]{s.hosts_failed} errors[/]" if s.hosts_failed else "0 errors"

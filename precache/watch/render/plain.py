@@ -8,7 +8,7 @@ the announcement's format (waiting) goes to stderr, so stdout can be compared as
 from typing import TextIO
 
 from precache.watch.escape import printable
-from precache.watch.events import Snapshot
+from precache.watch.events import OperationData
 from precache.watch.follow import Completed, Filters, Progressed, Stalled, Started, Update
 from precache.watch.render import describe
 from precache.watch.summary import Summary, progress_line, started_line
@@ -46,13 +46,13 @@ class PlainRenderer:
     def close(self) -> None:
         self._out.flush()
 
-    def _progress(self, snapshot: Snapshot) -> None:
+    def _progress(self, snapshot: OperationData) -> None:
         quarter = min(4, int(snapshot.percent) // 25)
         if quarter > self._quarter:
             self._quarter = quarter
             self._emit(progress_line(snapshot))
 
-    def _final(self, snapshot: Snapshot) -> None:
+    def _final(self, snapshot: OperationData) -> None:
         line = progress_line(snapshot)
         if line != self._last:
             self._emit(line)

@@ -5,35 +5,58 @@ from typing import Any
 
 import orjson
 
+from precache import contract
 from precache.audit.reconcile import reconcile
 from precache.audit.records import AuditRecord, RunRecords
+from precache.contract import CompletedEvent, EventType, OperationData
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.unit.audit.records import Log, op_id
 
 
 def completed(op: SyntheticOperation, event_id: str | None = None, **data: Any) -> AuditRecord:
+    """A completed event built through the contract's models (``data`` overrides fields)."""
     failed = sorted(op.failed)
     body = {
-        "id": event_id or str(uuid.uuid4()),
-        "type": "precache.operation.completed",
-        "data": {
-            "operation_id": op_id(op),
-            "request_id": op.request_id,
-            "region": op.region,
-            "aggregate": {"uuid": op.aggregate_uuid},
-            "hosts_total": len(op.hosts),
-            "hosts_reported": len(op.hosts),
-            "hosts_failed": len(failed),
-            "failed_hosts": failed,
-            "failed_hosts_truncated": False,
-            "missing_hosts": [],
-            "image_failures": {"i1": len(failed)} if failed else {},
-            "outcome": "partial" if failed else "succeeded",
-            "duration_s": 0.5,
-            **data,
-        },
+        "operation_id": op_id(op),
+        "request_id": op.request_id,
+        "global_request_id": None,
+        "region": op.region,
+        "aggregate": {"uuid": op.aggregate_uuid, "name": None, "id": None},
+        "images": ["i1"],
+        "images_truncated": False,
+        "hosts_total": len(op.hosts),
+        "hosts_reported": len(op.hosts),
+        "hosts_failed": len(failed),
+        "hosts_held": 0,
+        "percent": 100.0,
+        "failed_hosts": failed,
+        "failed_hosts_truncated": False,
+        "image_failures": {"i1": len(failed)} if failed else {},
+        "image_failures_truncated": False,
+        "missing_hosts": [],
+        "missing_hosts_truncated": False,
+        "state": "completed",
+        "outcome": "partial" if failed else "succeeded",
+        "started_at": "2026-11-29T10:00:00.000000Z",
+        "updated_at": "2026-11-29T10:00:00.500000Z",
+        "completed_at": "2026-11-29T10:00:00.500000Z",
+        "duration_s": 0.5,
+        "stalls": 0,
+        "version": 1,
+        **data,
     }
-    return AuditRecord("completed", 0, 0, None, orjson.dumps(body), {})
+    event = CompletedEvent(
+        specversion="1.0",
+        id=uuid.UUID(event_id) if event_id else uuid.uuid4(),
+        source=f"/precache/{op.region}",
+        type=EventType.COMPLETED,
+        subject=body["operation_id"],
+        partitionkey=body["operation_id"],
+        time=body["updated_at"],
+        datacontenttype="application/json",
+        data=OperationData.model_validate(body),
+    )
+    return AuditRecord("completed", 0, 0, None, contract.encode(event), {})
 
 
 def run_of(*ops: SyntheticOperation, events: list[AuditRecord]) -> RunRecords:
@@ -116,3 +139,15 @@ def test_a_dead_letter_the_grace_period_may_have_made_r7_is_not_required() -> No
     offset = {"source_offset": str(stranger.offset)}
     dlq = [AuditRecord("dlq", 0, 0, None, stranger.value, {**dead, **offset})]
     assert reconcile(RunRecords(log.records, [], dlq, [event], [])).record_problems == []
+
+
+def test_a_completed_event_that_breaks_the_contract_is_wrong() -> None:
+    a = SyntheticOperation(hosts=hostnames(2), images=["i1"], request_id="req-a")
+    good = completed(a)
+    body = orjson.loads(good.value or b"")
+    body["data"]["percent"] = 250
+    bad = AuditRecord("completed", 0, 1, None, orjson.dumps(body), {})
+    assert reconcile(run_of(a, events=[good])).ok
+    report = reconcile(run_of(a, events=[bad]))
+    assert not report.ok
+    assert "breaks the event contract" in orjson.dumps(report.to_json()).decode()

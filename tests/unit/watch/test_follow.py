@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from precache.watch.events import Snapshot
+from precache.watch.events import OperationData
 from precache.watch.follow import (
     Completed,
     Filters,
@@ -13,13 +13,22 @@ from precache.watch.follow import (
     choose_first,
 )
 from precache.watch.tracker import Tracker
-from tests.watch_events import T0, completed, decoded, host_failed, snapshot, stalled, status
+from tests.watch_events import (
+    T0,
+    completed,
+    decoded,
+    host_failed,
+    operation_id,
+    snapshot,
+    stalled,
+    status,
+)
 
 OTHER_AGG = {"uuid": "0f0f0f0f-0000-4000-8000-000000000000", "name": "other", "id": 3}
 
 
-def snap(**kw) -> Snapshot:
-    return Snapshot.model_validate(snapshot(**kw))
+def snap(**kw) -> OperationData:
+    return OperationData.model_validate(snapshot(**kw))
 
 
 def test_filters_match_aggregate_by_name_or_uuid_and_region() -> None:
@@ -79,7 +88,7 @@ def test_live_events_follow_the_first_matching_operation_only() -> None:
     assert [type(u) for u in tracker.feed(decoded(status(request_id="a", reported=1)))] == [
         Progressed
     ]
-    assert tracker.followed == "RegionOne/a"
+    assert tracker.followed == operation_id("a")
 
 
 def test_host_failures_read_before_the_follow_are_reported_with_the_start() -> None:
@@ -132,9 +141,10 @@ def test_snapshots_after_completion_are_ignored() -> None:
     assert tracker.feed(decoded(status(reported=95, state="completed", duration_s=3))) == []
 
 
-def test_host_failures_belong_by_operation_id_even_without_aggregate() -> None:
+def test_host_failures_belong_by_operation_id_not_by_the_filters() -> None:
     tracker = Tracker(Filters(aggregate="my-application", region="RegionOne"))
     tracker.start([decoded(status(reported=1))])
     raw = host_failed("h9")
-    raw["data"] = {k: v for k, v in raw["data"].items() if k not in ("aggregate", "region")}
+    raw["data"] = {**raw["data"], "aggregate": {"uuid": "u-9", "name": "other", "id": None}}
+    raw["data"]["region"] = "RegionTwo"
     assert [type(u) for u in tracker.feed(decoded(raw))] == [HostFailed]

@@ -10,7 +10,7 @@ import orjson
 from typer.testing import CliRunner, Result
 
 from precache.cli import app, watch_cmd
-from precache.watch.events import Snapshot
+from precache.watch.events import OperationData
 from precache.watch.follow import Completed, Filters, Stalled, Started
 from precache.watch.tracker import Tracker
 from tests.unit.watch.fake_source import FakeSource, factory
@@ -33,9 +33,9 @@ def with_global(event: dict[str, Any], global_id: str) -> dict[str, Any]:
 
 
 def test_filters_match_nova_request_id_or_global_request_id() -> None:
-    ours = Snapshot.model_validate(snapshot("req-ours"))
-    by_global = Snapshot.model_validate({**snapshot("req-nova"), "global_request_id": "req-g"})
-    other = Snapshot.model_validate(snapshot("req-other"))
+    ours = OperationData.model_validate(snapshot("req-ours"))
+    by_global = OperationData.model_validate({**snapshot("req-nova"), "global_request_id": "req-g"})
+    other = OperationData.model_validate(snapshot("req-other"))
     assert Filters(request_ids=OURS).matches(ours)
     assert Filters(request_ids=frozenset({"req-x", "req-g"})).matches(by_global)
     assert not Filters(request_ids=OURS).matches(other)

@@ -4,7 +4,7 @@ import io
 
 from rich.console import Console
 
-from precache.watch.events import Snapshot
+from precache.watch.events import OperationData
 from precache.watch.follow import Completed, Filters, Progressed, Started
 from precache.watch.render.live import LiveRenderer
 from precache.watch.summary import summarize
@@ -17,8 +17,8 @@ def test_live_view_shows_hosts_and_errors_then_the_summary() -> None:
     renderer.waiting(Filters(aggregate="my-application"))
     first = decoded(status(total=4, reported=2, failed_hosts=["h1"]))
     last = decoded(completed(total=4, reported=4, failed_hosts=["h1"], duration_s=5))
-    assert isinstance(first.data, Snapshot)
-    assert isinstance(last.data, Snapshot)
+    assert isinstance(first.data, OperationData)
+    assert isinstance(last.data, OperationData)
     renderer.update(Started(first, first.data))
     renderer.update(Progressed(first, first.data))
     renderer.update(Completed(last, last.data))
@@ -37,12 +37,12 @@ def test_live_view_shows_hosts_and_errors_then_the_summary() -> None:
 def test_live_view_escapes_names_and_never_reads_them_as_markup() -> None:
     out = io.StringIO()
     renderer = LiveRenderer(Console(file=out, force_terminal=True, width=120))
-    aggregate = {"uuid": "u-1", "name": "[red]app\x1b[2J\x1b]0;owned\x07"}
+    aggregate = {"uuid": "u-1", "name": "[red]app\x1b[2J\x1b]0;owned\x07", "id": None}
     host = "node\x1b[8m1"
     first = decoded(status(total=2, reported=1, failed_hosts=[host], aggregate=aggregate))
     last = decoded(completed(total=2, reported=2, failed_hosts=[host], aggregate=aggregate))
-    assert isinstance(first.data, Snapshot)
-    assert isinstance(last.data, Snapshot)
+    assert isinstance(first.data, OperationData)
+    assert isinstance(last.data, OperationData)
     renderer.waiting(Filters(aggregate="x\x1b[2Jy"))
     renderer.update(Started(first, first.data))
     renderer.update(Completed(last, last.data))

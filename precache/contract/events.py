@@ -1,0 +1,187 @@
+"""Typed models of the derived CloudEvents: the contract downstream consumers build on.
+
+The worker builds every event through these models (so it cannot publish one that breaks the
+contract), the watcher and the tests read them with the same models, and ``schemas/`` is
+generated from them (``python -m precache.contract.schemas``).
+
+Compatibility rules: a reader ignores fields it does not know (``extra="ignore"``), so adding a
+field is a compatible change; removing or retyping one is not, and changes ``schemas/``.
+Times are canonical UTC text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six fraction digits), so
+their string order is time order; readers accept any RFC 3339 UTC time.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeAlias
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+
+TIME_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
+
+
+def canonical_time(at: datetime) -> str:
+    """``at`` as the contract writes times: UTC, microseconds, ``Z``."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+Timestamp: TypeAlias = Annotated[
+    AwareDatetime,
+    PlainSerializer(canonical_time, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": TIME_PATTERN}),
+]
+Count = Annotated[int, Field(ge=0)]
+Names = list[str]
+
+
+class EventType(StrEnum):
+    """The ``type`` of each derived event; each has its own topic."""
+
+    STATUS = "precache.operation.status"
+    COMPLETED = "precache.operation.completed"
+    HOST_FAILED = "precache.host.failed"
+    STALLED = "precache.operation.stalled"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Aggregate(_Model):
+    """The aggregate the images were cached on, as Nova named it in the notification."""
+
+    uuid: Annotated[str, Field(min_length=1)]
+    name: str | None
+    id: int | None
+
+
+class _OperationRef(_Model):
+    operation_id: Annotated[
+        str, Field(min_length=1, description="{region}/{aggregate uuid}/{request id}")
+    ]
+    request_id: str | None = Field(description="Nova's request id (x-openstack-request-id)")
+    global_request_id: str | None = Field(description="the client's global request id")
+    region: str
+    aggregate: Aggregate
+
+
+class OperationData(_OperationRef):
+    """``data`` of status, completed and stalled events: one operation's state."""
+
+    images: Names
+    images_truncated: bool
+    hosts_total: Count
+    hosts_reported: Count
+    hosts_failed: Count
+    hosts_held: Count = Field(description="progress kept apart until the host list is known")
+    percent: Annotated[float, Field(ge=0, le=100)]
+    failed_hosts: Names
+    failed_hosts_truncated: bool
+    image_failures: dict[str, Annotated[int, Field(ge=1)]]
+    image_failures_truncated: bool
+    missing_hosts: Names
+    missing_hosts_truncated: bool
+    state: Literal["running", "stalled", "completed"]
+    outcome: Literal["succeeded", "partial", "failed"] | None
+    started_at: Timestamp
+    updated_at: Timestamp
+    completed_at: Timestamp | None
+    duration_s: Annotated[float, Field(ge=0)]
+    stalls: Count
+    version: Count = Field(description="grows with every change of the operation's state")
+
+
+class HostFailedData(_OperationRef):
+    """``data`` of a host.failed event: one host of one operation."""
+
+    host: Annotated[str, Field(min_length=1)]
+    images_failed: Names
+    images_failed_truncated: bool
+    images_cached: Names
+    images_cached_truncated: bool
+    reason: Literal["image_failed", "no_report"]
+    at: Timestamp
+
+
+class CloudEvent(_Model):
+    """The CloudEvents 1.0 envelope (JSON format) shared by every derived event."""
+
+    specversion: Literal["1.0"]
+    id: UUID = Field(description="deterministic: a redelivered event keeps its id")
+    source: Annotated[str, Field(pattern=r"^/precache/.+")]
+    subject: Annotated[str, Field(min_length=1, description="the operation id")]
+    time: Timestamp
+    datacontenttype: Literal["application/json"]
+    partitionkey: Annotated[
+        str, Field(min_length=1, description="the operation id, also the Kafka record key")
+    ]
+
+
+class StatusEvent(CloudEvent):
+    """The operation's state after a change; the status topic is compacted by operation."""
+
+    type: Literal[EventType.STATUS]
+    data: OperationData
+
+
+class CompletedEvent(CloudEvent):
+    """Every host reported, or Nova's ``.end`` and the grace period passed: once per operation."""
+
+    type: Literal[EventType.COMPLETED]
+    data: OperationData
+
+
+class StalledEvent(CloudEvent):
+    """No notification for the stall period while hosts are still missing."""
+
+    type: Literal[EventType.STALLED]
+    data: OperationData
+
+
+class HostFailedEvent(CloudEvent):
+    """One host failed an image, or never reported before completion (``no_report``)."""
+
+    type: Literal[EventType.HOST_FAILED]
+    data: HostFailedData
+
+
+DerivedEvent: TypeAlias = Annotated[
+    StatusEvent | CompletedEvent | StalledEvent | HostFailedEvent, Field(discriminator="type")
+]
+MODELS: dict[EventType, type[CloudEvent]] = {
+    EventType.STATUS: StatusEvent,
+    EventType.COMPLETED: CompletedEvent,
+    EventType.STALLED: StalledEvent,
+    EventType.HOST_FAILED: HostFailedEvent,
+}
+_ADAPTER: TypeAdapter[DerivedEvent] = TypeAdapter(DerivedEvent)
+
+
+class InvalidEvent(ValueError):
+    """A value that is not a derived event of the contract; ``str()`` says which field."""
+
+
+def decode(value: bytes | str | dict[str, Any]) -> DerivedEvent:
+    """A record value (JSON) or a decoded dict -> its typed event, or :class:`InvalidEvent`."""
+    try:
+        if isinstance(value, dict):
+            return _ADAPTER.validate_python(value)
+        return _ADAPTER.validate_json(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        raise InvalidEvent(f"{where}: {first['msg']}") from None
+
+
+def encode(event: CloudEvent) -> bytes:
+    """The event's JSON bytes as published (structured mode)."""
+    return event.model_dump_json().encode()
