@@ -32,9 +32,9 @@ from kombu.message import Message
 from kombu.messaging import Consumer
 
 from bench.machine import BusyCores, describe
-from precache.bridge.consumer import declared_queues
 from precache.bridge.producer import ensure_topics
 from precache.bridge.settings import BridgeSettings
+from precache.bridge.topology import declared_queues
 from precache.stack import StackSettings
 from tests.integration.bridge.helpers import bridge_argv
 

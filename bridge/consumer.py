@@ -26,7 +26,7 @@ import amqp.exceptions
 import structlog
 from amqp.channel import Channel
 from kombu.connection import Connection
-from kombu.entity import Exchange, Queue, binding
+from kombu.entity import Queue
 from kombu.exceptions import OperationalError
 
 from precache.bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
@@ -35,7 +35,8 @@ from precache.bridge.exceptions import AmqpSetupError
 from precache.bridge.inflight import InFlightBytes
 from precache.bridge.metrics import BridgeMetrics
 from precache.bridge.records import Delivery
-from precache.bridge.settings import BridgeSettings, QueueType
+from precache.bridge.settings import BridgeSettings
+from precache.bridge.topology import declared_queues
 
 log = structlog.get_logger(__name__)
 
@@ -55,37 +56,6 @@ _FATAL = (
     amqp.exceptions.NotAllowed,
     amqp.exceptions.InvalidPath,
 )
-
-
-def declared_queues(settings: BridgeSettings) -> list[Queue]:
-    """Our queue(s), declared the way the settings say (or exactly as oslo declares Nova's)."""
-    exchange = Exchange(
-        settings.exchange, type="topic", durable=settings.exchange_durable, auto_delete=False
-    )
-    queues = [_queue(settings, exchange, settings.queue_name, settings.binding_keys)]
-    if settings.legacy:
-        queues.append(_queue(settings, exchange, settings.legacy_queue_name, ["notifications.*"]))
-    return queues
-
-
-def _queue(settings: BridgeSettings, exchange: Exchange, name: str, keys: list[str]) -> Queue:
-    if settings.use_nova_queue:
-        return Queue(
-            name,
-            exchange,
-            routing_key=name,
-            durable=settings.exchange_durable,
-            auto_delete=False,
-        )
-    arguments = {"x-queue-type": settings.queue_type.value}
-    return Queue(
-        name,
-        bindings=[binding(exchange, routing_key=key) for key in keys],
-        durable=True,
-        auto_delete=False,
-        exclusive=False,
-        queue_arguments=arguments if settings.queue_type is QueueType.QUORUM else None,
-    )
 
 
 class AmqpConsumer:

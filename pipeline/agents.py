@@ -29,7 +29,7 @@ import structlog
 
 from precache.contract.kafka_binding import HEADERS
 from precache.pipeline import events, operation
-from precache.pipeline.app import Pipeline
+from precache.pipeline.context import Pipeline
 from precache.pipeline.engine import Batch
 from precache.pipeline.notifications import MalformedNotification, header_map, parse
 from precache.pipeline.operation import Effect, Step, Summary

@@ -16,49 +16,19 @@ Settings chosen against faust-streaming's open reports (see README, "Pipeline"):
 """
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from precache.pipeline import agents, web
+from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.kafka_transport import broker_url
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.store import TableStore
-
-
-@dataclass
-class Stats:
-    """Counters exposed on ``GET /stats``."""
-
-    applied: int = 0
-    ignored: int = 0
-    malformed: int = 0  # every dead letter, by reason below
-    late: int = 0  # inputs for completed or forgotten operations (R7)
-    held: int = 0  # progress held before any host list (R5)
-    quarantined: int = 0  # operations whose timer rules raised
-    ticks: int = 0
-    first_applied_at: float | None = None  # wall clock, for throughput measurements
-    last_applied_at: float | None = None
-    by_reason: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Pipeline:
-    settings: WorkerSettings
-    app: Any
-    inputs: Any
-    ticks: Any
-    outputs: dict[str, Any]
-    dlq: Any
-    store: TableStore
-    limits: Limits
-    gaps: GapGuard
-    stats: Stats = field(default_factory=Stats)
-    dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
 
 
 class TrackedTable(faust.Table[Any, Any]):
@@ -118,8 +88,6 @@ def faust_app(settings: WorkerSettings) -> Any:
 
 def build(settings: WorkerSettings) -> Pipeline:
     """Create the app with its topics and tables; agents and views are attached here too."""
-    from precache.pipeline import agents, web
-
     app = faust_app(settings)
     n = settings.raw_partitions
 

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from precache.pipeline.app import Pipeline
+from precache.pipeline.context import Pipeline
 from precache.pipeline.events import operation_data
 
 log = structlog.get_logger(__name__)

@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from precache.contract import EventType, HostFailedData, OperationData, canonical_time
 from precache.contract.events import MODELS
 from precache.contract.kafka_binding import HEADERS
+from precache.pipeline.synthetic import SyntheticOperation
 from precache.watch.events import Event, read
 
 REGION = "RegionOne"
@@ -143,6 +144,59 @@ def host_failed(
         }
     )
     return cloudevent("precache.host.failed", data.model_dump(mode="json"))
+
+
+def completed_for(
+    op: SyntheticOperation, event_id: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """The completed event of a synthetic operation, every host reported (``data`` overrides
+    fields), through the contract's model."""
+    op_id = f"{op.region}/{op.aggregate_uuid}/{op.request_id}"
+    failed = sorted(op.failed)
+    body = {
+        "operation_id": op_id,
+        "request_id": op.request_id,
+        "global_request_id": None,
+        "region": op.region,
+        "aggregate": {"uuid": op.aggregate_uuid, "name": None, "id": None},
+        "images": list(op.images),
+        "images_truncated": False,
+        "hosts_total": len(op.hosts),
+        "hosts_reported": len(op.hosts),
+        "hosts_failed": len(failed),
+        "hosts_held": 0,
+        "percent": 100.0,
+        "failed_hosts": failed,
+        "failed_hosts_truncated": False,
+        "image_failures": {i: len(failed) for i in op.images} if failed else {},
+        "image_failures_truncated": False,
+        "missing_hosts": [],
+        "missing_hosts_truncated": False,
+        "state": "completed",
+        "outcome": "partial" if failed else "succeeded",
+        "started_at": "2026-11-29T10:00:00.000000Z",
+        "updated_at": "2026-11-29T10:00:00.500000Z",
+        "completed_at": "2026-11-29T10:00:00.500000Z",
+        "duration_s": 0.5,
+        "stalls": 0,
+        "version": 1,
+        **data,
+    }
+    event = MODELS[EventType.COMPLETED].model_validate(
+        {
+            "specversion": "1.0",
+            "id": event_id or str(uuid.uuid4()),
+            "source": f"/precache/{op.region}",
+            "type": EventType.COMPLETED,
+            "subject": op_id,
+            "partitionkey": op_id,
+            "time": body["updated_at"],
+            "datacontenttype": "application/json",
+            "data": body,
+        }
+    )
+    wire: dict[str, Any] = event.model_dump(mode="json")
+    return wire
 
 
 def announcement(request_id: str = "req-1") -> list[dict[str, Any]]:

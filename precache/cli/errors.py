@@ -12,6 +12,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 EXIT_ERROR = 3  # PrecacheError.exit_status unless a class says otherwise
+# what only the developer tools import: installed with the `tools` extra, not by the services
+TOOL_MODULES = frozenset(
+    {
+        "oslo_messaging",
+        "oslo_config",
+        "oslo_context",
+        "oslo_service",
+        "eventlet",
+        "yaml",
+        "jsonschema",
+    }
+)
 
 
 def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -22,5 +34,15 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
         except PrecacheError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_status) from exc
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing not in TOOL_MODULES:
+                raise
+            typer.echo(
+                f"error: this is a developer tool and needs {missing}, which the services do "
+                "not install: pip install 'precache[tools]'",
+                err=True,
+            )
+            raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper

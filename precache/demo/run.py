@@ -22,8 +22,8 @@ import yaml
 from kombu.connection import Connection
 from pydantic import SecretStr
 
-from precache.bridge.consumer import declared_queues
 from precache.bridge.settings import BridgeSettings
+from precache.bridge.topology import declared_queues
 from precache.demo.processes import (
     Component,
     check_alive,

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,37 +13,17 @@ from typing import Any
 import orjson
 import pytest
 
+from precache.contract.kafka_binding import HEADERS
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.pipeline_support import produce
+from tests.watch_events import completed_for
 
 pytestmark = pytest.mark.integration
 
 
 def completed(op: SyntheticOperation, **data: Any) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    op_id = f"{op.region}/{op.aggregate_uuid}/{op.request_id}"
-    failed = sorted(op.failed)
-    event = {
-        "id": str(uuid.uuid4()),
-        "type": "precache.operation.completed",
-        "subject": op_id,
-        "data": {
-            "operation_id": op_id,
-            "request_id": op.request_id,
-            "region": op.region,
-            "aggregate": {"uuid": op.aggregate_uuid},
-            "hosts_total": len(op.hosts),
-            "hosts_reported": len(op.hosts),
-            "hosts_failed": len(failed),
-            "failed_hosts": failed,
-            "failed_hosts_truncated": False,
-            "missing_hosts": [],
-            "image_failures": {"img": len(failed)} if failed else {},
-            "outcome": "partial" if failed else "succeeded",
-            "duration_s": 0.1,
-            **data,
-        },
-    }
-    return op_id.encode(), orjson.dumps(event), []
+    event = completed_for(op, **data)
+    return event["partitionkey"].encode(), orjson.dumps(event), list(HEADERS)
 
 
 def audit(kafka: str, names: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,8 @@ from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 from pydantic import SecretStr
 
-from precache.simulate import SimulateSettings, SimulationPlan, simulate_operation
+from precache.simulate import SimulateSettings, SimulationPlan
+from precache.simulate.conductor import simulate_operation
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from precache.cli import app
 from precache.errors import DeliveryError
-from precache.simulate import SimulateSettings, SimulationPlan, simulate_operation
+from precache.simulate import SimulateSettings, SimulationPlan
+from precache.simulate.conductor import simulate_operation
 
 pytestmark = pytest.mark.integration
 

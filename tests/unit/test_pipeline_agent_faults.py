@@ -15,7 +15,7 @@ import pytest
 
 from precache.pipeline import agents, engine, events, operation
 from precache.pipeline.agents import FATAL_EXIT, guarded
-from precache.pipeline.app import Pipeline, Stats
+from precache.pipeline.context import Pipeline, Stats
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings

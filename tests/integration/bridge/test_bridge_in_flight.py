@@ -13,9 +13,9 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from kombu.connection import Connection
 
-from precache.bridge.consumer import declared_queues
 from precache.bridge.producer import KafkaSink
 from precache.bridge.settings import BridgeSettings
+from precache.bridge.topology import declared_queues
 from tests.integration.bridge.conftest import SettingsFactory
 from tests.integration.bridge.helpers import (
     BIG,

@@ -1,62 +1,19 @@
 """Lost, duplicated, wrong and unfinished from hand-built runs."""
 
-import uuid
 from typing import Any
 
 import orjson
 
-from precache import contract
 from precache.audit.reconcile import reconcile
 from precache.audit.records import AuditRecord, RunRecords
-from precache.contract import CompletedEvent, EventType, OperationData
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.unit.audit.records import Log, op_id
+from tests.watch_events import completed_for
 
 
 def completed(op: SyntheticOperation, event_id: str | None = None, **data: Any) -> AuditRecord:
-    """A completed event built through the contract's models (``data`` overrides fields)."""
-    failed = sorted(op.failed)
-    body = {
-        "operation_id": op_id(op),
-        "request_id": op.request_id,
-        "global_request_id": None,
-        "region": op.region,
-        "aggregate": {"uuid": op.aggregate_uuid, "name": None, "id": None},
-        "images": ["i1"],
-        "images_truncated": False,
-        "hosts_total": len(op.hosts),
-        "hosts_reported": len(op.hosts),
-        "hosts_failed": len(failed),
-        "hosts_held": 0,
-        "percent": 100.0,
-        "failed_hosts": failed,
-        "failed_hosts_truncated": False,
-        "image_failures": {"i1": len(failed)} if failed else {},
-        "image_failures_truncated": False,
-        "missing_hosts": [],
-        "missing_hosts_truncated": False,
-        "state": "completed",
-        "outcome": "partial" if failed else "succeeded",
-        "started_at": "2026-11-29T10:00:00.000000Z",
-        "updated_at": "2026-11-29T10:00:00.500000Z",
-        "completed_at": "2026-11-29T10:00:00.500000Z",
-        "duration_s": 0.5,
-        "stalls": 0,
-        "version": 1,
-        **data,
-    }
-    event = CompletedEvent(
-        specversion="1.0",
-        id=uuid.UUID(event_id) if event_id else uuid.uuid4(),
-        source=f"/precache/{op.region}",
-        type=EventType.COMPLETED,
-        subject=body["operation_id"],
-        partitionkey=body["operation_id"],
-        time=body["updated_at"],
-        datacontenttype="application/json",
-        data=OperationData.model_validate(body),
-    )
-    return AuditRecord("completed", 0, 0, None, contract.encode(event), {})
+    value = orjson.dumps(completed_for(op, event_id, **data))
+    return AuditRecord("completed", 0, 0, None, value, {})
 
 
 def run_of(*ops: SyntheticOperation, events: list[AuditRecord]) -> RunRecords:
