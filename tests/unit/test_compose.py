@@ -43,7 +43,18 @@ def test_precache_services_point_at_the_compose_brokers(compose: dict[str, Any])
         bootstrap = env[f"{ENV_PREFIX}KAFKA_BOOTSTRAP"]
         assert f"PLAINTEXT://{bootstrap}" in kafka_listener, name
         assert "@rabbitmq:5672/" in env[f"{ENV_PREFIX}AMQP_URL"], name
-        assert services[name]["build"] == "."
+
+
+def test_only_the_simulator_image_has_the_developer_tools(compose: dict[str, Any]) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG EXTRAS=rocksdb\n" in dockerfile
+    assert 'pip install --no-cache-dir ".[${EXTRAS}]"' in dockerfile
+    services = compose["services"]
+    for name in ("bridge", "worker", "watch"):
+        assert services[name]["build"] == ".", name  # the Dockerfile's default: no tools
+    simulate = services["simulate"]["build"]
+    assert simulate["context"] == "."
+    assert "tools" in simulate["args"]["EXTRAS"].split(",")
 
 
 def test_every_precache_env_var_is_a_known_setting(compose: dict[str, Any]) -> None:
