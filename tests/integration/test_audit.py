@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import produce
+from tests.support.kafka import produce
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ from aiokafka import AIOKafkaProducer
 
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import WorkerProcess, completed_ids, of_type, produce, read_until
+from tests.support.kafka import completed_ids, of_type, produce, read_until
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

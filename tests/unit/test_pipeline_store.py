@@ -6,8 +6,8 @@ from precache.pipeline import engine, events
 from precache.pipeline.operation import Limits, json_len
 from precache.pipeline.store import TableStore
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import validate
-from tests.unit.test_pipeline_operation import notification
+from tests.support.notifications import notification
+from tests.support.schemas import validate
 
 
 def test_expected_hosts_are_chunked_by_bytes_and_read_back_in_order():

@@ -8,7 +8,7 @@ import orjson
 from precache.audit.reconcile import reconcile
 from precache.audit.records import AuditRecord, RunRecords
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.unit.audit.records import Log, op_id
+from tests.support.audit_records import Log, op_id
 
 
 def completed(op: SyntheticOperation, event_id: str | None = None, **data: Any) -> AuditRecord:

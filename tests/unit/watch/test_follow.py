@@ -13,7 +13,15 @@ from precache.watch.follow import (
     choose_first,
 )
 from precache.watch.tracker import Tracker
-from tests.watch_events import T0, completed, decoded, host_failed, snapshot, stalled, status
+from tests.support.watch_events import (
+    T0,
+    completed,
+    decoded,
+    host_failed,
+    snapshot,
+    stalled,
+    status,
+)
 
 OTHER_AGG = {"uuid": "0f0f0f0f-0000-4000-8000-000000000000", "name": "other", "id": 3}
 
