@@ -7,6 +7,7 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from precache import logs
 from precache.bridge.settings import BridgeSettings, QueueType, load_settings
 from precache.cli import app, bridge_cmd
 from precache.errors import ConfigError
@@ -117,7 +118,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[BridgeSettings]:
 
     monkeypatch.setattr(bridge_cmd, "serve", serve)
     monkeypatch.setattr(bridge_cmd, "limit_library_logs", lambda: None)
-    monkeypatch.setattr(bridge_cmd.logs, "configure", lambda level: None)
+    monkeypatch.setattr(logs, "configure", lambda level: None)
     return served
 
 
