@@ -10,7 +10,8 @@ above ``max_in_flight_bytes`` it cancels its consumers (basic.cancel: RabbitMQ s
 keeps what is unacked with the channel), and at half of it it consumes again with new
 consumer tags. Deliveries RabbitMQ had already sent still arrive and are handled. Each new
 consumer's prefetch window is what the free bytes hold at the body size seen lately (RabbitMQ
-fills a window at once from a backlog), widened again when bodies turn out smaller.
+fills a window at once from a backlog), widened again when bodies turn out smaller. Those
+decisions are ``FlowControl``'s (``flow.py``); this module does the AMQP side of them.
 """
 
 import contextlib
@@ -32,7 +33,7 @@ from kombu.exceptions import OperationalError
 from precache.bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
 from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.exceptions import AmqpSetupError
-from precache.bridge.inflight import InFlightBytes
+from precache.bridge.flow import FlowControl, Step
 from precache.bridge.metrics import BridgeMetrics
 from precache.bridge.records import Delivery
 from precache.bridge.settings import BridgeSettings
@@ -81,16 +82,13 @@ class AmqpConsumer:
         self._may_fetch = threading.Event()
         self._batch: list[Delivery] = []
         self._epoch = 0
-        # per connection: bytes held, our consumers, their prefetch window, body size expected
-        self._held = InFlightBytes(settings.max_in_flight_bytes)
+        # per connection: bytes held, prefetch window, throttled (flow), our consumers
+        self._flow = self._new_flow(1)
         self._tags: list[str] = []  # consuming now
         self._retired: list[str] = []  # cancelled by us; late deliveries are still ours
-        self._window = 0
-        self._size = settings.max_body_bytes
-        self._throttled = False  # cancelled for the bound, fetch again at the resume mark
         # what the fast path takes: deliveries on our channel to these consumer tags
         self._ours: tuple[int, frozenset[str]] = (0, frozenset())
-        metrics.in_flight_bytes.set_function(lambda: self._held.total)  # read at scrape time
+        metrics.in_flight_bytes.set_function(lambda: self._flow.held.total)  # at scrape time
         self._delay = 0.0
         self._log = RateLimitedLog(log)
         self._thread = threading.Thread(target=self._run, name="amqp-consumer", daemon=True)
@@ -103,6 +101,12 @@ class AmqpConsumer:
 
     def start(self) -> None:
         self._thread.start()
+
+    def _new_flow(self, consumers: int) -> FlowControl:
+        settings = self._settings
+        return FlowControl(
+            settings.max_in_flight_bytes, settings.prefetch, settings.max_body_bytes, consumers
+        )
 
     def ack(self, epoch: int, tag: int) -> None:
         """Thread-safe: ack every delivery of connection ``epoch`` up to ``tag``."""
@@ -206,22 +210,20 @@ class AmqpConsumer:
             self._metrics.reconnects.inc()
             self._batch = []
             # RabbitMQ requeues what the old connection had not acked: we hold nothing
-            self._held = InFlightBytes(self._settings.max_in_flight_bytes)
-            self._size = self._settings.max_body_bytes  # no body seen yet: assume the largest
-            self._tags, self._retired, self._window, self._throttled = [], [], 0, False
+            self._flow = self._new_flow(len(queues))
+            self._tags, self._retired = [], []
             self._ours = (channel.channel_id, frozenset())
             names = [q.name for q in queues]
             if not self._pause.is_set() and self._may_fetch.is_set():
                 self._fetch(channel, names)
-            else:
-                self._throttled = True  # the drain loop fetches once allowed
+            # else the drain loop fetches once allowed
             log.info(
                 "amqp consuming",
                 url=self._settings.amqp_url_masked,
                 queues=names,
                 prefetch=self._settings.prefetch,
-                window=self._window,
-                max_in_flight_bytes=self._held.limit,
+                window=self._flow.window,
+                max_in_flight_bytes=self._flow.held.limit,
                 epoch=self._epoch,
             )
             self._drain(conn, channel, names, self._epoch)
@@ -254,7 +256,7 @@ class AmqpConsumer:
         if isinstance(body, str):  # only if a channel decoded it despite auto_decode=False
             body = body.encode()
         tag = info["delivery_tag"]
-        self._held.add(tag, len(body))
+        self._flow.delivered(tag, len(body))
         self._batch.append(Delivery(tag, body, info["routing_key"]))
 
     def _drain(self, conn: Connection, channel: Channel, queues: list[str], epoch: int) -> None:
@@ -265,9 +267,7 @@ class AmqpConsumer:
         # may hold decrypted bytes), so it polls with drain_events' timeout as py-amqp does
         buffered: Callable[[], bool] = transport.frame_buffered if chunked else lambda: False
         sock = transport.sock if chunked else None
-        held = self._held
-        limit = held.limit
-        prefetch = self._settings.prefetch
+        flow = self._flow
         while True:
             ours = self._ours
             self._send_acks(channel, epoch)
@@ -280,11 +280,7 @@ class AmqpConsumer:
                     conn.drain_events(timeout=_POLL_S)
                 # cut the batch at the delivery that crosses the bound, so the cancel goes out
                 # at once; once cancelled, whatever still arrives is taken as usual
-                while (
-                    self._batch
-                    and len(self._batch) < _BATCH_MAX
-                    and (held.total <= limit or not self._tags)
-                ):
+                while self._batch and len(self._batch) < _BATCH_MAX and flow.taking:
                     if chunked and self._take_delivery(conn, transport, ours):
                         continue
                     if buffered():
@@ -294,77 +290,51 @@ class AmqpConsumer:
             except TimeoutError:
                 pass
             self._flush(epoch)
-            if self._tags:
-                if held.total > limit:
-                    self._throttle(channel)
-                elif (
-                    self._window < prefetch
-                    and len(held) >= self._window
-                    and not self._pause.is_set()
-                ):
-                    self._widen(channel, queues)
-            elif (
-                self._throttled
-                and held.may_resume
-                and not self._pause.is_set()
-                and self._may_fetch.is_set()
-            ):
+            step = flow.step(paused=self._pause.is_set(), may_fetch=self._may_fetch.is_set())
+            if step is Step.THROTTLE:
+                self._throttle(channel)
+            elif step is Step.WIDEN:
+                self._widen(channel, queues)
+            elif step is Step.RESUME:
                 self._fetch(channel, queues)
                 log.info(
                     "amqp fetching again",
-                    in_flight_bytes=held.total,
-                    deliveries=len(held),
-                    window=self._window,
+                    in_flight_bytes=flow.held.total,
+                    deliveries=len(flow.held),
+                    window=flow.window,
                 )
             if time.monotonic() - last_beat > 1:
                 conn.heartbeat_check()
                 last_beat = time.monotonic()
 
     def _fetch(self, channel: Channel, queues: list[str]) -> None:
-        """Consume every queue, each consumer with the window the free bytes hold.
-
-        RabbitMQ fills a new consumer's prefetch window at once if the queue has a backlog,
-        and the window is a count of messages: it is sized from the largest body since the
-        last fetch (at connect, ``max_body_bytes``), and ``_widen`` grows it again once the
-        bodies turn out smaller.
-        """
-        seen = self._held.take_largest()
-        if seen:
-            self._size = seen
-        window = self._held.window(self._settings.prefetch, self._size, len(queues))
+        """Consume every queue, each consumer with the window the flow control gives."""
+        window = self._flow.open()
         channel.basic_qos(0, window, False)  # for consumers created from now on
         self._tags = [self._consume(channel, name) for name in queues]
-        self._window = window
         self._metrics.window.set(window)
-        self._throttled = False
         self._ours = (channel.channel_id, frozenset(self._tags + self._retired))
 
     def _widen(self, channel: Channel, queues: list[str]) -> None:
-        """A consumer's window is full: if the bodies it brought allow twice as many, consume
-        again with that window (a consumer's prefetch cannot change once it consumes)."""
-        held = self._held
-        size = held.largest
-        if not size:  # nothing from this consumer yet: no news about sizes
-            return
-        if held.window(self._settings.prefetch, size, len(queues)) < 2 * self._window:
-            return
-        self._retire(channel)
+        """Consume again with a wider window (a consumer's prefetch cannot change)."""
+        size = self._flow.held.largest
+        self._retire(channel, resume=False)
         self._fetch(channel, queues)
-        log.debug("amqp window widened", window=self._window, body_bytes=size)
+        log.debug("amqp window widened", window=self._flow.window, body_bytes=size)
 
     def _throttle(self, channel: Channel) -> None:
         """Over ``max_in_flight_bytes``: stop RabbitMQ sending more until acks free bytes."""
-        self._retire(channel)
-        self._throttled = True
+        self._retire(channel, resume=True)
         self._metrics.throttles.inc()
+        held = self._flow.held
         log.info(
             "amqp fetching paused: max_in_flight_bytes reached",
-            in_flight_bytes=self._held.total,
-            deliveries=len(self._held),
-            max_in_flight_bytes=self._held.limit,
+            in_flight_bytes=held.total,
+            deliveries=len(held),
+            max_in_flight_bytes=held.limit,
         )
 
-    def _retire(self, channel: Channel) -> None:
+    def _retire(self, channel: Channel, *, resume: bool) -> None:
         """basic.cancel our consumers without waiting for cancel-ok.
 
         What RabbitMQ sent before it got the cancel still arrives and is handled: py-amqp keeps
@@ -376,7 +346,8 @@ class AmqpConsumer:
             channel.callbacks.pop(tag, None)
         for tag in self._tags:
             channel.basic_cancel(tag, nowait=True)
-        self._retired, self._tags, self._window = self._tags, [], 0
+        self._retired, self._tags = self._tags, []
+        self._flow.close(resume=resume)
         self._metrics.window.set(0)
         self._ours = (channel.channel_id, frozenset(self._retired))
 
@@ -392,13 +363,14 @@ class AmqpConsumer:
             return False
         conn.connection.bytes_recv += 1  # what py-amqp's heartbeat check looks at
         tag, body = raw.delivery_tag, raw.body
-        self._held.add(tag, len(body))
+        self._flow.delivered(tag, len(body))
         self._batch.append(Delivery(tag, body, raw.routing_key))
         return True
 
     def _cancel(self, channel: Channel, epoch: int) -> None:
         """Shutdown: stop fetching for good (consumers cancelled for the bound stay so)."""
-        tags, self._tags, self._window, self._throttled = self._tags, [], 0, False
+        tags, self._tags = self._tags, []
+        self._flow.close(resume=False)
         self._metrics.window.set(0)
         for tag in tags:
             channel.basic_cancel(tag)
@@ -421,4 +393,4 @@ class AmqpConsumer:
                 highest = tag
         if highest:
             channel.basic_ack(highest, multiple=True)
-            self._held.release(highest)
+            self._flow.acked(highest)

@@ -56,6 +56,8 @@ class Bridge:
         self._inbox: asyncio.Queue[tuple[int, list[Delivery]]] = asyncio.Queue()
         self._epoch = 0
         self._window = AckWindow()
+        # read at scrape time: set only when a batch arrived, it stayed up after the acks
+        self.metrics.in_flight.set_function(lambda: len(self._window))
         self._unconfirmed = Unconfirmed()
         self._busy = False
         self._healthy = asyncio.Event()  # a producer is up and nothing waits to be sent again
@@ -123,7 +125,6 @@ class Bridge:
                 if sender is not self._sender:
                     break  # healing: the new producer sends them with everything unconfirmed
                 await sender.send(Shipment(epoch, topic, partition, items))
-            self.metrics.in_flight.set(len(window))
             self._busy = self._inbox.qsize() > 0
 
     def _group(self, batch: list[Delivery]) -> dict[tuple[str, int], list[Item]]:

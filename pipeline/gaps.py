@@ -24,7 +24,8 @@ class GapGuard:
         self._fetch = fetch
         self._committed = committed
         self._expect: dict[int, int] | None = None
-        self.filled = 0
+        self.checked = 0  # raw records observed: shows the guard is on the path
+        self.filled = 0  # skipped records it read itself
 
     def reset(self) -> None:
         """Partitions moved: the next record of each partition is checked against the group's
@@ -33,6 +34,7 @@ class GapGuard:
 
     async def observe(self, partition: int, offset: int) -> list[Any]:
         """Call before processing each raw record; returns skipped records to apply first."""
+        self.checked += 1
         if self._expect is None:
             self._expect = dict(await self._committed())
         expect = self._expect.get(partition)

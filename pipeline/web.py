@@ -74,6 +74,7 @@ def attach(p: Pipeline) -> None:
                 "ticks": s.ticks,
                 "first_applied_at": s.first_applied_at,
                 "last_applied_at": s.last_applied_at,
+                "gap_records_checked": p.gaps.checked,
                 "gap_records_filled": p.gaps.filled,
                 "partitions": sorted(owned_partitions(p)),
             }

@@ -8,7 +8,7 @@ import pytest
 
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.topics import ensure_topics
-from tests.pipeline_support import WorkerProcess, free_port
+from tests.support.worker import WorkerProcess, free_port
 
 
 @pytest.fixture

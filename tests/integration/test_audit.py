@@ -15,8 +15,8 @@ import pytest
 
 from precache.contract.kafka_binding import HEADERS
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import produce
-from tests.watch_events import completed_for
+from tests.support.kafka import produce
+from tests.support.watch_events import completed_for
 
 pytestmark = pytest.mark.integration
 

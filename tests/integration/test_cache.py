@@ -18,9 +18,11 @@ from pydantic import SecretStr
 from precache.bridge.settings import BridgeSettings
 from precache.pipeline.settings import WorkerSettings
 from precache.simulate.plan import DEMO_IMAGE
-from tests.cache_support import StandIn, noauth_cloud, write_clouds
-from tests.integration.bridge.helpers import delete_queue, read_topic, running_bridge
-from tests.pipeline_support import PRECACHE, WorkerProcess, settings_env
+from tests.support.amqp import delete_queue
+from tests.support.bridge import running_bridge
+from tests.support.kafka import read_topic
+from tests.support.nova_api import StandIn, noauth_cloud, write_clouds
+from tests.support.worker import PRECACHE, WorkerProcess, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -264,7 +266,7 @@ async def refusing(
 
 
 def _closed_port() -> int:
-    from tests.pipeline_support import free_port
+    from tests.support.worker import free_port
 
     return free_port()  # bound then released: nothing listens there
 

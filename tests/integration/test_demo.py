@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from precache.stack import StackSettings, stack_status
-from tests.pipeline_support import free_port
+from tests.support.worker import free_port
 
 pytestmark = pytest.mark.integration
 

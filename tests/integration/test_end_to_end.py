@@ -19,14 +19,11 @@ from precache.bridge.settings import BridgeSettings
 from precache.pipeline.settings import WorkerSettings
 from precache.simulate import SimulateSettings, SimulationPlan
 from precache.simulate.conductor import simulate_operation
-from tests.integration.bridge.helpers import delete_queue, running_bridge
-from tests.pipeline_support import (
-    WorkerProcess,
-    completed_ids,
-    of_type,
-    read_until,
-    validate,
-)
+from tests.support.amqp import delete_queue
+from tests.support.bridge import running_bridge
+from tests.support.kafka import completed_ids, of_type, read_until
+from tests.support.schemas import validate
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

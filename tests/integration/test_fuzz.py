@@ -23,7 +23,6 @@ from precache import contract
 from precache.audit.reconcile import message_id, operation_key, reason
 from precache.audit.records import AuditRecord
 from precache.pipeline.settings import WorkerSettings
-from tests.pipeline_support import WorkerProcess, derived_event
 from tests.support.chain import (
     BridgeProcesses,
     audit,
@@ -34,6 +33,8 @@ from tests.support.chain import (
 )
 from tests.support.fuzz import HUGE_ID, VALID, FuzzRun, Item, generate
 from tests.support.publishers import Accepted, RawPublisher, context, recording_notifier
+from tests.support.schemas import derived_event
+from tests.support.worker import WorkerProcess
 
 SEED = int(os.environ.get("PRECACHE_FUZZ_SEED", "20261129"))
 COUNT = int(os.environ.get("PRECACHE_FUZZ_COUNT", "1000"))

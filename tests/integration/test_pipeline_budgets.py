@@ -15,15 +15,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from precache.pipeline.agents import FATAL_EXIT
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
-from tests.pipeline_support import (
-    WorkerProcess,
-    completed_ids,
-    of_type,
-    produce,
-    read_raw,
-    read_until,
-    validate,
-)
+from tests.support.kafka import completed_ids, of_type, produce, read_raw, read_until
+from tests.support.schemas import validate
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

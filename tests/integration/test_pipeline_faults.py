@@ -11,14 +11,9 @@ from aiokafka.partitioner import murmur2
 
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import (
-    WorkerProcess,
-    completed_ids,
-    of_type,
-    produce,
-    read_until,
-    validate,
-)
+from tests.support.kafka import completed_ids, of_type, produce, read_until
+from tests.support.schemas import validate
+from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

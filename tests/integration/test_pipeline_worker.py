@@ -1,24 +1,17 @@
 """End to end on the real Kafka: raw records -> `precache worker` -> derived topics."""
 
-import json
 import random
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames, oslo_record
-from tests.pipeline_support import (
-    WorkerProcess,
-    completed_ids,
-    of_type,
-    produce,
-    read_raw,
-    read_until,
-    validate,
-)
+from tests.support.kafka import completed_ids, of_type, produce, read_raw, read_until
+from tests.support.nova_samples import conductor_messages
+from tests.support.schemas import validate
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -72,9 +65,7 @@ def interleave(*streams: list[Record]) -> list[Record]:
 
 
 def nova_fixture_records() -> list[Record]:
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "conductor-cache_images-12hosts.json"
-    messages = [json.loads(e["oslo.message"]) for e in json.loads(path.read_text())]
-    return [oslo_record(m, "region-a") for m in messages]
+    return [oslo_record(m, "region-a") for m in conductor_messages()]
 
 
 async def test_concurrent_operations_same_aggregate_twice_two_regions_and_http_view(

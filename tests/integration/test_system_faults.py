@@ -30,10 +30,11 @@ from precache.pipeline.settings import WorkerSettings
 from precache.simulate.plan import SimulationPlan
 from precache.stack import StackSettings, start_broker, stop_broker
 from precache.stack import kafka as stack_kafka
-from tests.integration.bridge.helpers import delete_queue
-from tests.pipeline_support import WorkerProcess, derived_event
+from tests.support.amqp import delete_queue
 from tests.support.chain import BridgeProcesses, audit, bridge_for, read, record_count
+from tests.support.schemas import derived_event
 from tests.support.traffic import Traffic, expected_from_bus, operation_id
+from tests.support.worker import WorkerProcess
 
 RUNS = int(os.environ.get("PRECACHE_FAULT_RUNS", "1"))
 runs = pytest.mark.parametrize("run", range(1, RUNS + 1))

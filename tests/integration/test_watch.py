@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.watch_events import (
+from tests.support.watch_events import (
     TOPIC_ENV,
     announcement,
     completed,

@@ -15,7 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import PRECACHE, WorkerProcess, free_port, produce, settings_env
+from tests.support.kafka import produce
+from tests.support.worker import PRECACHE, WorkerProcess, free_port, settings_env
 
 pytestmark = pytest.mark.integration
 

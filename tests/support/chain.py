@@ -16,11 +16,8 @@ from precache.audit import AuditReport, AuditTopics, reconcile
 from precache.audit.records import AuditRecord, read_run, read_topics
 from precache.bridge.settings import BridgeSettings
 from precache.pipeline.settings import WorkerSettings
-from tests.integration.bridge.helpers import (
-    delete_queue,
-    start_bridge_process,
-    wait_for_consumer,
-)
+from tests.support.amqp import delete_queue, wait_for_consumer
+from tests.support.bridge import start_bridge_process
 
 
 def bridge_for(

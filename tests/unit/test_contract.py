@@ -9,7 +9,7 @@ import pytest
 from precache import contract
 from precache.contract import kafka_binding, schemas
 from precache.contract.events import MODELS, EventType
-from tests.watch_events import completed, host_failed, stalled, status
+from tests.support.watch_events import completed, host_failed, stalled, status
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ from precache.pipeline import engine, events
 from precache.pipeline.engine import DictStore
 from precache.pipeline.operation import Effect, Limits, Summary
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import validate
-from tests.unit.test_pipeline_operation import notification
+from tests.support.notifications import notification
+from tests.support.schemas import validate
 
 
 def wire(summary: Summary, effect: Effect) -> dict[str, Any]:

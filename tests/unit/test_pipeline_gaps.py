@@ -23,7 +23,7 @@ async def test_skipped_range_after_the_committed_offset_is_read_directly():
     assert await guard.observe(1, 7) == []  # no committed offset: the first record starts
     assert await guard.observe(1, 9) == [8]
     assert calls == [(0, 180, 204), (1, 8, 9)]
-    assert guard.filled == 25
+    assert (guard.checked, guard.filled) == (6, 25)
 
 
 async def test_reset_checks_against_the_committed_offsets_again():

@@ -20,7 +20,7 @@ from precache.pipeline.notifications import (
     nova_time,
     parse,
 )
-from tests.nova_samples import conductor_messages
+from tests.support.nova_samples import conductor_messages
 
 HEADERS = {"region": "region-a"}
 Mutation = Callable[[dict[str, Any]], None]

@@ -23,7 +23,7 @@ from precache.pipeline.notifications import (
     nova_time,
     parse,
 )
-from tests.nova_samples import all_messages
+from tests.support.nova_samples import all_messages
 
 REASONS = {
     "not_json",

@@ -1,20 +1,15 @@
 """Parsing raw records: the real Nova stream, unused types skipped cheaply, malformed ones named."""
 
-import json
-from pathlib import Path
-
 import orjson
 import pytest
 
 from precache.pipeline.notifications import End, MalformedNotification, Progress, Start, parse
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "conductor-cache_images-12hosts.json"
-LOCAL_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / FIXTURE.name
+from tests.support.nova_samples import conductor_envelopes
 
 
 def nova_stream() -> list[bytes]:
-    path = LOCAL_FIXTURE if LOCAL_FIXTURE.exists() else FIXTURE
-    return [e["oslo.message"].encode() for e in json.loads(path.read_text())]
+    """The committed 12-host conductor stream's inner messages, as the bridge forwards them."""
+    return [e["oslo.message"].encode() for e in conductor_envelopes()]
 
 
 def headers(event_type: str | None = None) -> dict[str, str]:

@@ -9,19 +9,12 @@ from hypothesis import strategies as st
 
 from precache.pipeline import engine
 from precache.pipeline.engine import DictStore
-from precache.pipeline.notifications import Notification, header_map, parse
 from precache.pipeline.operation import HELD, Limits, Step, capped_insert, natural_key, outcome
 from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
+from tests.support.notifications import notification
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60, failed_hosts_cap=1000)
 IMAGE = "img-1"
-
-
-def notification(record: Record) -> Notification:
-    _key, value, headers = record
-    n = parse(value, header_map(headers))
-    assert n is not None
-    return n
 
 
 def run(records: list[Record], store: DictStore, first: int = 0, now: float = 0.0) -> list[Step]:

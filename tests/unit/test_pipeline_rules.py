@@ -10,7 +10,7 @@ from precache.pipeline import engine, events, operation
 from precache.pipeline.engine import DictStore
 from precache.pipeline.notifications import Aggregate, End, Notification, Progress, Start
 from precache.pipeline.operation import HELD, Limits, Step, duration_s
-from tests.pipeline_support import validate
+from tests.support.schemas import validate
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60)
 AGG = Aggregate(uuid="agg-1", name="app", id=2)

@@ -6,8 +6,8 @@ from precache.pipeline import engine, events
 from precache.pipeline.operation import Limits, json_len
 from precache.pipeline.store import TableStore
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.pipeline_support import validate
-from tests.unit.test_pipeline_operation import notification
+from tests.support.notifications import notification
+from tests.support.schemas import validate
 
 
 def test_expected_hosts_are_chunked_by_bytes_and_read_back_in_order():
@@ -44,18 +44,30 @@ def _apply(store: TableStore, records: list, first: int, last: int) -> None:  # 
 
 
 def test_one_marker_record_per_operation_per_batch():
+    """Per-host state lives in one marker record per operation per batch, never a key per host:
+    the table's keys stay a handful however many hosts report."""
     table: dict[str, object] = {}
     store = TableStore(table)
     op = SyntheticOperation(hosts=hostnames(250), images=["i"])
     records = op.records()
-    for first in range(0, len(records), 100):
-        _apply(store, records, first, min(first + 100, len(records)))
-    chunks = [k for k in table if k.startswith("m|")]
-    assert len(chunks) == 3
-    assert not [k for k in table if k.startswith("h|")]
-    summary = store.get_summary(op.operation_id)
+    batches = [(first, min(first + 100, len(records))) for first in range(0, len(records), 100)]
+    for first, last in batches:
+        _apply(store, records, first, last)
+    op_id = op.operation_id
+    assert sorted(table) == sorted(
+        [f"s|{op_id}", f"e|{op_id}", f"e|{op_id}|0", *(f"m|{op_id}|{i}" for i in range(3))]
+    )
+    summary = store.get_summary(op_id)
     assert summary is not None
     assert (summary["hosts_reported"], summary["state"]) == (250, "completed")
+    assert summary["marker_chunks"] == len(batches)
+    # chunk i holds the hosts of batch i (each marker keeps its notification's offset), and
+    # every host is in exactly one chunk
+    chunks = [table[f"m|{op_id}|{i}"] for i in range(len(batches))]
+    for (first, last), chunk in zip(batches, chunks, strict=True):
+        assert chunk
+        assert all(first <= marker["o"] < last for marker in chunk.values())  # type: ignore[attr-defined]
+    assert sorted(h for chunk in chunks for h in chunk) == sorted(hostnames(250))  # type: ignore[attr-defined]
 
 
 def test_markers_in_a_chunk_the_summary_does_not_count_are_ignored():

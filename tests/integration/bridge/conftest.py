@@ -8,9 +8,8 @@ import pytest
 
 from precache.bridge.settings import BridgeSettings
 from precache.stack import StackSettings, start_broker, stop_broker
-from tests.integration.bridge.helpers import delete_queue
-
-SettingsFactory = Callable[..., BridgeSettings]
+from tests.support.amqp import delete_queue
+from tests.support.bridge import SettingsFactory
 
 
 @pytest.fixture

@@ -16,24 +16,18 @@ from pathlib import Path
 import pytest
 
 from precache.stack import StackSettings, start_broker, stop_broker
-from tests.integration.bridge.conftest import SettingsFactory
-from tests.integration.bridge.helpers import (
-    BIG,
-    ROUTING_KEY,
-    StreamingPublisher,
-    bodies,
-    has_ids,
-    message_ids,
-    publish,
+from tests.support.amqp import StreamingPublisher, publish, wait_for_consumer
+from tests.support.bridge import (
+    SettingsFactory,
     publish_until_throttled,
-    read_topic,
     running_bridge,
     sample,
     start_bridge_process,
     track_peak,
-    wait_for_consumer,
     wait_until_bridge_holds_what_rabbitmq_sent,
 )
+from tests.support.kafka import has_ids, message_ids, read_topic
+from tests.support.messages import BIG, ROUTING_KEY, bodies
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -3,74 +3,20 @@
 import asyncio
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import orjson
-import oslo_messaging
 import pytest
-from oslo_config import cfg
-from oslo_context.context import RequestContext
-from oslo_messaging._drivers import impl_rabbit
 
 from precache.bridge.decode import Reason
-from tests.integration.bridge.conftest import SettingsFactory
-from tests.integration.bridge.helpers import (
-    envelope,
-    has_ids,
-    message_ids,
-    notification,
-    publish,
-    queue_counts,
-    read_topic,
-    running_bridge,
-)
+from tests.support.amqp import publish, queue_counts
+from tests.support.bridge import SettingsFactory, running_bridge
+from tests.support.kafka import has_ids, message_ids, read_topic
+from tests.support.messages import envelope, notification
+from tests.support.nova_samples import conductor_envelopes
+from tests.support.oslo import TOKEN, emit_with_oslo
 
 pytestmark = pytest.mark.integration
-
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "conductor-cache_images-12hosts.json"
-TOKEN = "gAAAAAB-this-is-a-keystone-token-" + uuid.uuid4().hex
-
-
-class _UnredactedContext(RequestContext):
-    """A Nova-like context as oslo.messaging < 14.4 sent it: token and catalog included.
-
-    Newer oslo.messaging sends ``redacted_copy()``; returning ourselves restores the old leak.
-    """
-
-    def redacted_copy(self, **kwargs: Any) -> "_UnredactedContext":
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "service_catalog": [{"type": "image", "endpoints": []}]}
-
-
-def _emit_with_oslo(
-    amqp_url: str, aggregate: str, count: int, quorum: bool = False, exchange: str = "nova"
-) -> None:
-    """What Nova does: messagingv2 Notifier, rabbit transport, control exchange ``nova``
-    (``quorum``: nova.conf's ``[oslo_messaging_rabbit] rabbit_quorum_queue = True``)."""
-    conf = cfg.ConfigOpts()
-    conf([], project="precache-test")
-    if quorum:
-        conf.register_opts(impl_rabbit.rabbit_opts, group="oslo_messaging_rabbit")
-        conf.set_override("rabbit_quorum_queue", True, group="oslo_messaging_rabbit")
-    oslo_messaging.set_transport_defaults(control_exchange=exchange)
-    url = amqp_url.replace("amqp://", "rabbit://").rstrip("/") + "/"
-    transport = oslo_messaging.get_notification_transport(conf, url=url)
-    try:
-        notifier = oslo_messaging.Notifier(
-            transport,
-            publisher_id="nova-conductor:oslo-test",
-            driver="messagingv2",
-            topics=["versioned_notifications"],
-        )
-        context = _UnredactedContext(user_id="admin", auth_token=TOKEN)
-        for index in range(count):
-            payload = {"nova_object.data": {"uuid": aggregate, "host": f"h{index}", "index": index}}
-            notifier.info(context, "aggregate.cache_images.progress", payload)
-    finally:
-        transport.cleanup()
 
 
 async def test_oslo_notifier_notifications_arrive_intact_keyed_and_with_headers(
@@ -79,7 +25,7 @@ async def test_oslo_notifier_notifications_arrive_intact_keyed_and_with_headers(
     settings = bridge_settings(exchange="nova", region="test-region")
     aggregate = str(uuid.uuid4())
     async with running_bridge(settings):
-        await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 20)
+        await asyncio.to_thread(emit_with_oslo, amqp_url, aggregate, 20)
         records = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 20)
     assert len(records) == 20
     assert len({r.partition for r in records}) == 1
@@ -106,12 +52,12 @@ async def test_oslo_notifier_notifications_arrive_intact_keyed_and_with_headers(
     assert queue_counts(amqp_url, settings.queue)[0] == 0
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="shared Nova fixture not on this machine")
 async def test_the_12_host_nova_stream_replays_whole_and_in_order(
     bridge_settings: SettingsFactory, amqp_url: str, kafka_bootstrap: str
 ) -> None:
     settings = bridge_settings()
-    envelopes = json.loads(await asyncio.to_thread(FIXTURE.read_text))
+    envelopes = conductor_envelopes()
+    assert len(envelopes) == 14  # the committed fixture: start, 12 progress, end
     expected = [json.loads(e["oslo.message"]) for e in envelopes]
     assert all(m["_context_auth_token"] is None for m in expected)  # redacted: nothing to cut
     assert all(m["_context_service_catalog"] == [] for m in expected)

@@ -16,20 +16,17 @@ from kombu.connection import Connection
 from precache.bridge.producer import KafkaSink
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topology import declared_queues
-from tests.integration.bridge.conftest import SettingsFactory
-from tests.integration.bridge.helpers import (
-    BIG,
-    bodies,
-    has_ids,
-    message_ids,
-    publish,
+from tests.support.amqp import publish
+from tests.support.bridge import (
+    SettingsFactory,
     publish_until_throttled,
-    read_topic,
     running_bridge,
     sample,
     track_peak,
     wait_until_bridge_holds_what_rabbitmq_sent,
 )
+from tests.support.kafka import has_ids, message_ids, read_topic
+from tests.support.messages import BIG, bodies
 
 pytestmark = pytest.mark.integration
 

@@ -9,17 +9,11 @@ import pytest
 from kombu.connection import Connection
 
 from precache.bridge.exceptions import AmqpSetupError
-from tests.integration.bridge.conftest import SettingsFactory
-from tests.integration.bridge.helpers import (
-    delete_queue,
-    envelope,
-    message_ids,
-    notification,
-    publish,
-    read_topic,
-    running_bridge,
-)
-from tests.integration.bridge.test_bridge_flow import _emit_with_oslo
+from tests.support.amqp import delete_queue, publish
+from tests.support.bridge import SettingsFactory, running_bridge
+from tests.support.kafka import message_ids, read_topic
+from tests.support.messages import envelope, notification
+from tests.support.oslo import emit_with_oslo
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +26,7 @@ async def test_nova_queue_option_consumes_the_queue_oslo_declares(
     await asyncio.to_thread(delete_queue, amqp_url, settings.queue_name)
     aggregate = str(uuid.uuid4())
     async with running_bridge(settings):
-        await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 3)
+        await asyncio.to_thread(emit_with_oslo, amqp_url, aggregate, 3)
         records = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 3)
     assert [r.key for r in records] == [aggregate.encode()] * 3
 
@@ -48,9 +42,9 @@ async def test_nova_queue_option_uses_a_quorum_queue_as_oslo_declared_it(
     await asyncio.to_thread(delete_queue, amqp_url, settings.queue_name)
     aggregate = str(uuid.uuid4())
     try:
-        await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 2, True, exchange)
+        await asyncio.to_thread(emit_with_oslo, amqp_url, aggregate, 2, True, exchange)
         async with running_bridge(settings):
-            await asyncio.to_thread(_emit_with_oslo, amqp_url, aggregate, 3, True, exchange)
+            await asyncio.to_thread(emit_with_oslo, amqp_url, aggregate, 3, True, exchange)
             records = await read_topic(kafka_bootstrap, settings.raw_topic, lambda r: len(r) >= 5)
         with Connection(amqp_url) as conn:  # still oslo's queue, now empty
             _, ready, _ = conn.default_channel.queue_declare(settings.queue_name, passive=True)

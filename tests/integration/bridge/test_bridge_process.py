@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.bridge.conftest import SettingsFactory
-from tests.integration.bridge.helpers import (
-    StreamingPublisher,
-    message_ids,
-    queue_counts,
-    read_topic,
-    start_bridge_process,
-    wait_for_consumer,
-)
+from tests.support.amqp import StreamingPublisher, queue_counts, wait_for_consumer
+from tests.support.bridge import SettingsFactory, start_bridge_process
+from tests.support.kafka import message_ids, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -12,20 +12,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from oslo_config import cfg
 
-from tests.integration.bridge.conftest import SettingsFactory
-from tests.integration.bridge.helpers import (
-    alter_topic,
-    envelope,
-    has_ids,
-    message_ids,
-    notification,
-    publish,
-    queue_counts,
-    read_topic,
-    running_bridge,
-    sample,
-)
-from tests.integration.bridge.test_bridge_flow import TOKEN, _UnredactedContext
+from tests.support.amqp import publish, queue_counts
+from tests.support.bridge import SettingsFactory, running_bridge, sample
+from tests.support.kafka import alter_topic, has_ids, message_ids, read_topic
+from tests.support.messages import envelope, notification
+from tests.support.oslo import TOKEN, UnredactedContext
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +118,7 @@ def _emit_nan_with_oslo(amqp_url: str, exchange: str) -> None:
             driver="messagingv2",
             topics=["versioned_notifications"],
         )
-        context = _UnredactedContext(user_id="admin", auth_token=TOKEN)
+        context = UnredactedContext(user_id="admin", auth_token=TOKEN)
         notifier.info(context, "aggregate.cache_images.progress", {"ratio": float("nan")})
     finally:
         transport.cleanup()

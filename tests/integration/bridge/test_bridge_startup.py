@@ -16,16 +16,9 @@ from typing import Any
 import pytest
 
 from precache.bridge.settings import BridgeSettings
-from tests.integration.bridge.helpers import (
-    alter_topic,
-    bridge_argv,
-    create_topic,
-    delete_queue,
-    publish,
-    queue_counts,
-    start_bridge_process,
-    wait_for_consumer,
-)
+from tests.support.amqp import delete_queue, publish, queue_counts, wait_for_consumer
+from tests.support.bridge import bridge_argv, start_bridge_process
+from tests.support.kafka import alter_topic, create_topic
 
 pytestmark = pytest.mark.integration
 

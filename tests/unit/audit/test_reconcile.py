@@ -7,8 +7,8 @@ import orjson
 from precache.audit.reconcile import reconcile
 from precache.audit.records import AuditRecord, RunRecords
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.unit.audit.records import Log, op_id
-from tests.watch_events import completed_for
+from tests.support.audit_records import Log, op_id
+from tests.support.watch_events import completed_for
 
 
 def completed(op: SyntheticOperation, event_id: str | None = None, **data: Any) -> AuditRecord:

@@ -5,7 +5,7 @@ import pytest
 
 from precache.audit.reference import compute
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
-from tests.unit.audit.records import Log, op_id, with_data
+from tests.support.audit_records import Log, op_id, with_data
 
 
 def make(n: int = 5, failed: dict[str, list[str]] | None = None, **kw) -> SyntheticOperation:

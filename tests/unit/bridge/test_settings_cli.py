@@ -1,10 +1,15 @@
+import json
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from precache import logs
 from precache.bridge.settings import BridgeSettings, QueueType, load_settings
-from precache.cli import app
+from precache.cli import app, bridge_cmd
 from precache.errors import ConfigError
 
 
@@ -39,11 +44,119 @@ def test_nova_queue_mode_uses_oslo_queue_names() -> None:
     assert settings.legacy_queue_name == "notifications.info"
 
 
-def test_help_documents_every_bridge_setting() -> None:
-    result = CliRunner().invoke(app, ["bridge", "--help"], env={"COLUMNS": "300"})
+# the pipeline's topics: in the shared settings, neither read nor written by the bridge
+NOT_THE_BRIDGES = {
+    "pipeline_dlq_topic",
+    "status_topic",
+    "completed_topic",
+    "host_failed_topic",
+    "stalled_topic",
+}
+SETTINGS = sorted(set(BridgeSettings.model_fields) - NOT_THE_BRIDGES)
+# values that must have a form of their own; every other one is derived from its type
+SPECIAL = {
+    "amqp_url": "amqp://user:pw@rabbit.example:5673/vhost",
+    "kafka_bootstrap": "kafka.example:9093",
+    "log_level": "DEBUG",
+}
+
+
+def test_the_bridge_has_settings_to_check() -> None:
+    assert len(SETTINGS) >= 25
+    assert {"region", "amqp_url", "prefetch", "max_in_flight_bytes", "secret_fields"} <= set(
+        SETTINGS
+    )
+
+
+def _sample(name: str) -> Any:
+    """A valid value that is not the default (so a path that drops it shows)."""
+    if name in SPECIAL:
+        return SPECIAL[name]
+    field = BridgeSettings.model_fields[name]
+    kind, default = field.annotation, field.default
+    if kind is bool:
+        return not default
+    if kind is int:
+        return default + 1
+    if kind is float:
+        return default + 1.5
+    if kind is str:
+        return f"{name}-set"
+    if kind == list[str]:
+        return [f"{name}-a", f"{name}-b"]
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return next(member.value for member in kind if member != default)
+    pytest.fail(f"setting {name}: no sample value for {kind}; add one to this test")
+
+
+def _value(settings: BridgeSettings, name: str) -> Any:
+    value = getattr(settings, name)
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value.value if isinstance(value, Enum) else value
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _argv(name: str, value: Any) -> list[str]:
+    if isinstance(value, bool):
+        return [_flag(name) if value else f"--no-{name.replace('_', '-')}"]
+    if isinstance(value, list):
+        return [arg for item in value for arg in (_flag(name), item)]
+    return [_flag(name), str(value)]
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[BridgeSettings]:
+    """What `precache bridge` would serve: the settings it built, captured instead of run."""
+    served: list[BridgeSettings] = []
+
+    async def serve(settings: BridgeSettings) -> None:
+        served.append(settings)
+
+    monkeypatch.setattr(bridge_cmd, "serve", serve)
+    monkeypatch.setattr(bridge_cmd, "limit_library_logs", lambda: None)
+    monkeypatch.setattr(logs, "configure", lambda level: None)
+    return served
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_bridge_setting_is_an_option(name: str, started: list[BridgeSettings]) -> None:
+    value = _sample(name)
+    result = CliRunner().invoke(app, ["bridge", *_argv(name, value)])
+    assert result.exit_code == 0, result.output
+    (settings,) = started
+    assert _value(settings, name) == value
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_bridge_setting_is_an_env_var(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = _sample(name)
+    text = json.dumps(value) if isinstance(value, list) else str(value)
+    monkeypatch.setenv(f"PRECACHE_{name.upper()}", text)
+    assert _value(load_settings(), name) == value
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_bridge_setting_is_read_from_the_config_file(name: str, tmp_path: Path) -> None:
+    value = _sample(name)
+    config = tmp_path / "bridge.toml"
+    toml = json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+    config.write_text(f"{name} = {toml}\n")
+    assert _value(load_settings(config), name) == value
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_bridge_setting_has_help_with_its_env_var_and_default(name: str) -> None:
+    result = CliRunner().invoke(app, ["bridge", "--help"], env={"COLUMNS": "1000"})
     assert result.exit_code == 0
-    for flag in ("--region", "--amqp-url", "--kafka", "--prefetch", "--secret-fields", "--config"):
-        assert flag in result.output
+    field = BridgeSettings.model_fields[name]
+    assert field.description, f"setting {name} has no description"
+    (line,) = [ln for ln in result.output.splitlines() if f"(env PRECACHE_{name.upper()};" in ln]
+    assert _flag(name) in line
+    assert field.description in line
 
 
 def test_bad_option_is_one_line_and_exit_3() -> None:

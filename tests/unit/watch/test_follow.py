@@ -13,7 +13,7 @@ from precache.watch.follow import (
     choose_first,
 )
 from precache.watch.tracker import Tracker
-from tests.watch_events import (
+from tests.support.watch_events import (
     T0,
     completed,
     decoded,

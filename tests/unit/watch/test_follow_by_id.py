@@ -13,8 +13,7 @@ from precache.cli import app, watch_cmd
 from precache.watch.events import OperationData
 from precache.watch.follow import Completed, Filters, Stalled, Started
 from precache.watch.tracker import Tracker
-from tests.unit.watch.fake_source import FakeSource, factory
-from tests.watch_events import (
+from tests.support.watch_events import (
     ANNOUNCEMENT_OUTPUT,
     announcement,
     completed,
@@ -23,6 +22,7 @@ from tests.watch_events import (
     stalled,
     status,
 )
+from tests.support.watch_source import FakeSource, factory
 
 OURS = frozenset({"req-ours"})
 

@@ -8,7 +8,7 @@ from precache.watch.events import OperationData
 from precache.watch.follow import Completed, Filters, Progressed, Started
 from precache.watch.render.live import LiveRenderer
 from precache.watch.summary import summarize
-from tests.watch_events import completed, decoded, status
+from tests.support.watch_events import completed, decoded, status
 
 
 def test_live_view_shows_hosts_and_errors_then_the_summary() -> None:

@@ -1,6 +1,6 @@
 from precache.watch.events import OperationData
 from precache.watch.summary import progress_line, started_line, summarize
-from tests.watch_events import IMAGE, snapshot
+from tests.support.watch_events import IMAGE, snapshot
 
 
 def test_lines_of_novas_announcement() -> None:

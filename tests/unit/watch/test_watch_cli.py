@@ -8,8 +8,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from precache.cli import app, watch_cmd
-from tests.unit.watch.fake_source import FakeSource, factory
-from tests.watch_events import (
+from tests.support.watch_events import (
     ANNOUNCEMENT_OUTPUT,
     announcement,
     completed,
@@ -17,6 +16,7 @@ from tests.watch_events import (
     stalled,
     status,
 )
+from tests.support.watch_source import FakeSource, factory
 
 
 def watch(

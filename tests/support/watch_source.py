@@ -8,7 +8,7 @@ from typing import Any
 
 from precache.watch.events import Event
 from precache.watch.settings import WatchSettings
-from tests.watch_events import decoded
+from tests.support.watch_events import decoded
 
 
 class FakeSource:

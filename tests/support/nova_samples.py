@@ -8,14 +8,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # committed: missing fails, never skips
 CONDUCTOR = FIXTURES / "conductor-cache_images-12hosts.json"
 SAMPLES = FIXTURES / "nova-samples"
 
 
+def conductor_envelopes() -> list[dict[str, Any]]:
+    """The 14 oslo envelopes (start, 12 progress, end) of a real 12-host operation, as
+    RabbitMQ carried them: ``{"oslo.version": "2.0", "oslo.message": "<inner JSON text>"}``."""
+    envelopes: list[dict[str, Any]] = json.loads(CONDUCTOR.read_text())
+    return envelopes
+
+
 def conductor_messages() -> list[dict[str, Any]]:
     """The 14 inner oslo messages (start, 12 progress, end) of a real 12-host operation."""
-    return [json.loads(e["oslo.message"]) for e in json.loads(CONDUCTOR.read_text())]
+    return [json.loads(e["oslo.message"]) for e in conductor_envelopes()]
 
 
 def documented_samples() -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tests.pipeline_support import PRECACHE, free_port
+from tests.support.worker import PRECACHE, free_port
 
 
 class StandIn:
