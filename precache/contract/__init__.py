@@ -20,6 +20,7 @@ from precache.contract.events import (
     canonical_time,
     decode,
     encode,
+    parse_time,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "canonical_time",
     "decode",
     "encode",
+    "parse_time",
 ]

@@ -20,11 +20,9 @@ Rules (also in docs/watch.md):
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from precache.contract import parse_time
 from precache.watch.events import Event, HostFailedData, OperationData
-
-_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def choose_first(snapshots: Iterable[OperationData], filters: Filters) -> Operat
     running = [s for s in snapshots if s.state in wanted and filters.matches(s)]
     if not running:
         return None
-    return min(running, key=lambda s: (s.started_at or _EPOCH, s.operation_id))
+    return min(running, key=lambda s: (parse_time(s.started_at), s.operation_id))
 
 
 def latest_per_operation(events: Iterable[Event]) -> dict[str, OperationData]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import IntEnum
 
+from precache.contract import parse_time
 from precache.watch.follow import Completed, Filters, Stalled, Started, Update
 from precache.watch.render import Renderer
 from precache.watch.settings import WatchSettings
@@ -104,9 +105,9 @@ class _Watch:
         return None
 
     async def _rewind(self, update: Started) -> None:
-        started = update.snapshot.started_at
+        started = parse_time(update.snapshot.started_at)
         lookback = timedelta(seconds=self._settings.failures_lookback_s)
-        await self._source.rewind_failures(None if started is None else started - lookback)
+        await self._source.rewind_failures(started - lookback)
 
     async def _drain_failures(self) -> None:
         """host.failed events written before the completion, read after it (--json shows them;

@@ -48,13 +48,18 @@ def test_an_event_round_trips_byte_for_byte(build) -> None:
     assert contract.encode(contract.decode(contract.encode(event))) == contract.encode(event)
 
 
-def test_times_are_written_canonical_and_read_from_any_utc_form() -> None:
+def test_times_are_utc_text_with_any_fraction_and_parse_to_the_same_instant() -> None:
     raw = status()
     raw["data"]["started_at"] = "2026-11-23T12:00:00Z"
     raw["time"] = "2026-11-23T12:00:00.5Z"
-    event = json.loads(contract.encode(contract.decode(raw)))
-    assert event["data"]["started_at"] == "2026-11-23T12:00:00.000000Z"
-    assert event["time"] == "2026-11-23T12:00:00.500000Z"
+    event = contract.decode(raw)
+    assert contract.parse_time(event.time) == contract.parse_time("2026-11-23T12:00:00.500000Z")
+    assert contract.canonical_time(contract.parse_time(event.data.started_at)) == (
+        "2026-11-23T12:00:00.000000Z"
+    )
+    for bad in ("2026-11-23T12:00:00+01:00", "2026-11-23 12:00:00Z", "yesterday"):
+        with pytest.raises(contract.InvalidEvent, match="time"):
+            contract.decode({**raw, "time": bad})
 
 
 @pytest.mark.parametrize(
