@@ -53,6 +53,7 @@ def test_times_are_utc_text_with_any_fraction_and_parse_to_the_same_instant() ->
     raw["data"]["started_at"] = "2026-11-23T12:00:00Z"
     raw["time"] = "2026-11-23T12:00:00.5Z"
     event = contract.decode(raw)
+    assert isinstance(event.data, contract.OperationData)
     assert contract.parse_time(event.time) == contract.parse_time("2026-11-23T12:00:00.500000Z")
     assert contract.canonical_time(contract.parse_time(event.data.started_at)) == (
         "2026-11-23T12:00:00.000000Z"
