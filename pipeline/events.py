@@ -10,7 +10,6 @@ from typing import Any
 
 from precache import contract
 from precache.contract import (
-    Aggregate,
     CloudEvent,
     CompletedEvent,
     EventType,
@@ -50,6 +49,17 @@ def event_id(op_id: str, kind: str, sequence: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{op_id}|{kind}|{sequence}"))
 
 
+def _reference(s: Summary) -> dict[str, Any]:
+    """The fields naming the operation, the same in every event's ``data``."""
+    return {
+        "operation_id": s["operation_id"],
+        "request_id": s["request_id"],
+        "global_request_id": s.get("global_request_id"),
+        "region": s["region"],
+        "aggregate": s["aggregate"],
+    }
+
+
 def operation_data(s: Summary, limits: Limits = DEFAULT_LIMITS) -> OperationData:
     """The status/completed/stalled ``data``."""
     failed_hosts, cut_failed = cap_list(s["failed_hosts"], limits, limits.list_bytes)
@@ -58,11 +68,7 @@ def operation_data(s: Summary, limits: Limits = DEFAULT_LIMITS) -> OperationData
     failures, cut_failures = _cap_counts(s["image_failures"], limits)
     started, updated = time_span(s)
     return OperationData(
-        operation_id=s["operation_id"],
-        request_id=s["request_id"],
-        global_request_id=s.get("global_request_id"),
-        region=s["region"],
-        aggregate=Aggregate.model_validate(s["aggregate"]),
+        **_reference(s),
         images=images,
         images_truncated=cut_images or bool(s.get("images_truncated")),
         hosts_total=s["hosts_total"] or 0,
@@ -102,11 +108,7 @@ def host_data(s: Summary, host: dict[str, Any], limits: Limits) -> HostFailedDat
     failed, cut_failed = cap_list(host["images_failed"], limits, limits.list_bytes)
     cached, cut_cached = cap_list(host["images_cached"], limits, limits.list_bytes)
     return HostFailedData(
-        operation_id=s["operation_id"],
-        request_id=s["request_id"],
-        global_request_id=s.get("global_request_id"),
-        region=s["region"],
-        aggregate=Aggregate.model_validate(s["aggregate"]),
+        **_reference(s),
         host=host["host"],
         images_failed=failed,
         images_failed_truncated=cut_failed,
