@@ -29,6 +29,7 @@ from kombu.connection import Connection
 from kombu.entity import Exchange, Queue, binding
 from kombu.exceptions import OperationalError
 
+from precache.amqp_connection import kombu_options
 from precache.bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
 from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.exceptions import AmqpSetupError
@@ -222,9 +223,11 @@ class AmqpConsumer:
         self._log.warning("amqp connection lost", error=str(exc), retry_in_s=self._delay)
 
     def _session(self) -> None:
-        url = self._settings.amqp_url.get_secret_value()
         with Connection(
-            url, heartbeat=_HEARTBEAT_S, connect_timeout=5, transport=KombuTransport
+            **kombu_options(self._settings),
+            heartbeat=_HEARTBEAT_S,
+            connect_timeout=5,
+            transport=KombuTransport,
         ) as conn:
             conn.connect()
             channel = conn.channel()

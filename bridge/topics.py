@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from precache.bridge.exceptions import KafkaSetupError
 from precache.bridge.settings import BridgeSettings
+from precache.kafka_connection import client_options
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +42,7 @@ async def ensure_topics(settings: BridgeSettings) -> dict[str, int]:
     Raises KafkaError (retriable) when Kafka is unreachable, KafkaSetupError when a topic is
     wrong or cannot be created.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         wanted = topics(settings)

@@ -20,6 +20,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from precache.errors import BrokerUnreachable, TopicMismatch
+from precache.kafka_connection import client_options
 from precache.pipeline.settings import WorkerSettings
 
 ONE_MIB = 1024 * 1024
@@ -155,7 +156,7 @@ async def open_admin(settings: WorkerSettings) -> AIOKafkaAdminClient:
     with _quiet_kafka_client():
         while True:
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=settings.kafka_bootstrap,
+                **client_options(settings),
                 request_timeout_ms=int(timeout * 1000),
             )
             try:

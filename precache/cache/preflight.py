@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from precache.cache.errors import PipelineMissing
+from precache.kafka_connection import client_options
 from precache.watch.errors import KafkaUnreachable
 from precache.watch.settings import WatchSettings
 
@@ -20,7 +21,7 @@ async def check_pipeline(settings: WatchSettings, worker_group: str) -> list[str
     """Raises when the operation could not be followed; returns warnings otherwise."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # we report Kafka ourselves
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         request_timeout_ms=int(settings.connect_timeout_s * 1000),
         client_id="precache-cache",
     )

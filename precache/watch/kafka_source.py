@@ -15,6 +15,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from precache.kafka_connection import client_options
 from precache.watch.errors import KafkaUnreachable, WatchError
 from precache.watch.events import Event, decode
 from precache.watch.settings import WatchSettings
@@ -26,7 +27,7 @@ REFRESH_S = 2.0
 @asynccontextmanager
 async def open_kafka_source(settings: WatchSettings) -> AsyncIterator["KafkaEventSource"]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
