@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from precache.bridge.exceptions import KafkaSetupError
 from precache.bridge.settings import BridgeSettings
 from precache.kafka_connection import client_options
+from precache.kafka_refusal import refusal
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,14 @@ async def ensure_topics(settings: BridgeSettings) -> dict[str, int]:
     wrong or cannot be created.
     """
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
+    try:
+        await admin.start()
+    except KafkaError:
+        await admin.close()
+        reason = await refusal(settings, 10.0)
+        if reason is not None:  # a wrong CA, password or protocol: waiting cannot help
+            raise KafkaSetupError(reason) from None
+        raise
     try:
         wanted = topics(settings)
         existing = set(await admin.list_topics())

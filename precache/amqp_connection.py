@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from precache.logs import mask_url
-from precache.secrets import read_secret_files
+from precache.secrets import blank_is_unset, read_secret_files
 from precache.settings_base import PrecacheSettings
 
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
@@ -43,8 +43,11 @@ class AmqpConnection(PrecacheSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _secret_files(cls, data: Any) -> Any:
-        return read_secret_files(data, "amqp_password")
+    def _amqp_secret_files(cls, data: Any) -> Any:
+        optional = [
+            n for n, f in cls.model_fields.items() if n.startswith("amqp_") and f.default is None
+        ]
+        return read_secret_files(blank_is_unset(data, *optional), "amqp_password")
 
     @field_validator("amqp_url")
     @classmethod

@@ -17,7 +17,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 from faust.types.auth import CredentialsT
 from pydantic import Field, SecretStr, model_validator
 
-from precache.secrets import read_secret_files
+from precache.secrets import blank_is_unset, read_secret_files
 from precache.settings_base import PrecacheSettings
 
 
@@ -70,11 +70,14 @@ class KafkaConnection(PrecacheSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _secret_files(cls, data: Any) -> Any:
-        return read_secret_files(data, *SECRET_FIELDS)
+    def _kafka_secret_files(cls, data: Any) -> Any:
+        optional = [
+            n for n, f in cls.model_fields.items() if n.startswith("kafka_") and f.default is None
+        ]
+        return read_secret_files(blank_is_unset(data, *optional), *SECRET_FIELDS)
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
+    def _kafka_consistent(self) -> Self:
         protocol = self.kafka_security_protocol
         if protocol in _SASL and not (self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError(

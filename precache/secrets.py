@@ -10,6 +10,13 @@ from typing import Any
 from precache.settings_base import ENV_PREFIX
 
 
+def blank_is_unset(data: Any, *names: str) -> Any:
+    """``PRECACHE_X=`` (empty) means not set, as for a shell variable, not ``Path("")``."""
+    if not isinstance(data, dict):
+        return data
+    return {k: v for k, v in data.items() if not (k in names and v == "")}
+
+
 def read_secret_files(data: Any, *names: str) -> Any:
     """For a settings validator in ``before`` mode: fill ``name`` from ``name_file``.
 

@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 
 from precache.audit.errors import AuditError
 from precache.kafka_connection import KafkaConnection, client_options
+from precache.kafka_refusal import refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,9 @@ async def read_topics(
         await asyncio.wait_for(consumer.start(), timeout_s)
     except (KafkaError, TimeoutError, OSError) as exc:
         await consumer.stop()
+        reason = await refusal(kafka, timeout_s)
+        if reason is not None:
+            raise AuditError(reason) from exc
         raise AuditError(f"Kafka at {bootstrap} is unreachable: {exc!r}") from exc
     try:
         # the consumer's own metadata knows only assigned topics: ask for the whole cluster's

@@ -87,7 +87,7 @@ def _security_properties(settings: StackSettings) -> list[str]:
         f"ssl.keystore.location={keys.server_keystore}",
         "ssl.truststore.type=PEM",
         f"ssl.truststore.location={keys.ca}",
-        "ssl.client.auth=required",
+        "listener.name.sasl_ssl.ssl.client.auth=required",  # plain ssl.client.auth skips SASL_SSL
         "ssl.endpoint.identification.algorithm=https",
     ]
 

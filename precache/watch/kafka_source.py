@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from precache.kafka_connection import client_options
+from precache.kafka_refusal import raise_if_refused
 from precache.watch.errors import KafkaUnreachable, WatchError
 from precache.watch.events import Event, decode
 from precache.watch.settings import WatchSettings
@@ -51,6 +52,7 @@ async def _connect(consumer: AIOKafkaConsumer, settings: WatchSettings) -> None:
         await asyncio.wait_for(consumer.start(), settings.connect_timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
         reason = str(exc) or type(exc).__name__
+        await raise_if_refused(settings, settings.connect_timeout_s)
         raise KafkaUnreachable(
             f"cannot reach Kafka at {settings.kafka_bootstrap} "
             f"(--kafka / PRECACHE_KAFKA_BOOTSTRAP): {reason}"
