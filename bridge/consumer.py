@@ -30,6 +30,7 @@ from kombu.entity import Exchange, Queue, binding
 from kombu.exceptions import OperationalError
 
 from precache.amqp_connection import kombu_options
+from precache.amqp_connection import refusal as amqp_refusal
 from precache.bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
 from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.exceptions import AmqpSetupError
@@ -205,6 +206,9 @@ class AmqpConsumer:
                     return
                 self._lost(exc, backoff, began)
             except (OSError, amqp.exceptions.AMQPError, OperationalError) as exc:
+                if not self._epoch and (reason := amqp_refusal(self._settings, exc)):
+                    self._on_fatal(AmqpSetupError(reason))  # TLS settings: waiting cannot help
+                    return
                 self._lost(exc, backoff, began)
             except ValueError as exc:  # kombu/py-amqp on a URL they cannot use
                 self._on_fatal(AmqpSetupError(f"RabbitMQ URL {where}: {exc}"))

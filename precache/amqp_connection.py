@@ -165,3 +165,27 @@ def oslo_transport_url(settings: AmqpConnection | str) -> str:
             options["ssl_key_file"] = str(settings.amqp_ssl_keyfile)
         query = urlencode(options)
     return urlunsplit(("rabbit", netloc, path, query, ""))
+
+
+def refusal(settings: AmqpConnection, exc: BaseException) -> str | None:
+    """One line if ``exc`` says RabbitMQ will not take our TLS settings (waiting cannot help):
+    an untrusted certificate, a failed handshake, or a plaintext client reset by a TLS
+    listener. ``None`` for anything else (down, timeout). Names settings, never secrets."""
+    where = f"RabbitMQ at {settings.amqp_url_masked}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        cafile = settings.amqp_ssl_cafile or "system CAs"
+        return (
+            f"{where}: its TLS certificate is not trusted (PRECACHE_AMQP_SSL_CAFILE={cafile}): "
+            f"{exc.verify_message}"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"{where}: TLS handshake failed ({exc.reason or exc}): is the listener TLS, does it "
+            "want a client certificate (PRECACHE_AMQP_SSL_CERTFILE / _KEYFILE)?"
+        )
+    if isinstance(exc, ConnectionResetError) and not settings.amqp_tls:
+        return (
+            f"{where} reset a plaintext connection during the AMQP handshake: a TLS listener? "
+            "(use amqps:// and PRECACHE_AMQP_SSL_CAFILE)"
+        )
+    return None

@@ -18,7 +18,7 @@ import amqp.exceptions
 import kombu.exceptions
 from kombu.connection import Connection
 
-from precache.amqp_connection import kombu_options
+from precache.amqp_connection import kombu_options, refusal
 from precache.errors import BrokerRefused, BrokerUnreachable, DeliveryError
 from precache.simulate.settings import SimulateSettings
 
@@ -44,6 +44,9 @@ def check_broker(settings: SimulateSettings) -> None:
             detail = exc.reply_text or str(exc)
             raise BrokerRefused(f"{where} refused us ({hint}): {detail}") from exc
         except (OSError, kombu.exceptions.OperationalError) as exc:
+            refused = refusal(settings, exc)
+            if refused is not None:
+                raise BrokerRefused(refused) from exc
             reason = str(exc) or type(exc).__name__
         finally:
             connection.release()
