@@ -126,7 +126,7 @@ def wait_for_line(path: Path, text: str, process: "subprocess.Popen[str]", timeo
         if path.exists() and text in path.read_text(errors="replace"):
             return
         if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited {process.returncode}: {_tail(path)}")
+            raise AssertionError(f"{process.args!r} exited {process.returncode}: {_tail(path)}")
         time.sleep(0.2)
     raise AssertionError(f"no {text!r} in {path} within {timeout}s: {_tail(path)}")
 

@@ -113,8 +113,7 @@ def secure_run(secure_stack: StackSettings, tmp_path_factory: pytest.TempPathFac
         )
         run.outputs["simulate"] = simulate.stdout + simulate.stderr
         assert simulate.returncode == 0, simulate.stderr
-        out, _ = watch.communicate(timeout=180)
-        run.outputs["watch stdout"] = out
+        run.outputs["watch stdout"] = watch.communicate(timeout=180)[0]
         run.watch_status = watch.returncode
     finally:
         for process in services.values():
