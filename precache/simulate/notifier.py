@@ -14,7 +14,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import oslo_messaging
 
-from precache.amqp_connection import oslo_transport_url
+from precache.amqp_connection import oslo_transport_url as oslo_transport_url  # re-exported
 from precache.simulate.broker import check_broker
 from precache.simulate.settings import SimulateSettings
 
