@@ -1,4 +1,4 @@
-"""A py-amqp TCP transport that reads the socket in large chunks.
+"""py-amqp transports (TCP and TLS) that read the socket in large chunks.
 
 py-amqp's ``TCPTransport._read(n)`` asks the socket for exactly the bytes it needs next, so
 each message costs about nine ``recv`` calls (header, payload and end of three frames) plus
@@ -12,11 +12,12 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from amqp.transport import TCPTransport
+from amqp.transport import SSLTransport, TCPTransport
 from kombu.transport import pyamqp
 
 _CHUNK = 262_144
 _RETRY_ERRNOS = (errno.EAGAIN, errno.EINTR)
+_SSL_RETRY_ERRNOS = (errno.ENOENT, *_RETRY_ERRNOS)  # ssl.SSLWantReadError has errno 2
 _FRAME_HEADER = struct.Struct(">BHI")  # type, channel, payload size; then payload, frame-end
 _METHOD = struct.Struct(">HH")  # class id, method id
 _BASIC_DELIVER = (60, 60)
@@ -36,11 +37,17 @@ class RawDelivery:
     body: bytes
 
 
-class ChunkedTCPTransport(TCPTransport):  # type: ignore[misc]
+class ChunkedReads:
+    """The chunked reader, mixed into py-amqp's TCP and TLS transports."""
+
     _pos = 0
+    _retry_errnos: tuple[int, ...] = _RETRY_ERRNOS
+    _read_buffer: bytes
+    sock: Any
+    raise_on_initial_eintr: bool
 
     def _setup_transport(self) -> None:
-        super()._setup_transport()
+        super()._setup_transport()  # type: ignore[misc]
         self._pos = 0
 
     def frame_buffered(self) -> bool:
@@ -68,7 +75,7 @@ class ChunkedTCPTransport(TCPTransport):  # type: ignore[misc]
         anything else (other methods, a message not fully read yet) is left to py-amqp, and
         since this only starts at a method frame, py-amqp's frame state is never mid-message.
         """
-        buf: bytes = self._read_buffer  # type: ignore[has-type]
+        buf: bytes = self._read_buffer
         end = len(buf)
         pos = self._pos
         if end - pos < _FRAME_HEADER.size + _METHOD.size:
@@ -119,7 +126,7 @@ class ChunkedTCPTransport(TCPTransport):  # type: ignore[misc]
         return RawDelivery(channel, consumer_tag, delivery_tag, routing_key, body)
 
     def _read(self, n: int, initial: bool = False) -> bytes:
-        buf: bytes = self._read_buffer  # type: ignore[has-type]  # py-amqp is untyped
+        buf: bytes = self._read_buffer  # py-amqp is untyped
         pos = self._pos
         if len(buf) - pos >= n:
             self._pos = pos + n
@@ -140,13 +147,27 @@ class ChunkedTCPTransport(TCPTransport):  # type: ignore[misc]
         try:
             chunk: bytes = self.sock.recv(_CHUNK)
         except OSError as exc:
-            if exc.errno in _RETRY_ERRNOS:
+            if exc.errno in self._retry_errnos:
                 if initial and self.raise_on_initial_eintr:
                     raise TimeoutError() from exc
                 return b""
             raise
         if not chunk:
             raise OSError("Server unexpectedly closed connection")
+        return chunk
+
+
+class ChunkedTCPTransport(ChunkedReads, TCPTransport):  # type: ignore[misc]
+    pass
+
+
+class ChunkedSSLTransport(ChunkedReads, SSLTransport):  # type: ignore[misc]
+    _retry_errnos = _SSL_RETRY_ERRNOS
+
+    def _recv(self, initial: bool) -> bytes:
+        chunk = super()._recv(initial)
+        while pending := self.sock.pending():  # decrypted already: take it now
+            chunk += self.sock.recv(pending)
         return chunk
 
 
@@ -161,7 +182,7 @@ class _AmqpConnection(pyamqp.Connection):
         socket_settings: Any = None,
         **kwargs: Any,
     ) -> TCPTransport:
-        """py-amqp's factory, same signature; plain TCP gets the chunked reader."""
+        """py-amqp's factory, same signature, with the chunked readers."""
         options = {
             "read_timeout": read_timeout,
             "write_timeout": write_timeout,
@@ -169,11 +190,11 @@ class _AmqpConnection(pyamqp.Connection):
             **kwargs,
         }
         if ssl:
-            return super().Transport(host, connect_timeout, ssl, **options)
+            return ChunkedSSLTransport(host, connect_timeout=connect_timeout, ssl=ssl, **options)
         return ChunkedTCPTransport(host, connect_timeout=connect_timeout, **options)
 
 
 class KombuTransport(pyamqp.Transport):
-    """kombu's py-amqp transport, with chunked reads (plain TCP; TLS keeps py-amqp's own)."""
+    """kombu's py-amqp transport, with chunked reads (plain TCP and TLS)."""
 
     Connection = _AmqpConnection

@@ -31,7 +31,7 @@ from kombu.exceptions import OperationalError
 
 from precache.amqp_connection import kombu_options
 from precache.amqp_connection import refusal as amqp_refusal
-from precache.bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
+from precache.bridge.amqp_transport import ChunkedReads, KombuTransport
 from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.exceptions import AmqpSetupError
 from precache.bridge.inflight import InFlightBytes
@@ -297,9 +297,7 @@ class AmqpConsumer:
     def _drain(self, conn: Connection, channel: Channel, queues: list[str], epoch: int) -> None:
         last_beat = time.monotonic()
         transport = conn.connection.transport
-        chunked = isinstance(transport, ChunkedTCPTransport)
-        # TLS keeps py-amqp's own transport: its socket cannot be select()ed (the SSL layer
-        # may hold decrypted bytes), so it polls with drain_events' timeout as py-amqp does
+        chunked = isinstance(transport, ChunkedReads)  # TCP and TLS (see amqp_transport)
         buffered: Callable[[], bool] = transport.frame_buffered if chunked else lambda: False
         sock = transport.sock if chunked else None
         held = self._held
@@ -420,7 +418,7 @@ class AmqpConsumer:
     def _take_delivery(
         self,
         conn: Connection,
-        transport: ChunkedTCPTransport,
+        transport: ChunkedReads,
         ours: tuple[int, frozenset[str]],
     ) -> bool:
         """One whole delivery for one of our consumers, cut from the read buffer if there."""

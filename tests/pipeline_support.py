@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import Record
@@ -44,6 +45,10 @@ def free_port() -> int:
 def settings_env(settings: WorkerSettings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRECACHE_") or "STACK" in k}
     for name, value in settings.model_dump().items():
+        if value is None:  # not set (a password file, say): leave the variable out
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         env[f"PRECACHE_{name.upper()}"] = str(value)
     return env
 
