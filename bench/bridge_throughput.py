@@ -32,6 +32,7 @@ from kombu.message import Message
 from kombu.messaging import Consumer
 
 from bench.machine import BusyCores, describe
+from precache.amqp_connection import kombu_options
 from precache.bridge.consumer import declared_queues
 from precache.bridge.producer import ensure_topics
 from precache.bridge.settings import BridgeSettings
@@ -77,9 +78,8 @@ def bodies(count: int) -> list[bytes]:
 
 def preload(settings: BridgeSettings, payloads: list[bytes]) -> float:
     """Declare the bridge's queue and fill it; returns publish rate."""
-    url = settings.amqp_url.get_secret_value()
     began = time.perf_counter()
-    with Connection(url) as conn:
+    with Connection(**kombu_options(settings)) as conn:
         channel = conn.channel()
         for queue in declared_queues(settings):
             queue.bind(channel).declare()
