@@ -52,3 +52,16 @@ def test_secure_stack_has_tls_and_sasl_listeners_only(tmp_path: Path) -> None:
     assert (settings.rabbitmq_dir.name, settings.kafka_dir.name) == ("rabbitmq-5811", "kafka-9811")
     assert settings.pki_dir.stat().st_mode & 0o077 == 0
     assert all(p.stat().st_mode & 0o077 == 0 for p in settings.pki_dir.iterdir())
+
+
+def test_stack_env_points_at_the_plain_stack_with_a_password_file(tmp_path: Path) -> None:
+    from precache.stack.clients import client_env
+
+    env = client_env(StackSettings(state_dir=tmp_path, amqp_port=5812, kafka_port=9813))
+    assert env["PRECACHE_AMQP_URL"] == "amqp://guest@127.0.0.1:5812//"
+    assert env["PRECACHE_KAFKA_BOOTSTRAP"] == "127.0.0.1:9813"
+    assert env["PRECACHE_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    password = Path(env["PRECACHE_AMQP_PASSWORD_FILE"] or "")
+    assert password.read_text() == "guest\n"
+    assert password.stat().st_mode & 0o077 == 0
+    assert env["PRECACHE_KAFKA_SSL_CAFILE"] is None  # printed as `unset`
