@@ -167,7 +167,7 @@ async def open_admin(settings: WorkerSettings) -> AIOKafkaAdminClient:
                 reason = str(exc) or type(exc).__name__
                 with contextlib.suppress(Exception):
                     await admin.close()
-                await raise_if_refused(settings, max(deadline - loop.time(), 0.1))
+                await raise_if_refused(settings, max(deadline - loop.time(), 0.1), exc)
             if loop.time() + RETRY_S >= deadline:
                 break
             await asyncio.sleep(RETRY_S)

@@ -73,8 +73,16 @@ async def refusal(settings: KafkaConnection, timeout_s: float) -> str | None:
     return None
 
 
-async def raise_if_refused(settings: KafkaConnection, timeout_s: float) -> None:
-    """After a failed start: :class:`BrokerRefused` (exit 3) if the cause is a refusal."""
+async def raise_if_refused(
+    settings: KafkaConnection, timeout_s: float, failure: BaseException | None = None
+) -> None:
+    """After a failed start: :class:`BrokerRefused` (exit 3) if the cause is a refusal.
+
+    A start that timed out is not probed again: silence is no refusal, and the caller's
+    connect timeout is already spent.
+    """
+    if isinstance(failure, TimeoutError):
+        return
     reason = await refusal(settings, min(timeout_s, 10.0))
     if reason is not None:
         raise BrokerRefused(reason)

@@ -92,7 +92,7 @@ async def read_topics(
         await asyncio.wait_for(consumer.start(), timeout_s)
     except (KafkaError, TimeoutError, OSError) as exc:
         await consumer.stop()
-        reason = await refusal(kafka, timeout_s)
+        reason = None if isinstance(exc, TimeoutError) else await refusal(kafka, timeout_s)
         if reason is not None:
             raise AuditError(reason) from exc
         raise AuditError(f"Kafka at {bootstrap} is unreachable: {exc!r}") from exc

@@ -31,7 +31,7 @@ async def check_pipeline(settings: WatchSettings, worker_group: str) -> list[str
         topics = set(await asyncio.wait_for(admin.list_topics(), settings.connect_timeout_s))
     except (KafkaError, OSError, TimeoutError) as exc:
         await admin.close()
-        await raise_if_refused(settings, settings.connect_timeout_s)
+        await raise_if_refused(settings, settings.connect_timeout_s, exc)
         raise KafkaUnreachable(
             f"cannot reach Kafka at {settings.kafka_bootstrap} "
             f"(--kafka / PRECACHE_KAFKA_BOOTSTRAP): {str(exc) or type(exc).__name__}"

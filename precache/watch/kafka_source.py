@@ -52,7 +52,7 @@ async def _connect(consumer: AIOKafkaConsumer, settings: WatchSettings) -> None:
         await asyncio.wait_for(consumer.start(), settings.connect_timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
         reason = str(exc) or type(exc).__name__
-        await raise_if_refused(settings, settings.connect_timeout_s)
+        await raise_if_refused(settings, settings.connect_timeout_s, exc)
         raise KafkaUnreachable(
             f"cannot reach Kafka at {settings.kafka_bootstrap} "
             f"(--kafka / PRECACHE_KAFKA_BOOTSTRAP): {reason}"
