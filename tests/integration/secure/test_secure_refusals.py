@@ -83,6 +83,7 @@ def _env(configured: dict[str, str], other_ca: str, tmp: Path, case: str) -> dic
         (["simulate", "--hosts", "1"], "amqp password", "ACCESS_REFUSED"),
         (["simulate", "--hosts", "1"], "amqp ca", "its TLS certificate is not trusted"),
         (["bridge"], "amqp plaintext", "reset a plaintext connection"),
+        (["bridge"], "amqp ca", "its TLS certificate is not trusted"),
     ],
 )
 def test_refused_in_one_line_naming_the_cause(
