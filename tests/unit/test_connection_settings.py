@@ -159,3 +159,16 @@ def test_bridge_offers_no_secret_as_an_option(monkeypatch: pytest.MonkeyPatch) -
     assert "--kafka-sasl-password " not in result.output
     with pytest.raises(ConfigError, match="PRECACHE_AMQP_PASSWORD_FILE /missing"):
         load_settings(amqp_password_file=Path("/missing"))
+
+
+@pytest.mark.parametrize("command", [["watch", "--aggregate", "x"], ["audit"], ["worker"]])
+def test_a_bad_connection_setting_is_one_line_and_exit_3(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from precache.cli import app
+
+    env = {"PRECACHE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PRECACHE_KAFKA_SASL_USERNAME": "u"}
+    result = CliRunner().invoke(app, command, env=env)
+    assert result.exit_code == 3
+    assert "PRECACHE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs" in result.output
+    assert "Traceback" not in result.output
