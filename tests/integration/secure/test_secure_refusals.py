@@ -3,6 +3,7 @@ line (exit 3) without the secret; ``amqps://`` never sends a plaintext byte."""
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,39 +72,66 @@ def _env(configured: dict[str, str], other_ca: str, tmp: Path, case: str) -> dic
     return env
 
 
-@pytest.mark.parametrize(
-    ("command", "case", "says"),
-    [
-        (["audit"], "kafka plaintext", "closed a plaintext connection"),
-        (["audit"], "kafka password", "SASL SCRAM-SHA-512 login as 'precache' refused"),
-        (["audit"], "kafka ca", "its TLS certificate is not trusted"),
-        (["worker"], "kafka plaintext", "closed a plaintext connection"),
-        (["bridge"], "kafka ca", "its TLS certificate is not trusted"),
-        (["simulate", "--hosts", "1"], "amqp plaintext", "reset a plaintext connection"),
-        (["simulate", "--hosts", "1"], "amqp password", "ACCESS_REFUSED"),
-        (["simulate", "--hosts", "1"], "amqp ca", "its TLS certificate is not trusted"),
-        (["bridge"], "amqp plaintext", "reset a plaintext connection"),
-        (["bridge"], "amqp ca", "its TLS certificate is not trusted"),
-    ],
-)
+CASES = [
+    (["audit"], "kafka plaintext", "closed a plaintext connection"),
+    (["audit"], "kafka password", "SASL SCRAM-SHA-512 login as 'precache' refused"),
+    (["audit"], "kafka ca", "its TLS certificate is not trusted"),
+    (["worker"], "kafka plaintext", "closed a plaintext connection"),
+    (["bridge"], "kafka ca", "its TLS certificate is not trusted"),
+    (["simulate", "--hosts", "1"], "amqp plaintext", "reset a plaintext connection"),
+    (["simulate", "--hosts", "1"], "amqp password", "ACCESS_REFUSED"),
+    (["simulate", "--hosts", "1"], "amqp ca", "its TLS certificate is not trusted"),
+    (["bridge"], "amqp plaintext", "reset a plaintext connection"),
+    (["bridge"], "amqp ca", "its TLS certificate is not trusted"),
+]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    env: dict[str, str]
+    status: int
+    output: str
+    stderr: str
+
+
+@pytest.fixture(scope="module")
+def refusals(
+    configured: dict[str, str], other_ca: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[int, Refusal]:
+    """Every case's command, run side by side (each mostly starts Python and fails at once)."""
+    started = []
+    for n, (command, case, _) in enumerate(CASES):
+        tmp = tmp_path_factory.mktemp(f"refusal-{n}")
+        env = _env(configured, other_ca, tmp, case)
+        env["PRECACHE_DATA_DIR"] = str(tmp / "worker")
+        process = subprocess.Popen(
+            precache(*command), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.append((env, process))
+    done: dict[int, Refusal] = {}
+    for n, (env, process) in enumerate(started):
+        try:
+            out, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+        done[n] = Refusal(env, process.returncode, out, err)
+    return done
+
+
+@pytest.mark.parametrize(("n", "case"), [(n, f"{c[0][0]} {c[1]}") for n, c in enumerate(CASES)])
 def test_refused_in_one_line_naming_the_cause(
-    configured: dict[str, str],
-    other_ca: str,
-    tmp_path: Path,
-    command: list[str],
-    case: str,
-    says: str,
+    refusals: dict[int, Refusal], n: int, case: str
 ) -> None:
-    env = _env(configured, other_ca, tmp_path, case)
-    env["PRECACHE_DATA_DIR"] = str(tmp_path / "worker")
-    done = run(command, env, timeout=90)
-    assert done.returncode == 3, done.stderr[-3000:]
+    says = CASES[n][2]
+    done = refusals[n]
+    assert done.status == 3, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: "), done.stderr[-3000:]
     assert says in last
     assert "Traceback" not in done.stderr
-    for secret in (WRONG, *_passwords(env)):
-        assert secret not in done.stdout + done.stderr
+    for secret in (WRONG, *_passwords(done.env)):
+        assert secret not in done.output + done.stderr
 
 
 def _passwords(env: dict[str, str]) -> list[str]:
