@@ -1,6 +1,6 @@
 """py-amqp's own TCP transport against the bridge's chunked one: consume rate and CPU/message.
 
-    .venv/bin/python -m bench.amqp_transport --count 50000
+    .venv/bin/python -m bench.amqp_transport --count 50000 [--secure]
 
 Preloads the queue and drains it with py-amqp ``basic_consume`` + multiple-ack every 100, once
 per transport, twice, alternating. CPU per message is this process's CPU time / messages.
@@ -14,12 +14,14 @@ from typing import Any
 from kombu.connection import Connection
 
 from bench.bridge_throughput import bodies, preload
+from precache.amqp_connection import kombu_options
 from precache.bridge.amqp_transport import KombuTransport
 from precache.bridge.settings import BridgeSettings
 from precache.stack import StackSettings
+from precache.stack.clients import amqp_connection
 
 
-def drain(url: str, queue: str, count: int, transport: Any) -> tuple[float, float]:
+def drain(options: dict[str, Any], queue: str, count: int, transport: Any) -> tuple[float, float]:
     """(messages/s, CPU microseconds per message) consuming ``count`` messages."""
     seen = 0
 
@@ -29,8 +31,8 @@ def drain(url: str, queue: str, count: int, transport: Any) -> tuple[float, floa
         if seen % 100 == 0 or seen == count:
             message.channel.basic_ack(message.delivery_info["delivery_tag"], multiple=True)
 
-    options = {"transport": transport} if transport else {}
-    with Connection(url, **options) as conn:
+    chosen = {"transport": transport} if transport else {}
+    with Connection(**options, **chosen) as conn:
         conn.connect()
         channel = conn.channel()
         channel.auto_decode = False
@@ -45,18 +47,21 @@ def drain(url: str, queue: str, count: int, transport: Any) -> tuple[float, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=50_000)
+    parser.add_argument("--secure", action="store_true", help="TLS: the secure stack (amqps)")
     args = parser.parse_args()
-    stack = StackSettings()
+    stack = StackSettings().secured(args.secure)
+    amqp = amqp_connection(stack)
+    options = kombu_options(amqp)
     payloads = bodies(args.count)
     for name, transport in [("py-amqp", None), ("chunked", KombuTransport)] * 2:
         run = uuid.uuid4().hex[:8]
         settings = BridgeSettings(
-            amqp_url=stack.amqp_url, exchange=f"bench-nova-{run}", queue=f"bench-amqp-{run}"
+            **amqp.model_dump(), exchange=f"bench-nova-{run}", queue=f"bench-amqp-{run}"
         )
         preload(settings, payloads)
-        rate, cpu_us = drain(stack.amqp_url, settings.queue, args.count, transport)
+        rate, cpu_us = drain(options, settings.queue, args.count, transport)
         print(f"{name:8} {rate:10,.0f} msg/s  {cpu_us:5.1f} us CPU per message")
-        with Connection(stack.amqp_url) as conn:
+        with Connection(**options) as conn:
             conn.default_channel.queue_delete(settings.queue)
 
 

@@ -32,9 +32,11 @@ from kombu.message import Message
 from kombu.messaging import Consumer
 
 from bench.machine import BusyCores, describe
+from precache.amqp_connection import kombu_options
 from precache.bridge.producer import ensure_topics
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topology import declared_queues
+from precache.kafka_connection import client_options
 from precache.stack import StackSettings
 from tests.integration.bridge.helpers import bridge_argv
 
@@ -76,9 +78,8 @@ def bodies(count: int) -> list[bytes]:
 
 def preload(settings: BridgeSettings, payloads: list[bytes]) -> float:
     """Declare the bridge's queue and fill it; returns publish rate."""
-    url = settings.amqp_url.get_secret_value()
     began = time.perf_counter()
-    with Connection(url) as conn:
+    with Connection(**kombu_options(settings)) as conn:
         channel = conn.channel()
         for queue in declared_queues(settings):
             queue.bind(channel).declare()
@@ -131,7 +132,7 @@ async def raw_kafka(settings: BridgeSettings, payloads: list[bytes], topic: str)
     """(b) aiokafka: produce the same inner messages, acks=all, idempotent, pipelined."""
     values = [orjson.dumps(orjson.loads(orjson.loads(b)["oslo.message"])) for b in payloads]
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=settings.linger_ms,
@@ -153,7 +154,7 @@ async def raw_kafka(settings: BridgeSettings, payloads: list[bytes], topic: str)
 
 async def wait_for_records(settings: BridgeSettings, count: int, pid: int) -> tuple[float, int]:
     """Seconds until the raw topic holds ``count`` records, and the bridge's peak RSS (KiB)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await consumer.start()
     tps = [TopicPartition(settings.raw_topic, p) for p in range(settings.raw_partitions)]
     peak_kb = 0

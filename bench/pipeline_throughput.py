@@ -23,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from bench.machine import describe
+from precache.kafka_connection import client_options
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.topics import ensure_topics
@@ -69,7 +70,7 @@ async def preload(s: WorkerSettings, ops: int, hosts: int, seed: int) -> int:
 async def plain_consumer_rate(s: WorkerSettings, total: int) -> float:
     consumer = AIOKafkaConsumer(
         s.raw_topic,
-        bootstrap_servers=s.kafka_bootstrap,
+        **client_options(s),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

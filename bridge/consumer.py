@@ -30,7 +30,9 @@ from kombu.connection import Connection
 from kombu.entity import Queue
 from kombu.exceptions import OperationalError
 
-from precache.bridge.amqp_transport import ChunkedTCPTransport, KombuTransport
+from precache.amqp_connection import kombu_options
+from precache.amqp_connection import refusal as amqp_refusal
+from precache.bridge.amqp_transport import ChunkedReads, KombuTransport
 from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.exceptions import AmqpSetupError
 from precache.bridge.flow import FlowControl, Step
@@ -178,6 +180,9 @@ class AmqpConsumer:
                     return
                 self._lost(exc, backoff, began)
             except (OSError, amqp.exceptions.AMQPError, OperationalError) as exc:
+                if not self._epoch and (reason := amqp_refusal(self._settings, exc)):
+                    self._on_fatal(AmqpSetupError(reason))  # TLS settings: waiting cannot help
+                    return
                 self._lost(exc, backoff, began)
             except ValueError as exc:  # kombu/py-amqp on a URL they cannot use
                 self._on_fatal(AmqpSetupError(f"RabbitMQ URL {where}: {exc}"))
@@ -196,9 +201,11 @@ class AmqpConsumer:
         self._log.warning("amqp connection lost", error=str(exc), retry_in_s=self._delay)
 
     def _session(self) -> None:
-        url = self._settings.amqp_url.get_secret_value()
         with Connection(
-            url, heartbeat=_HEARTBEAT_S, connect_timeout=5, transport=KombuTransport
+            **kombu_options(self._settings),
+            heartbeat=_HEARTBEAT_S,
+            connect_timeout=5,
+            transport=KombuTransport,
         ) as conn:
             conn.connect()
             channel = conn.channel()
@@ -262,9 +269,7 @@ class AmqpConsumer:
     def _drain(self, conn: Connection, channel: Channel, queues: list[str], epoch: int) -> None:
         last_beat = time.monotonic()
         transport = conn.connection.transport
-        chunked = isinstance(transport, ChunkedTCPTransport)
-        # TLS keeps py-amqp's own transport: its socket cannot be select()ed (the SSL layer
-        # may hold decrypted bytes), so it polls with drain_events' timeout as py-amqp does
+        chunked = isinstance(transport, ChunkedReads)  # TCP and TLS (see amqp_transport)
         buffered: Callable[[], bool] = transport.frame_buffered if chunked else lambda: False
         sock = transport.sock if chunked else None
         flow = self._flow
@@ -354,7 +359,7 @@ class AmqpConsumer:
     def _take_delivery(
         self,
         conn: Connection,
-        transport: ChunkedTCPTransport,
+        transport: ChunkedReads,
         ours: tuple[int, frozenset[str]],
     ) -> bool:
         """One whole delivery for one of our consumers, cut from the read buffer if there."""

@@ -24,6 +24,7 @@ from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.records import Record
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topics import ensure_topics
+from precache.kafka_connection import client_options
 
 __all__ = ["KafkaSink", "ensure_topics"]  # ensure_topics: for the bench
 
@@ -73,7 +74,7 @@ class KafkaSink:
     async def _started_producer(self, backoff: Backoff) -> AIOKafkaProducer:
         while True:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self._settings.kafka_bootstrap,
+                **client_options(self._settings),
                 client_id=self._settings.source,
                 acks="all",
                 enable_idempotence=True,

@@ -6,9 +6,8 @@ Precedence: command-line options > environment > config file > defaults.
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,12 +15,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from precache.amqp_connection import AmqpConnection
 from precache.config import ENV_PREFIX, KafkaSettings, describe
 from precache.errors import ConfigError
-from precache.logs import mask_url
 
 _HEADER_ROOM = 64 * 1024  # headers and record overhead
-_AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 
 DEFAULT_SECRET_FIELDS = ("_context_auth_token", "_context_service_catalog")
 
@@ -31,15 +29,11 @@ class QueueType(StrEnum):
     CLASSIC = "classic"
 
 
-class BridgeSettings(KafkaSettings):
+class BridgeSettings(KafkaSettings, AmqpConnection):
     """Settings of ``precache bridge``; one object, built at the entry point."""
 
     region: str = Field("local", min_length=1, description="region name put on every record")
     bridge_id: str = Field("", description="'source' header; default: bridge-<region>")
-    amqp_url: SecretStr = Field(
-        SecretStr("amqp://guest:guest@127.0.0.1:5672//"),
-        description="the region's RabbitMQ (password never logged)",
-    )
     exchange: str = Field("nova", description="oslo.messaging control exchange (topic type)")
     exchange_durable: bool = Field(
         False, description="declare the exchange durable (nova.conf amqp_durable_queues)"
@@ -96,21 +90,6 @@ class BridgeSettings(KafkaSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
-    @field_validator("amqp_url")
-    @classmethod
-    def _amqp_url_usable(cls, url: SecretStr) -> SecretStr:
-        """A URL kombu cannot use is a configuration error, not a broker that is down."""
-        parts = urlsplit(url.get_secret_value())
-        if parts.scheme not in _AMQP_SCHEMES:
-            raise ValueError(f"scheme must be one of {', '.join(_AMQP_SCHEMES)}")
-        try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError as exc:
-            raise ValueError(f"bad port: {exc}") from None
-        if not parts.hostname:
-            raise ValueError("no host (amqp://user:password@host:port/vhost)")
-        return url
-
     @model_validator(mode="after")
     def _body_fits_a_record(self) -> "BridgeSettings":
         if self.max_body_bytes > self.max_record_bytes - _HEADER_ROOM:
@@ -132,10 +111,6 @@ class BridgeSettings(KafkaSettings):
     @property
     def source(self) -> str:
         return self.bridge_id or f"bridge-{self.region}"
-
-    @property
-    def amqp_url_masked(self) -> str:
-        return mask_url(self.amqp_url.get_secret_value())
 
     @property
     def queue_name(self) -> str:

@@ -21,6 +21,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from precache.bridge.exceptions import KafkaSetupError
 from precache.bridge.settings import BridgeSettings
+from precache.kafka_connection import client_options
+from precache.kafka_refusal import refusal
 
 log = structlog.get_logger(__name__)
 
@@ -41,8 +43,15 @@ async def ensure_topics(settings: BridgeSettings) -> dict[str, int]:
     Raises KafkaError (retriable) when Kafka is unreachable, KafkaSetupError when a topic is
     wrong or cannot be created.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    except KafkaError:
+        await admin.close()
+        reason = await refusal(settings, 10.0)
+        if reason is not None:  # a wrong CA, password or protocol: waiting cannot help
+            raise KafkaSetupError(reason) from None
+        raise
     try:
         wanted = topics(settings)
         existing = set(await admin.list_topics())

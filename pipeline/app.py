@@ -22,6 +22,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from precache.kafka_connection import client_options, faust_credentials
 from precache.pipeline import agents, web
 from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
@@ -53,6 +54,7 @@ def faust_app(settings: WorkerSettings) -> Any:
     app: Any = faust.App(
         settings.app_id,
         broker=broker_url(settings.kafka_bootstrap),
+        broker_credentials=faust_credentials(settings),
         store=store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.raw_partitions,
@@ -144,7 +146,7 @@ async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
     """The group's committed offsets on the raw topic (partition -> next offset to read); a
     partition the group never committed starts at its first offset (``earliest``), so the
     gap guard also sees records skipped before the first commit."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(settings.app_id)
@@ -161,7 +163,7 @@ async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
         if p not in committed
     ]
     if fresh:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        consumer = AIOKafkaConsumer(**client_options(settings))
         await consumer.start()
         try:
             for tp, offset in (await consumer.beginning_offsets(fresh)).items():
@@ -174,9 +176,7 @@ async def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
 async def read_range(settings: WorkerSettings, partition: int, start: int, end: int) -> list[Any]:
     """Records ``[start, end)`` of one raw partition, read with a plain consumer (no group)."""
     tp = TopicPartition(settings.raw_topic, partition)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
     out: list[Any] = []
     try:

@@ -20,6 +20,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from precache.errors import BrokerUnreachable, TopicMismatch
+from precache.kafka_connection import client_options
+from precache.kafka_refusal import raise_if_refused
 from precache.pipeline.settings import WorkerSettings
 
 ONE_MIB = 1024 * 1024
@@ -155,7 +157,7 @@ async def open_admin(settings: WorkerSettings) -> AIOKafkaAdminClient:
     with _quiet_kafka_client():
         while True:
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=settings.kafka_bootstrap,
+                **client_options(settings),
                 request_timeout_ms=int(timeout * 1000),
             )
             try:
@@ -165,6 +167,7 @@ async def open_admin(settings: WorkerSettings) -> AIOKafkaAdminClient:
                 reason = str(exc) or type(exc).__name__
                 with contextlib.suppress(Exception):
                     await admin.close()
+                await raise_if_refused(settings, max(deadline - loop.time(), 0.1), exc)
             if loop.time() + RETRY_S >= deadline:
                 break
             await asyncio.sleep(RETRY_S)

@@ -8,19 +8,13 @@ Each component (bridge, worker, watcher, simulator) has one settings object that
 from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from precache.errors import ConfigError
+from precache.kafka_connection import KafkaConnection
+from precache.settings_base import ENV_PREFIX, PrecacheSettings
 
-ENV_PREFIX = "PRECACHE_"
-
-
-class PrecacheSettings(BaseSettings):
-    """Base of every component's settings: env prefix, frozen, unknown env vars ignored."""
-
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_file=None
-    )
+__all__ = ["ENV_PREFIX", "ConnectTimeout", "KafkaSettings", "PrecacheSettings", "TopicNames"]
 
 
 class ConnectTimeout(PrecacheSettings):
@@ -47,8 +41,9 @@ class TopicNames(PrecacheSettings):
     stalled_topic: str = "precache.operation.stalled"
 
 
-class KafkaSettings(TopicNames):
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port...]")
+class KafkaSettings(TopicNames, KafkaConnection):
+    """Topic names and how to connect (bootstrap, TLS, SASL): what every Kafka client needs."""
+
     max_record_bytes: int = Field(
         16 * 1024 * 1024,
         ge=1024 * 1024,

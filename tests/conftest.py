@@ -50,3 +50,18 @@ def unique_name() -> Callable[[str], str]:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
+    """The secure stack (``stack up --secure``: RabbitMQ TLS only, Kafka SASL_SSL only) on its
+    own ports (``PRECACHE_STACK_AMQPS_PORT``, ``..._KAFKA_SASL_PORT``,
+    ``..._KAFKA_SASL_CONTROLLER_PORT``), beside the plain one; reused if already running."""
+    settings = StackSettings().secured()
+    if all(s.answering for s in stack_status(settings)):
+        yield settings
+        return
+    settings = settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("secure")})
+    stack_up(settings)
+    yield settings
+    stack_down(settings)

@@ -9,6 +9,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from precache.audit.errors import AuditError
+from precache.kafka_connection import KafkaConnection, client_options
+from precache.kafka_refusal import refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +51,18 @@ class RunRecords:
     missing_topics: list[str]
 
 
-async def read_run(bootstrap: str, topics: AuditTopics, timeout_s: float = 10.0) -> RunRecords:
+async def read_run(
+    kafka: KafkaConnection | str, topics: AuditTopics, timeout_s: float = 10.0
+) -> RunRecords:
     """Every record of the run's topics, each partition in offset order.
+
+    ``kafka`` is the connection settings, or a bootstrap address reached in plaintext.
 
     A topic that does not exist reads as empty (and is named in ``missing_topics``); Kafka not
     answering within ``timeout_s`` raises :class:`AuditError`.
     """
     names = [topics.raw, topics.bridge_dlq, topics.pipeline_dlq, topics.completed]
-    read = await read_topics(bootstrap, names, timeout_s)
+    read = await read_topics(kafka, names, timeout_s)
     return RunRecords(
         raw=read.get(topics.raw, []),
         bridge_dlq=read.get(topics.bridge_dlq, []),
@@ -67,12 +73,15 @@ async def read_run(bootstrap: str, topics: AuditTopics, timeout_s: float = 10.0)
 
 
 async def read_topics(
-    bootstrap: str, names: list[str], timeout_s: float = 10.0
+    kafka: KafkaConnection | str, names: list[str], timeout_s: float = 10.0
 ) -> dict[str, list[AuditRecord]]:
     """The records of each existing topic in ``names`` up to its end when read (missing
     topics are left out)."""
+    if isinstance(kafka, str):
+        kafka = KafkaConnection.model_construct(kafka_bootstrap=kafka)  # no env: plaintext
+    bootstrap = kafka.kafka_bootstrap
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **client_options(kafka),
         enable_auto_commit=False,
         group_id=None,
         request_timeout_ms=int(timeout_s * 1000),
@@ -83,6 +92,9 @@ async def read_topics(
         await asyncio.wait_for(consumer.start(), timeout_s)
     except (KafkaError, TimeoutError, OSError) as exc:
         await consumer.stop()
+        reason = None if isinstance(exc, TimeoutError) else await refusal(kafka, timeout_s)
+        if reason is not None:
+            raise AuditError(reason) from exc
         raise AuditError(f"Kafka at {bootstrap} is unreachable: {exc!r}") from exc
     try:
         # the consumer's own metadata knows only assigned topics: ask for the whole cluster's

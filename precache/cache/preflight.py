@@ -12,6 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from precache.cache.errors import PipelineMissing
+from precache.kafka_connection import client_options
+from precache.kafka_refusal import raise_if_refused
 from precache.watch.errors import KafkaUnreachable
 from precache.watch.settings import WatchSettings
 
@@ -20,7 +22,7 @@ async def check_pipeline(settings: WatchSettings, worker_group: str) -> list[str
     """Raises when the operation could not be followed; returns warnings otherwise."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # we report Kafka ourselves
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         request_timeout_ms=int(settings.connect_timeout_s * 1000),
         client_id="precache-cache",
     )
@@ -29,6 +31,7 @@ async def check_pipeline(settings: WatchSettings, worker_group: str) -> list[str
         topics = set(await asyncio.wait_for(admin.list_topics(), settings.connect_timeout_s))
     except (KafkaError, OSError, TimeoutError) as exc:
         await admin.close()
+        await raise_if_refused(settings, settings.connect_timeout_s, exc)
         raise KafkaUnreachable(
             f"cannot reach Kafka at {settings.kafka_bootstrap} "
             f"(--kafka / PRECACHE_KAFKA_BOOTSTRAP): {str(exc) or type(exc).__name__}"

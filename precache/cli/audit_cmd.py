@@ -49,7 +49,7 @@ def audit(
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # our own line says it, once
     s = settings
     topics = AuditTopics(s.raw_topic, s.dlq_topic, s.pipeline_dlq_topic, s.completed_topic)
-    run = asyncio.run(read_run(settings.kafka_bootstrap, topics, timeout_s))
+    run = asyncio.run(read_run(settings, topics, timeout_s))
     report = reconcile(run, ids)
     if json:
         sys.stdout.write(orjson.dumps(report.to_json()).decode() + "\n")

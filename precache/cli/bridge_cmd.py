@@ -25,6 +25,8 @@ from precache.config import ENV_PREFIX
 # topics of the pipeline, which the bridge neither reads nor writes
 _NOT_OURS = {"pipeline_dlq_topic", "status_topic", "completed_topic", "host_failed_topic"}
 _NOT_OURS |= {"stalled_topic"}
+# secrets are never options (the process list shows them): env, _FILE or the config file
+_SECRETS = {"amqp_password", "kafka_sasl_password", "kafka_ssl_key_password"}
 _ALIASES = {"kafka_bootstrap": ("--kafka",)}
 
 
@@ -77,7 +79,7 @@ def _command() -> Any:
     params = [config] + [
         _option(name, field)
         for name, field in BridgeSettings.model_fields.items()
-        if name not in _NOT_OURS
+        if name not in _NOT_OURS | _SECRETS
     ]
 
     @one_line_errors

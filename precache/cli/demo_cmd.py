@@ -16,6 +16,9 @@ def demo(
         None, help="port of the Nova API stand-in [default: a free port]", show_default=False
     ),
     keep_stack: bool = typer.Option(False, help="leave the brokers running afterwards"),
+    secure: bool = typer.Option(
+        False, help="on the secure stack (stack up --secure): TLS, SASL_SSL, client certificates"
+    ),
 ) -> None:
     """Nova's announcement example end to end: stack, bridge, worker, a Nova API stand-in,
     then `precache cache my-application c3b84ecf-43e9-4c6c-adfd-ab6db0e2bca2` through
@@ -33,4 +36,5 @@ def demo(
         nova_port=nova_port,
         keep_stack=keep_stack,
     )
-    raise typer.Exit(run_demo(StackSettings(), options))
+    stack = StackSettings()
+    raise typer.Exit(run_demo(stack.secured(secure or stack.secure), options))

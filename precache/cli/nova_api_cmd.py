@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
 
 from precache import logs
 from precache.cli.errors import one_line_errors
@@ -30,13 +29,12 @@ def nova_api(
     Clients reach it with openstacksdk: compute_endpoint_override http://HOST:PORT/v2.1,
     image_endpoint_override http://HOST:PORT/image, a noauth token such as admin:admin.
     """
+    from precache.config import build_settings
     from precache.novaapi.config import load_config
     from precache.novaapi.server import serve
     from precache.simulate.settings import SimulateSettings
 
     logs.configure(log_level)
     stand_in = load_config(config)
-    settings = (
-        SimulateSettings() if amqp_url is None else SimulateSettings(amqp_url=SecretStr(amqp_url))
-    )
+    settings = build_settings(SimulateSettings, amqp_url=amqp_url)
     serve(stand_in, settings, host, port)

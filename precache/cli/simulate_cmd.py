@@ -9,10 +9,9 @@ import uuid
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
 
 from precache.cli.errors import one_line_errors
-from precache.logs import mask_url
+from precache.config import build_settings
 from precache.simulate.plan import DEMO_IMAGE, SimulationPlan, parse_host_ranges
 from precache.simulate.settings import SimulateSettings
 
@@ -45,9 +44,7 @@ def simulate(
     ),
 ) -> None:
     """Emit one aggregate image cache operation through oslo.messaging's Notifier."""
-    settings = (
-        SimulateSettings() if amqp_url is None else SimulateSettings(amqp_url=SecretStr(amqp_url))
-    )
+    settings = build_settings(SimulateSettings, amqp_url=amqp_url)
     plan = SimulationPlan(
         hosts=hosts,
         host_prefix=host_prefix,
@@ -65,7 +62,7 @@ def simulate(
         stop_after=stop_after,
         send_end=end,
     )
-    target = mask_url(settings.amqp_url.get_secret_value())
+    target = settings.amqp_url_masked
     op_id = f"{region}/{plan.aggregate_uuid}/{plan.request_id}"
     typer.echo(f"operation {op_id}: {hosts} hosts of '{aggregate_name}' -> {target}")
     from precache.simulate.conductor import simulate_operation  # oslo.messaging loads slowly

@@ -22,6 +22,7 @@ import yaml
 from kombu.connection import Connection
 from pydantic import SecretStr
 
+from precache.amqp_connection import kombu_options
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topology import declared_queues
 from precache.demo.processes import (
@@ -34,6 +35,7 @@ from precache.demo.processes import (
 from precache.novaapi.config import StandInAggregate, StandInConfig
 from precache.simulate.plan import DEMO_IMAGE
 from precache.stack import StackSettings, stack_down, stack_status, stack_up
+from precache.stack.clients import amqp_connection, amqp_url, client_env
 
 CLOUD = "precache-demo"
 REGION = "local"
@@ -66,15 +68,18 @@ def run_demo(stack: StackSettings, options: DemoOptions) -> int:
     )
     nova_config = _write_nova_config(demo_dir, aggregate)
     clouds = _write_clouds(demo_dir, nova_url)
+    # the components reach the stack as `precache stack env` says (secure or not)
+    stack_env = client_env(stack)
     env = component_env(
         {
-            "PRECACHE_AMQP_URL": stack.amqp_url,
-            "PRECACHE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            **{k: v for k, v in stack_env.items() if v is not None},
             "PRECACHE_REGION": REGION,
             "PRECACHE_WEB_PORT": str(options.web_port),
             "PRECACHE_DATA_DIR": str(demo_dir / "worker"),
         }
     )
+    for name in (k for k, v in stack_env.items() if v is None):
+        env.pop(name, None)
     _declare_bridge_queue(stack)
     nova_args = ["nova-api", "--config", str(nova_config), "--port", nova_url.rsplit(":", 1)[1]]
     components = [
@@ -145,8 +150,8 @@ def _free_port() -> int:
 
 def _declare_bridge_queue(stack: StackSettings) -> None:
     """Declare the bridge's queue now, so nothing sent before the bridge connects is lost."""
-    settings = BridgeSettings(amqp_url=SecretStr(stack.amqp_url))
-    with Connection(stack.amqp_url) as conn:
+    settings = BridgeSettings(amqp_url=SecretStr(amqp_url(stack)))
+    with Connection(**kombu_options(amqp_connection(stack))) as conn:
         for queue in declared_queues(settings):
             queue(conn.default_channel).declare()
 

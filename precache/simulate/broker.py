@@ -18,8 +18,8 @@ import amqp.exceptions
 import kombu.exceptions
 from kombu.connection import Connection
 
+from precache.amqp_connection import kombu_options, refusal
 from precache.errors import BrokerRefused, BrokerUnreachable, DeliveryError
-from precache.logs import mask_url
 from precache.simulate.settings import SimulateSettings
 
 RETRY_S = 0.5
@@ -30,13 +30,12 @@ _HINTS = {403: "check the user and password", 530: "check the vhost (the URL's p
 
 def check_broker(settings: SimulateSettings) -> None:
     """Connect once, retrying until ``connect_timeout_s``; a refusal (login, vhost) is final."""
-    url = settings.amqp_url.get_secret_value()
-    where = f"RabbitMQ at {mask_url(url)} (--amqp-url / PRECACHE_AMQP_URL)"
+    where = f"RabbitMQ at {settings.amqp_url_masked} (--amqp-url / PRECACHE_AMQP_URL)"
     deadline = time.monotonic() + settings.connect_timeout_s
     reason = "no answer"
     while True:
         remaining = max(deadline - time.monotonic(), 0.1)
-        connection = Connection(url, connect_timeout=remaining)
+        connection = Connection(**kombu_options(settings), connect_timeout=remaining)
         try:
             connection.connect()
             return
@@ -45,6 +44,9 @@ def check_broker(settings: SimulateSettings) -> None:
             detail = exc.reply_text or str(exc)
             raise BrokerRefused(f"{where} refused us ({hint}): {detail}") from exc
         except (OSError, kombu.exceptions.OperationalError) as exc:
+            refused = refusal(settings, exc)
+            if refused is not None:
+                raise BrokerRefused(refused) from exc
             reason = str(exc) or type(exc).__name__
         finally:
             connection.release()
@@ -81,7 +83,7 @@ class LostNotifications(logging.Handler):
 
     def raise_if_any(self, settings: SimulateSettings, sent: int) -> None:
         if self.count:
-            where = mask_url(settings.amqp_url.get_secret_value())
+            where = settings.amqp_url_masked
             raise DeliveryError(
                 f"RabbitMQ at {where} stopped taking notifications after {sent} were sent "
                 f"({self.count} lost after {settings.publish_retries} retries): {self.first}"

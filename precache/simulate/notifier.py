@@ -4,7 +4,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from oslo_config import cfg
 from oslo_context.context import RequestContext
@@ -15,16 +14,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import oslo_messaging
 
+from precache.amqp_connection import oslo_transport_url as oslo_transport_url  # re-exported
 from precache.simulate.broker import check_broker
 from precache.simulate.settings import SimulateSettings
-
-
-def oslo_transport_url(amqp_url: str) -> str:
-    """kombu's ``amqp://u:p@h:5672//`` -> oslo's ``rabbit://u:p@h:5672/`` (vhost "/")."""
-    parts = urlsplit(amqp_url)
-    vhost = parts.path[1:] if parts.path.startswith("/") else parts.path
-    path = "/" if vhost in ("", "/") else f"/{vhost}"
-    return urlunsplit(("rabbit", parts.netloc, path, "", ""))
 
 
 @contextmanager
@@ -38,7 +30,7 @@ def nova_notifier(settings: SimulateSettings) -> Iterator[Any]:
     oslo_messaging.set_transport_defaults(control_exchange=settings.control_exchange)
     conf = cfg.ConfigOpts()
     conf([], project="precache-simulate", default_config_files=[], default_config_dirs=[])
-    url = oslo_transport_url(settings.amqp_url.get_secret_value())
+    url = oslo_transport_url(settings)
     transport = oslo_messaging.get_notification_transport(conf, url=url)
     try:
         yield oslo_messaging.Notifier(

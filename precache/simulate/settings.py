@@ -1,17 +1,14 @@
 """Where the simulator publishes."""
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
+from precache.amqp_connection import AmqpConnection
 from precache.config import ConnectTimeout
 
 
-class SimulateSettings(ConnectTimeout):
+class SimulateSettings(ConnectTimeout, AmqpConnection):
     """Settings of ``precache simulate``; env vars ``PRECACHE_*`` as for the bridge."""
 
-    amqp_url: SecretStr = Field(
-        SecretStr("amqp://guest:guest@127.0.0.1:5672//"),
-        description="RabbitMQ of the region Nova runs in (kombu URL)",
-    )
     control_exchange: str = "nova"
     notification_topic: str = "versioned_notifications"
     conductor_host: str = Field("conductor-sim", description="host part of publisher_id")

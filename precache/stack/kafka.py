@@ -14,12 +14,15 @@ from pathlib import Path
 from aiokafka import AIOKafkaClient
 
 from precache.errors import StackError
+from precache.kafka_connection import KafkaConnection, client_options
+from precache.stack import clients
 from precache.stack.install import ensure_java, ensure_kafka_jars
 from precache.stack.process import read_pid, spawn
 from precache.stack.settings import StackSettings
 
 _MAIN_CLASS = "kafka.Kafka"
 _STORAGE_TOOL = "kafka.tools.StorageTool"
+_BROKER_USER = "broker"
 
 
 def pid_file(settings: StackSettings) -> Path:
@@ -35,31 +38,71 @@ def running_pid(settings: StackSettings) -> int | None:
 
 
 def server_properties(settings: StackSettings) -> str:
-    """A single-node KRaft config sized for a 2-core machine."""
-    host, port, ctl = settings.host, settings.kafka_port, settings.kafka_controller_port
-    return "\n".join(
-        [
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@{host}:{ctl}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{ctl}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={settings.kafka_dir / 'data'}",
-            "num.partitions=1",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=8",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "transaction.state.log.num.partitions=8",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=true",
-            "log.retention.hours=24",
-            "",
-        ]
+    """A single-node KRaft config sized for a 2-core machine.
+
+    The secure stack has one client listener, SASL_SSL with SCRAM-SHA-512 (client certificate
+    required too), which the node also uses to reach itself; only the controller listener,
+    bound to the stack's host, stays plaintext.
+    """
+    host, port = settings.host, settings.kafka_listen_port
+    ctl = settings.kafka_listen_controller_port
+    name = "SASL_SSL" if settings.secure else "PLAINTEXT"
+    lines = [
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@{host}:{ctl}",
+        f"listeners={name}://{host}:{port},CONTROLLER://{host}:{ctl}",
+        f"advertised.listeners={name}://{host}:{port}",
+        "controller.listener.names=CONTROLLER",
+        f"listener.security.protocol.map={name}:{name},CONTROLLER:PLAINTEXT",
+        f"inter.broker.listener.name={name}",
+        *(_security_properties(settings) if settings.secure else []),
+        f"log.dirs={settings.kafka_dir / 'data'}",
+        "num.partitions=1",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=8",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "transaction.state.log.num.partitions=8",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=true",
+        "log.retention.hours=24",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _security_properties(settings: StackSettings) -> list[str]:
+    keys = clients.pki(settings)
+    password = keys.secret(keys.kafka_broker_password)
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{_BROKER_USER}" password="{password}";'
     )
+    return [
+        f"sasl.enabled.mechanisms={clients.MECHANISM}",
+        f"sasl.mechanism.inter.broker.protocol={clients.MECHANISM}",
+        f"listener.name.sasl_ssl.{clients.MECHANISM.lower()}.sasl.jaas.config={jaas}",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={keys.server_keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={keys.ca}",
+        "listener.name.sasl_ssl.ssl.client.auth=required",  # plain ssl.client.auth skips SASL_SSL
+        "ssl.endpoint.identification.algorithm=https",
+    ]
+
+
+def _scram_users(settings: StackSettings) -> list[str]:
+    """``kafka-storage format --add-scram`` arguments: the users exist from the first start."""
+    keys = clients.pki(settings)
+    users = [
+        (_BROKER_USER, keys.secret(keys.kafka_broker_password)),
+        (clients.SECURE_KAFKA_USER, keys.secret(keys.kafka_password)),
+    ]
+    args = []
+    for user, password in users:
+        args += ["--add-scram", f"{clients.MECHANISM}=[name={user},password={password}]"]
+    return args
 
 
 def _java_command(settings: StackSettings, *args: str) -> list[str]:
@@ -84,6 +127,8 @@ def start(settings: StackSettings) -> int:
     """Format storage on first start, then run the node in the background; returns its pid."""
     settings.kafka_dir.mkdir(parents=True, exist_ok=True)
     config = settings.kafka_dir / "server.properties"
+    config.touch(mode=0o600)  # holds the broker's SCRAM password when secure
+    config.chmod(0o600)
     config.write_text(server_properties(settings))
     if not (settings.kafka_dir / "data" / "meta.properties").exists():
         _format_storage(settings, config)
@@ -96,6 +141,8 @@ def start(settings: StackSettings) -> int:
 def _format_storage(settings: StackSettings, config: Path) -> None:
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     argv = _java_command(settings, _STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config))
+    if settings.secure:
+        argv += _scram_users(settings)
     result = subprocess.run(argv, capture_output=True, text=True, check=False, env=_java_env())
     if result.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
@@ -107,7 +154,7 @@ def _java_env() -> dict[str, str]:
 
 def answers(settings: StackSettings) -> bool:
     """True when the broker answers a metadata request."""
-    return asyncio.run(_metadata_ok(settings.kafka_bootstrap))
+    return asyncio.run(_metadata_ok(clients.kafka_connection(settings)))
 
 
 @contextlib.contextmanager
@@ -122,13 +169,13 @@ def _quiet(logger_name: str) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-async def _metadata_ok(bootstrap: str) -> bool:
+async def _metadata_ok(connection: KafkaConnection) -> bool:
     with _quiet("aiokafka"):
-        return await _fetch_metadata(bootstrap)
+        return await _fetch_metadata(connection)
 
 
-async def _fetch_metadata(bootstrap: str) -> bool:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+async def _fetch_metadata(connection: KafkaConnection) -> bool:
+    client = AIOKafkaClient(**client_options(connection), request_timeout_ms=3000)
     try:
         await client.bootstrap()
         return bool(client.cluster.brokers())

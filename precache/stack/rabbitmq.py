@@ -6,6 +6,8 @@ from pathlib import Path
 
 from kombu.connection import Connection
 
+from precache.amqp_connection import kombu_options
+from precache.stack import clients
 from precache.stack.install import ensure_debian_package
 from precache.stack.process import read_pid, spawn
 from precache.stack.settings import StackSettings
@@ -14,7 +16,7 @@ SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
 
 def node_name(settings: StackSettings) -> str:
-    return f"precache-{settings.amqp_port}@localhost"
+    return f"precache-{settings.amqp_listen_port}@localhost"
 
 
 def pid_file(settings: StackSettings) -> Path:
@@ -36,13 +38,9 @@ def start(settings: StackSettings) -> int:
     for sub in ("mnesia", "log", "home"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     config = base / "rabbitmq.conf"
-    config.write_text(
-        f"listeners.tcp.default = {settings.host}:{settings.amqp_port}\n"
-        f"default_user = {settings.amqp_user}\n"
-        f"default_pass = {settings.amqp_password.get_secret_value()}\n"
-        "disk_free_limit.absolute = 50MB\n"
-    )
+    config.touch(mode=0o600)
     config.chmod(0o600)
+    config.write_text(rabbitmq_conf(settings))
     (base / "enabled_plugins").write_text("[].\n")
     env = {
         **os.environ,
@@ -52,7 +50,7 @@ def start(settings: StackSettings) -> int:
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
         "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
         "RABBITMQ_LOG_BASE": str(base / "log"),
-        "RABBITMQ_DIST_PORT": str(settings.amqp_port + 20000),
+        "RABBITMQ_DIST_PORT": str(settings.amqp_listen_port + 20000),
         "RABBITMQ_PID_FILE": str(base / "beam.pid"),
     }
     pid = spawn([str(SERVER)], log=log_file(settings), env=env)
@@ -60,9 +58,33 @@ def start(settings: StackSettings) -> int:
     return pid
 
 
+def rabbitmq_conf(settings: StackSettings) -> str:
+    """One listener: plain TCP, or (secure) TLS only, requiring a client certificate signed by
+    the stack's CA as well as the password."""
+    user, password = clients.amqp_user_password(settings)
+    lines = [f"default_user = {user}", f"default_pass = {password}"]
+    if not settings.secure:
+        lines.append(f"listeners.tcp.default = {settings.host}:{settings.amqp_port}")
+    else:
+        keys = clients.pki(settings)
+        lines += [
+            "listeners.tcp = none",
+            f"listeners.ssl.default = {settings.host}:{settings.amqps_port}",
+            f"ssl_options.cacertfile = {keys.ca}",
+            f"ssl_options.certfile = {keys.server_cert}",
+            f"ssl_options.keyfile = {keys.server_key}",
+            "ssl_options.verify = verify_peer",
+            "ssl_options.fail_if_no_peer_cert = true",
+            "ssl_options.versions.1 = tlsv1.3",
+            "ssl_options.versions.2 = tlsv1.2",
+        ]
+    lines.append("disk_free_limit.absolute = 50MB")
+    return "\n".join(lines) + "\n"
+
+
 def answers(settings: StackSettings) -> bool:
-    """True when the node completes an AMQP handshake."""
-    conn = Connection(settings.amqp_url, connect_timeout=2)
+    """True when the node completes an AMQP handshake (over TLS, logged in, if secure)."""
+    conn = Connection(**kombu_options(clients.amqp_connection(settings)), connect_timeout=2)
     try:
         conn.connect()
     except Exception:

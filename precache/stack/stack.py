@@ -39,7 +39,7 @@ class _Broker:
 _BROKERS = (
     _Broker(
         "rabbitmq",
-        lambda s: f"amqp://{s.host}:{s.amqp_port}",
+        lambda s: f"{'amqps' if s.secure else 'amqp'}://{s.host}:{s.amqp_listen_port}",
         rabbitmq.running_pid,
         rabbitmq.start,
         rabbitmq.answers,

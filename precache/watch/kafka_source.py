@@ -15,6 +15,8 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from precache.kafka_connection import client_options
+from precache.kafka_refusal import raise_if_refused
 from precache.watch.errors import KafkaUnreachable, WatchError
 from precache.watch.events import Event, read
 from precache.watch.settings import WatchSettings
@@ -26,7 +28,7 @@ REFRESH_S = 2.0
 @asynccontextmanager
 async def open_kafka_source(settings: WatchSettings) -> AsyncIterator["KafkaEventSource"]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -50,6 +52,7 @@ async def _connect(consumer: AIOKafkaConsumer, settings: WatchSettings) -> None:
         await asyncio.wait_for(consumer.start(), settings.connect_timeout_s)
     except (KafkaError, OSError, TimeoutError) as exc:
         reason = str(exc) or type(exc).__name__
+        await raise_if_refused(settings, settings.connect_timeout_s, exc)
         raise KafkaUnreachable(
             f"cannot reach Kafka at {settings.kafka_bootstrap} "
             f"(--kafka / PRECACHE_KAFKA_BOOTSTRAP): {reason}"

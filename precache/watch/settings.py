@@ -50,4 +50,6 @@ def load_watch_settings(kafka: str | None, cls: type[S]) -> S:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
         name = "--kafka / PRECACHE_KAFKA_BOOTSTRAP" if field == "kafka_bootstrap" else field
+        if not field:  # a check across settings (TLS and SASL): its message names them
+            raise ConfigError(f"settings: {err['msg'].removeprefix('Value error, ')}") from exc
         raise ConfigError(f"{name}: {err['msg']}") from exc

@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from precache.pipeline.settings import WorkerSettings
 
 PRECACHE = Path(sys.executable).parent / "precache"
@@ -25,6 +27,10 @@ def free_port() -> int:
 def settings_env(settings: WorkerSettings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRECACHE_") or "STACK" in k}
     for name, value in settings.model_dump().items():
+        if value is None:  # not set (a password file, say): leave the variable out
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         env[f"PRECACHE_{name.upper()}"] = str(value)
     return env
 

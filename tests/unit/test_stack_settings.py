@@ -1,5 +1,7 @@
 """Stack settings come from PRECACHE_STACK_* and keep the password out of reprs."""
 
+from pathlib import Path
+
 import pytest
 
 from precache.stack import StackSettings
@@ -30,3 +32,36 @@ def test_kraft_config_listens_where_settings_say() -> None:
     props = server_properties(StackSettings(kafka_port=9911, kafka_controller_port=9912))
     assert "listeners=PLAINTEXT://127.0.0.1:9911,CONTROLLER://127.0.0.1:9912" in props
     assert "process.roles=broker,controller" in props
+
+
+def test_secure_stack_has_tls_and_sasl_listeners_only(tmp_path: Path) -> None:
+    from precache.stack.rabbitmq import rabbitmq_conf
+
+    settings = StackSettings(
+        state_dir=tmp_path, amqps_port=5811, kafka_sasl_port=9811, kafka_sasl_controller_port=9812
+    ).secured()
+    props = server_properties(settings)
+    assert "listeners=SASL_SSL://127.0.0.1:9811,CONTROLLER://127.0.0.1:9812" in props
+    assert "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT" in props
+    assert "sasl.enabled.mechanisms=SCRAM-SHA-512" in props
+    assert "PLAINTEXT://" not in props
+    conf = rabbitmq_conf(settings)
+    assert "listeners.tcp = none" in conf
+    assert "listeners.ssl.default = 127.0.0.1:5811" in conf
+    assert "ssl_options.fail_if_no_peer_cert = true" in conf
+    assert (settings.rabbitmq_dir.name, settings.kafka_dir.name) == ("rabbitmq-5811", "kafka-9811")
+    assert settings.pki_dir.stat().st_mode & 0o077 == 0
+    assert all(p.stat().st_mode & 0o077 == 0 for p in settings.pki_dir.iterdir())
+
+
+def test_stack_env_points_at_the_plain_stack_with_a_password_file(tmp_path: Path) -> None:
+    from precache.stack.clients import client_env
+
+    env = client_env(StackSettings(state_dir=tmp_path, amqp_port=5812, kafka_port=9813))
+    assert env["PRECACHE_AMQP_URL"] == "amqp://guest@127.0.0.1:5812//"
+    assert env["PRECACHE_KAFKA_BOOTSTRAP"] == "127.0.0.1:9813"
+    assert env["PRECACHE_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    password = Path(env["PRECACHE_AMQP_PASSWORD_FILE"] or "")
+    assert password.read_text() == "guest\n"
+    assert password.stat().st_mode & 0o077 == 0
+    assert env["PRECACHE_KAFKA_SSL_CAFILE"] is None  # printed as `unset`

@@ -11,6 +11,7 @@ from precache import logs
 from precache.bridge.settings import BridgeSettings, QueueType, load_settings
 from precache.cli import app, bridge_cmd
 from precache.errors import ConfigError
+from precache.stack.pki import Pki, ensure_pki
 
 
 def test_defaults_reach_the_local_stack_and_hide_the_password() -> None:
@@ -53,6 +54,9 @@ NOT_THE_BRIDGES = {
     "stalled_topic",
 }
 SETTINGS = sorted(set(BridgeSettings.model_fields) - NOT_THE_BRIDGES)
+# secrets are never options (they would show in the process list): env, _FILE or the TOML file
+SECRETS = {"amqp_password", "kafka_sasl_password", "kafka_ssl_key_password"}
+OPTIONS = sorted(set(SETTINGS) - SECRETS)
 # values that must have a form of their own; every other one is derived from its type
 SPECIAL = {
     "amqp_url": "amqp://user:pw@rabbit.example:5673/vhost",
@@ -68,8 +72,51 @@ def test_the_bridge_has_settings_to_check() -> None:
     )
 
 
+# settings that are valid only with another one: what each needs beside it (as env vars)
+AMQPS = {"PRECACHE_AMQP_URL": "amqps://rabbit.example:5671/"}
+KAFKA_SSL = {"PRECACHE_KAFKA_SECURITY_PROTOCOL": "SSL"}
+COMPANIONS = {
+    "amqp_ssl_cafile": AMQPS,
+    "amqp_ssl_certfile": AMQPS,
+    "amqp_ssl_keyfile": {**AMQPS, "PRECACHE_AMQP_SSL_CERTFILE": "amqp_ssl_certfile"},
+    "kafka_ssl_cafile": KAFKA_SSL,
+    "kafka_ssl_certfile": KAFKA_SSL,
+    "kafka_ssl_keyfile": {**KAFKA_SSL, "PRECACHE_KAFKA_SSL_CERTFILE": "kafka_ssl_certfile"},
+    "kafka_ssl_key_password": {**KAFKA_SSL, "PRECACHE_KAFKA_SSL_CERTFILE": "kafka_ssl_certfile"},
+    "kafka_ssl_key_password_file": {
+        **KAFKA_SSL,
+        "PRECACHE_KAFKA_SSL_CERTFILE": "kafka_ssl_certfile",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return ensure_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(autouse=True)
+def files_and_companions(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pki: Pki
+) -> None:
+    """The files a path setting names exist (real certificates and keys where TLS files are
+    meant: they are loaded when the settings are checked), and a setting's companions are set."""
+    monkeypatch.chdir(tmp_path)
+    name = getattr(request.node, "callspec", None) and request.node.callspec.params.get("name")
+    for var, value in COMPANIONS.get(str(name), {}).items():
+        monkeypatch.setenv(var, value)
+    pem = {  # a certificate file alone holds its key too, as TLS libraries accept it
+        "cafile": pki.ca.read_text(),
+        "certfile": pki.client_cert.read_text() + pki.client_key.read_text(),
+        "keyfile": pki.client_key.read_text(),
+    }
+    for field in BridgeSettings.model_fields:
+        (tmp_path / field).write_text(pem.get(field.rsplit("_", 1)[-1], f"s3cret-{field}\n"))
+
+
 def _sample(name: str) -> Any:
-    """A valid value that is not the default (so a path that drops it shows)."""
+    """A valid value that is not the default (so a path that drops it shows); a path setting
+    names a file of the test's working folder (see ``files_and_companions``)."""
     if name in SPECIAL:
         return SPECIAL[name]
     field = BridgeSettings.model_fields[name]
@@ -86,6 +133,10 @@ def _sample(name: str) -> Any:
         return [f"{name}-a", f"{name}-b"]
     if isinstance(kind, type) and issubclass(kind, Enum):
         return next(member.value for member in kind if member != default)
+    if kind == Path | None:
+        return str(Path.cwd() / name)
+    if kind in (SecretStr, SecretStr | None):
+        return f"s3cret-{name}"
     pytest.fail(f"setting {name}: no sample value for {kind}; add one to this test")
 
 
@@ -93,6 +144,8 @@ def _value(settings: BridgeSettings, name: str) -> Any:
     value = getattr(settings, name)
     if isinstance(value, SecretStr):
         return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
     return value.value if isinstance(value, Enum) else value
 
 
@@ -122,7 +175,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[BridgeSettings]:
     return served
 
 
-@pytest.mark.parametrize("name", SETTINGS)
+@pytest.mark.parametrize("name", OPTIONS)
 def test_every_bridge_setting_is_an_option(name: str, started: list[BridgeSettings]) -> None:
     value = _sample(name)
     result = CliRunner().invoke(app, ["bridge", *_argv(name, value)])
@@ -148,7 +201,16 @@ def test_every_bridge_setting_is_read_from_the_config_file(name: str, tmp_path: 
     assert _value(load_settings(config), name) == value
 
 
-@pytest.mark.parametrize("name", SETTINGS)
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_a_secret_is_never_an_option(name: str, started: list[BridgeSettings]) -> None:
+    result = CliRunner().invoke(app, ["bridge", _flag(name), "x"])
+    assert result.exit_code != 0
+    assert started == []
+    help_text = CliRunner().invoke(app, ["bridge", "--help"], env={"COLUMNS": "1000"}).output
+    assert _flag(name) + " " not in help_text
+
+
+@pytest.mark.parametrize("name", OPTIONS)
 def test_every_bridge_setting_has_help_with_its_env_var_and_default(name: str) -> None:
     result = CliRunner().invoke(app, ["bridge", "--help"], env={"COLUMNS": "1000"})
     assert result.exit_code == 0
