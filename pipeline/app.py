@@ -104,7 +104,7 @@ def faust_app(settings: WorkerSettings) -> Any:
         web_host=settings.web_host,
         web_port=settings.web_port,
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
-        producer_linger_ms=5,
+        producer_linger_ms=0,  # the agent sends a batch at once and awaits it: nothing to wait for
         producer_max_request_size=settings.producer_max_request_size,
         Table=TrackedTable,
         stream_buffer_maxsize=65536,
