@@ -41,6 +41,8 @@ class Stats:
     held: int = 0  # progress held before any host list (R5)
     quarantined: int = 0  # operations whose timer rules raised
     ticks: int = 0
+    batches: int = 0  # batches applied, and the records they held (natural batching's sizes)
+    batched: int = 0
     first_applied_at: float | None = None  # wall clock, for throughput measurements
     last_applied_at: float | None = None
     by_reason: dict[str, int] = field(default_factory=dict)
@@ -113,6 +115,7 @@ def faust_app(settings: WorkerSettings) -> Any:
         value_serializer="json",
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by pipeline.kafka_transport
+    app.skip_topic = settings.raw_topic  # its other traffic is dropped there (same module)
     return app
 
 
@@ -128,6 +131,10 @@ def build(settings: WorkerSettings) -> Pipeline:
 
     async def committed() -> dict[int, int]:
         return await committed_offsets(settings)
+
+    def skipped(partition: int, offset: int) -> int | None:
+        before = getattr(app.consumer, "skipped_before", None)
+        return before(TopicPartition(settings.raw_topic, partition), offset) if before else None
 
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
@@ -146,7 +153,7 @@ def build(settings: WorkerSettings) -> Pipeline:
         dlq=out(settings.pipeline_dlq_topic),
         store=TableStore(app.Table("operations", partitions=n), settings.state_chunk_bytes),
         limits=limits(settings),
-        gaps=GapGuard(fetch, committed),
+        gaps=GapGuard(fetch, committed, skipped),
     )
 
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
