@@ -205,3 +205,21 @@ def result_line(name: str, argv: Sequence[str], figures: dict[str, Any]) -> str:
         },
         sort_keys=True,
     )
+
+
+def bridge_argv(settings: Any) -> list[str]:
+    """``precache bridge`` with these settings, as an operator would start it."""
+    return [
+        str(PRECACHE),
+        "bridge",
+        f"--amqp-url={settings.amqp_url.get_secret_value()}",
+        f"--kafka={settings.kafka_bootstrap}",
+        f"--exchange={settings.exchange}",
+        f"--queue={settings.queue}",
+        f"--raw-topic={settings.raw_topic}",
+        f"--dlq-topic={settings.dlq_topic}",
+        f"--prefetch={settings.prefetch}",
+        f"--region={settings.region}",
+        f"--{'' if settings.exchange_durable else 'no-'}exchange-durable",
+        "--metrics-port=0",
+    ]
