@@ -104,7 +104,7 @@ def worker_rate(s: WorkerSettings, total: int, log_dir: Path) -> dict[str, Any]:
             "rate": rate,
             "peak_rss_mb": proc_status(worker.pid, "VmHWM"),
             "elapsed_s": elapsed,
-            "batch": stats["batched_records"] / max(1, stats["batches"]),
+            "batch": stats.get("batched_records", 0) / max(1, stats.get("batches", 0)),
         }
     finally:
         worker.stop()

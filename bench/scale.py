@@ -67,7 +67,7 @@ def catch_up(s: WorkerSettings, total: int) -> dict[str, float]:
             "rate": (done - 1) / elapsed,
             "cpu_s_per_1000": cpu / max(1, done - done0) * 1000,
             "peak_rss_mib": proc_status(worker.pid, "VmHWM"),
-            "mean_batch": stats["batched_records"] / max(1, stats["batches"]),
+            "mean_batch": stats.get("batched_records", 0) / max(1, stats.get("batches", 0)),
         }
     finally:
         worker.stop()
