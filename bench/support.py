@@ -187,6 +187,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
+        if abs(value) < 10:
+            return f"{value:.2f}"
         return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
