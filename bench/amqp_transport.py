@@ -7,6 +7,7 @@ per transport, twice, alternating. CPU per message is this process's CPU time / 
 """
 
 import argparse
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -44,11 +45,17 @@ def drain(options: dict[str, Any], queue: str, count: int, transport: Any) -> tu
         return count / (time.perf_counter() - wall), (time.process_time() - cpu) / count * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    return await asyncio.to_thread(measure, argv)
+
+
+def measure(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="bench amqp", description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=50_000)
     parser.add_argument("--secure", action="store_true", help="TLS: the secure stack (amqps)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    out: list[str] = []
+    figures: dict[str, Any] = {}
     stack = StackSettings().secured(args.secure)
     amqp = amqp_connection(stack)
     options = kombu_options(amqp)
@@ -60,10 +67,8 @@ def main() -> None:
         )
         preload(settings, payloads)
         rate, cpu_us = drain(options, settings.queue, args.count, transport)
-        print(f"{name:8} {rate:10,.0f} msg/s  {cpu_us:5.1f} us CPU per message")
+        out.append(f"{name:8} {rate:10,.0f} msg/s  {cpu_us:5.1f} us CPU per message")
+        figures.setdefault(name, []).append({"rate": round(rate), "cpu_us": round(cpu_us, 1)})
         with Connection(**options) as conn:
             conn.default_channel.queue_delete(settings.queue)
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(out), figures

@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -31,14 +30,14 @@ from kombu.entity import Exchange, Queue
 from kombu.message import Message
 from kombu.messaging import Consumer
 
-from bench.machine import BusyCores, describe
+from bench.machine import BusyCores
+from bench.support import bridge_argv
 from precache.amqp_connection import kombu_options
 from precache.bridge.producer import ensure_topics
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topology import declared_queues
 from precache.kafka_connection import client_options
 from precache.stack import StackSettings
-from tests.integration.bridge.helpers import bridge_argv
 
 FIXTURE = (
     Path(__file__).resolve().parents[1]
@@ -207,12 +206,17 @@ def _rss_peak_kb(pid: int) -> int:
     return 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    return await asyncio.to_thread(measure, argv)
+
+
+def measure(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="bench bridge", description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--prefetch", type=int, default=BridgeSettings().prefetch)
     parser.add_argument("--ack-every", type=int, default=100, help="(a): multiple-ack interval")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    out: list[str] = []
     stack = StackSettings()
     run = uuid.uuid4().hex[:8]
     settings = BridgeSettings(
@@ -229,29 +233,32 @@ def main() -> None:
     asyncio.run(ensure_topics(raw_only))
     payloads = bodies(args.count)
     queue_type = settings.queue_type.value
-    print(f"payload: {len(payloads[0])} bytes/body, {args.count} messages, {queue_type} queue")
+    out.append(f"payload: {len(payloads[0])} bytes/body, {args.count} messages, {queue_type} queue")
     publish = preload(settings, payloads)
-    print(f"preload: {publish:,.0f} msg/s")
+    out.append(f"preload: {publish:,.0f} msg/s")
     cores = BusyCores()
     a = raw_amqp(settings, args.count, args.prefetch, args.ack_every)
     how = f"prefetch {args.prefetch}, ack every {args.ack_every}"
-    print(f"(a) raw kombu consume+ack ({how}): {a:,.0f} msg/s   {busy(cores)}")
+    out.append(f"(a) raw kombu consume+ack ({how}): {a:,.0f} msg/s   {busy(cores)}")
     cores.start()
     b = asyncio.run(raw_kafka(settings, payloads, raw_only.raw_topic))
-    print(f"(b) raw aiokafka produce acks=all idempotent: {b:,.0f} msg/s   {busy(cores)}")
+    out.append(f"(b) raw aiokafka produce acks=all idempotent: {b:,.0f} msg/s   {busy(cores)}")
     preload(settings, payloads)
     c, rss_kb, cpu, machine = bridge_drain(settings, args.count)
-    print(
+    out.append(
         f"(c) bridge drain: {c:,.0f} msg/s   peak RSS {rss_kb / 1024:.0f} MiB   "
         f"bridge CPU {cpu:.0%}   machine busy {machine:.2f} of {os.cpu_count()} cores"
     )
-    print(f"c / min(a, b) = {c / min(a, b):.2f}")
-    print(f"machine: {describe()}")
-    command = ["python", "-m", "bench.bridge_throughput", *sys.argv[1:]]
-    print(f"command: {' '.join(command)}")
+    out.append(f"c / min(a, b) = {c / min(a, b):.2f}")
     with Connection(settings.amqp_url.get_secret_value()) as conn:
         conn.default_channel.queue_delete(settings.queue)
-
-
-if __name__ == "__main__":
-    main()
+    figures = {
+        "raw_kombu_rate": round(a),
+        "raw_aiokafka_rate": round(b),
+        "bridge_rate": round(c),
+        "ratio": round(c / min(a, b), 3),
+        "bridge_peak_rss_mib": round(rss_kb / 1024),
+        "bridge_cpu_share": round(cpu, 3),
+        "machine_busy_cores": round(machine, 2),
+    }
+    return "\n".join(out), figures

@@ -1,6 +1,6 @@
-"""Benchmark (not a test): the worker's notifications/s against a plain aiokafka consumer.
+"""pipeline: the worker's notifications/s against a plain aiokafka consumer.
 
-    .venv/bin/python -m bench.pipeline_throughput --ops 200 --hosts 1000 --big-hosts 100000
+    .venv/bin/python -m bench pipeline --ops 200 --hosts 1000 --big-hosts 100000
 
 1. Preloads a fresh raw topic with ``--ops`` operations x ``--hosts`` hosts (start, progress,
    end; 2% of hosts fail an image) and reads it back with a plain aiokafka consumer.
@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import random
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,13 +21,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.machine import describe
+from bench.support import LOG_DIR, WorkerProcess, free_port, proc_status, produce, table
 from precache.kafka_connection import client_options
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.topics import ensure_topics
 from precache.stack import StackSettings
-from tests.pipeline_support import WorkerProcess, free_port, produce
 
 
 def settings(
@@ -96,59 +94,25 @@ def worker_rate(s: WorkerSettings, total: int, log_dir: Path) -> dict[str, Any]:
         done = 0
         while done < total:
             time.sleep(0.5)
-            try:
-                stats = worker.get("/stats/")[1]
-            except OSError:
+            got = worker.stats()
+            if got is None:
                 continue
+            stats = got
             done = stats["applied"] + stats.get("late", 0)
         elapsed = stats["last_applied_at"] - stats["first_applied_at"]
         rate = (done - 1) / elapsed
-        return {"rate": rate, "peak_rss_mb": peak_rss_mb(worker), "elapsed_s": elapsed}
+        return {
+            "rate": rate,
+            "peak_rss_mb": proc_status(worker.pid, "VmHWM"),
+            "elapsed_s": elapsed,
+            "batch": stats.get("batched_records", 0) / max(1, stats.get("batches", 0)),
+        }
     finally:
         worker.stop()
 
 
-def peak_rss_mb(worker: WorkerProcess) -> float:
-    assert worker.proc is not None
-    for line in Path(f"/proc/{worker.proc.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-async def main(args: argparse.Namespace) -> None:
-    bootstrap = args.kafka or StackSettings().kafka_bootstrap
-    log_dir = Path("/tmp/precache-bench")
-    os.makedirs(log_dir, exist_ok=True)
-    print(f"machine: {describe()}")
-    command = ["python", "-m", "bench.pipeline_throughput", *sys.argv[1:]]
-    print(f"command: {' '.join(command)}")
-
-    s = settings(bootstrap, "many", args.status_coalesce, args.store)
-    await ensure_topics(s)
-    total = await preload(s, args.ops, args.hosts, seed=1)
-    plain = await plain_consumer_rate(s, total)
-    result = worker_rate(s, total, log_dir)
-    print(f"{args.ops} ops x {args.hosts} hosts = {total} notifications")
-    print(f"  plain aiokafka consumer: {plain:,.0f} notifications/s")
-    print(
-        f"  precache worker:         {result['rate']:,.0f} notifications/s "
-        f"(ratio {result['rate'] / plain:.3f}), peak RSS {result['peak_rss_mb']:.0f} MB"
-    )
-
-    for hosts in (args.small_hosts, args.big_hosts):
-        s = settings(bootstrap, f"one-{hosts}", args.status_coalesce, args.store)
-        await ensure_topics(s)
-        total = await preload(s, 1, hosts, seed=2)
-        r = worker_rate(s, total, log_dir)
-        print(
-            f"1 op x {hosts} hosts: {r['rate']:,.0f} notifications/s, "
-            f"{1e6 / r['rate']:.0f} us/notification, peak RSS {r['peak_rss_mb']:.0f} MB"
-        )
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="bench pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--kafka", default=None)
     parser.add_argument("--ops", type=int, default=200)
     parser.add_argument("--hosts", type=int, default=1000)
@@ -156,4 +120,42 @@ if __name__ == "__main__":
     parser.add_argument("--big-hosts", type=int, default=100_000)
     parser.add_argument("--status-coalesce", action="store_true")
     parser.add_argument("--store", choices=["memory", "rocksdb"], default="memory")
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args(argv)
+    bootstrap = args.kafka or StackSettings().kafka_bootstrap
+    log_dir = LOG_DIR
+    os.makedirs(log_dir, exist_ok=True)
+
+    s = settings(bootstrap, "many", args.status_coalesce, args.store)
+    await ensure_topics(s)
+    total = await preload(s, args.ops, args.hosts, seed=1)
+    plain = await plain_consumer_rate(s, total)
+    result = await asyncio.to_thread(worker_rate, s, total, log_dir)
+    rows = [
+        [f"{args.ops} ops x {args.hosts} hosts: {total:,} notifications", plain, result["rate"],
+         result["rate"] / plain, result["peak_rss_mb"], result["batch"]],
+    ]  # fmt: skip
+    figures: dict[str, Any] = {
+        "notifications": total,
+        "plain_rate": round(plain),
+        "worker_rate": round(result["rate"]),
+        "ratio": round(result["rate"] / plain, 3),
+        "worker_peak_rss_mib": round(result["peak_rss_mb"]),
+        "mean_batch": round(result["batch"], 1),
+    }
+    for hosts in (args.small_hosts, args.big_hosts):
+        s = settings(bootstrap, f"one-{hosts}", args.status_coalesce, args.store)
+        await ensure_topics(s)
+        total = await preload(s, 1, hosts, seed=2)
+        r = await asyncio.to_thread(worker_rate, s, total, log_dir)
+        rows.append(
+            [f"1 op x {hosts:,} hosts ({1e6 / r['rate']:.0f} us each)", "", r["rate"], "",
+             r["peak_rss_mb"], r["batch"]]
+        )  # fmt: skip
+        figures[f"one_op_{hosts}_rate"] = round(r["rate"])
+        figures[f"one_op_{hosts}_peak_rss_mib"] = round(r["peak_rss_mb"])
+    text = table(
+        ["run", "plain aiokafka consumer /s", "precache worker /s", "ratio", "peak RSS MiB",
+         "mean batch"],
+        rows,
+    )  # fmt: skip
+    return text, figures

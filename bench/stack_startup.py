@@ -6,6 +6,7 @@ cold figure includes the download from Maven Central and nothing of the develope
     .venv/bin/python -m bench.stack_startup
 """
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -13,8 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from bench.machine import describe
+from typing import Any
 
 
 def _timed(env: dict[str, str], *args: str) -> float:
@@ -28,7 +28,11 @@ def _timed(env: dict[str, str], *args: str) -> float:
     return time.monotonic() - began
 
 
-def main() -> None:
+async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    return await asyncio.to_thread(measure)
+
+
+def measure() -> tuple[str, dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix="precache-bench-stack-"))
     env = {
         **os.environ,
@@ -52,12 +56,15 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         shutil.rmtree(work, ignore_errors=True)
-    print(f"machine: {describe()}")
-    print("command: .venv/bin/python -m bench.stack_startup")
-    print(f"cold (download jars, format storage): {cold:6.1f} s")
-    print(f"warm (jars cached, brokers stopped):  {warm:6.1f} s")
-    print(f"already up:                           {again:6.1f} s")
-
-
-if __name__ == "__main__":
-    main()
+    text = "\n".join(
+        [
+            f"cold (download jars, format storage): {cold:6.1f} s",
+            f"warm (jars cached, brokers stopped):  {warm:6.1f} s",
+            f"already up:                           {again:6.1f} s",
+        ]
+    )
+    return text, {
+        "cold_s": round(cold, 1),
+        "warm_s": round(warm, 1),
+        "already_up_s": round(again, 1),
+    }

@@ -68,7 +68,9 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
         list(DEFAULT_SECRET_FIELDS), description="context fields removed before Kafka"
     )
     topic_replication: int = Field(1, ge=1, description="replication factor of created topics")
-    linger_ms: int = Field(5, ge=0, description="Kafka producer batching delay")
+    linger_ms: int = Field(
+        0, ge=0, description="Kafka producer delay for a record sent alone (batches never wait)"
+    )
     max_batch_bytes: int = Field(262_144, ge=16_384, description="Kafka producer batch size")
     retry_backoff_max_s: float = Field(10.0, gt=0, description="cap of reconnect backoff")
     shutdown_timeout_s: float = Field(8.0, gt=0, description="SIGTERM: time to flush and ack")

@@ -1,19 +1,21 @@
 """The agent: one actor over the raw and ticks topics, applying notifications in batches.
 
-A batch (faust ``take_events``: up to ``batch_max`` records or ``batch_window_s``) is applied
-per partition to an :class:`~pipeline.engine.Batch`, under that partition's table scope. Each
-record's step and events are computed first and staged only if nothing raised: a record that
-fails is dead-lettered (``apply_error``) and the batch goes on as if it had never been there.
-Then the batch's dead letters and derived events are sent and confirmed by Kafka, then the
-state is written (one summary per operation, then its host markers) and confirmed too.
+A batch (:func:`~pipeline.batching.take_ready`: whatever the stream has buffered when the agent
+is free, up to ``batch_max`` records; it never waits for more) is applied per partition to an
+:class:`~pipeline.engine.Batch`, under that partition's table scope. Each record's step and
+events are computed first and staged only if nothing raised: a record that fails is
+dead-lettered (``apply_error``) and the batch goes on as if it had never been there. Then the
+batch's dead letters and derived events are sent and confirmed by Kafka, then the state is
+written (one summary per operation, then its host markers) and confirmed too.
 
 A failure that is not about one record (a send, a state write, Kafka) stops the worker with
 exit status :data:`FATAL_EXIT` before the batch is acked. Why not let faust handle it: when
-the agent raises, faust's ``take_events`` generator is closed and its ``finally`` acks every
-event of the batch, the supervisor restarts the agent, and the next commit commits those
-offsets although the batch's state was never written (records lost). ``os._exit`` runs no
-``finally``, flushes nothing and commits nothing; the batch is redelivered after the restart
-and applied exactly once (the state is idempotent under redelivery).
+the agent raises, the batch generator (faust's ``take_events``, and :func:`take_ready` which
+keeps its acks) is closed and its ``finally`` acks every event of the batch, the supervisor
+restarts the agent, and the next commit commits those offsets although the batch's state was
+never written (records lost). ``os._exit`` runs no ``finally``, flushes nothing and commits
+nothing; the batch is redelivered after the restart and applied exactly once (the state is
+idempotent under redelivery).
 """
 
 import asyncio
@@ -29,6 +31,7 @@ import structlog
 
 from precache.contract.kafka_binding import HEADERS
 from precache.pipeline import events, operation
+from precache.pipeline.batching import take_ready
 from precache.pipeline.context import Pipeline
 from precache.pipeline.engine import Batch
 from precache.pipeline.notifications import MalformedNotification, header_map, parse
@@ -44,8 +47,10 @@ APPLY_ERROR = "apply_error"
 
 def attach(p: Pipeline) -> None:
     async def operations(stream: Any) -> None:
-        async for batch in stream.take_events(p.settings.batch_max, p.settings.batch_window_s):
+        async for batch in take_ready(stream, p.settings.batch_max):
             await guarded(p, batch)
+            p.stats.batches += 1
+            p.stats.batched += len(batch)
 
     async def send_ticks() -> None:
         """Wake the agent on every raw partition this worker owns (grace and stall checks)."""

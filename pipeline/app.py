@@ -76,7 +76,7 @@ def faust_app(settings: WorkerSettings) -> Any:
         web_host=settings.web_host,
         web_port=settings.web_port,
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
-        producer_linger_ms=5,
+        producer_linger_ms=0,  # the agent sends a batch at once and awaits it: nothing to wait for
         producer_max_request_size=settings.producer_max_request_size,
         Table=TrackedTable,
         stream_buffer_maxsize=65536,
@@ -85,6 +85,7 @@ def faust_app(settings: WorkerSettings) -> Any:
         value_serializer="json",
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by pipeline.kafka_transport
+    app.skip_topic = settings.raw_topic  # its other traffic is dropped there (same module)
     return app
 
 
@@ -98,6 +99,10 @@ def build(settings: WorkerSettings) -> Pipeline:
 
     async def committed() -> dict[int, int]:
         return await committed_offsets(settings)
+
+    def skipped(partition: int, offset: int) -> int | None:
+        before = getattr(app.consumer, "skipped_before", None)
+        return before(TopicPartition(settings.raw_topic, partition), offset) if before else None
 
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
@@ -116,7 +121,7 @@ def build(settings: WorkerSettings) -> Pipeline:
         dlq=out(settings.pipeline_dlq_topic),
         store=TableStore(app.Table("operations", partitions=n), settings.state_chunk_bytes),
         limits=limits(settings),
-        gaps=GapGuard(fetch, committed),
+        gaps=GapGuard(fetch, committed, skipped),
     )
 
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:

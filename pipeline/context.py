@@ -24,6 +24,8 @@ class Stats:
     held: int = 0  # progress held before any host list (R5)
     quarantined: int = 0  # operations whose timer rules raised
     ticks: int = 0
+    batches: int = 0  # batches applied, and the records they held (natural batching's sizes)
+    batched: int = 0
     first_applied_at: float | None = None  # wall clock, for throughput measurements
     last_applied_at: float | None = None
     by_reason: dict[str, int] = field(default_factory=dict)

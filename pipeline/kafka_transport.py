@@ -33,18 +33,39 @@
   before its first commit read nothing of it. Such a partition is sought to its beginning,
   which is where the group starts it (``auto_offset_reset="earliest"``).
 
+- **Records the worker never uses are dropped before faust sees them.** Most of a region's
+  ``nova.notifications`` is other traffic (``instance.update``, ...). faust turned each such
+  record into a message, an event, a stream step and an ack before the agent threw it away
+  (about 50 us of CPU, almost what a counted record costs). A raw record whose ``event_type``
+  header says it is not a cache_images notification (:func:`~pipeline.notifications.skippable`:
+  the same judgement the agent made) is now dropped where faust converts records into
+  messages, and its offset is acked directly in faust's own bookkeeping (``_acked``,
+  ``_acked_index``, ``_n_acked``, as ``Consumer.ack`` does), so commits move past it and a
+  restart does not read it again. A skipped offset must never be committed before a record
+  of the same partition delivered earlier: faust commits the first run of consecutive acked
+  offsets, and its check against the committed offset is off by one (``_new_offset``), so
+  while delivered records of the partition are not acked yet (``_inflight``), the skipped
+  offsets wait (``_deferred``) and are acked when the last of them is. What a rebalance
+  throws away is forgotten with it (a new assignment seeks to the committed offsets and
+  reads it all again). A record without the header, or with one that is not ASCII, goes to
+  the agent, whose parser judges the value (dead letters for a broken cache_images record).
+
 Selected with the broker URL scheme ``precache-kafka://`` (see :func:`broker_url`).
 """
 
 import contextlib
 import inspect
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from aiokafka.errors import IllegalStateError
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types.tuples import ack_lock
 from mode.services import WaitResults
+from mode.utils.futures import notify
+
+from precache.pipeline.notifications import skippable
 
 SCHEME = "precache-kafka"
 
@@ -58,11 +79,77 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
+_SKIPPED = object()  # what ``_to_message`` returns for a record dropped before faust sees it
+
+
 class Consumer(faust_aiokafka.Consumer):
     _held: set[Any] | None = None  # stream partitions fetchable at the next resume_flow()
+    skipped: int = 0  # records dropped unseen (module doc), for the worker's stats
+    _skip_state: "SkipState | None" = None
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    @property
+    def _skips(self) -> "SkipState":
+        if self._skip_state is None:
+            self._skip_state = SkipState(getattr(self.app, "skip_topic", None))
+        return self._skip_state
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:  # noqa: ASYNC109 - faust's signature
+        """faust's ``getmany`` without the records ``_to_message`` dropped; every raw record
+        handed on is in flight until it is acked (module doc)."""
+        skips = self._skips
+        read_offset = self._read_offset
+        async for tp, message in super().getmany(timeout):
+            if message is _SKIPPED:
+                continue
+            if tp.topic == skips.topic:
+                r_offset = read_offset[tp]
+                if r_offset is None or message.offset >= r_offset:  # else faust drops it
+                    skips.deliver(tp, message)
+            yield tp, message
+
+    def _to_message(self, tp: Any, record: Any) -> Any:
+        skips = self._skips
+        if tp.topic == skips.topic and skippable(record.headers):
+            offset = record.offset
+            r_offset = self._read_offset[tp]
+            if r_offset is None or offset >= r_offset:  # faust's drain loop's own check
+                self._read_offset[tp] = offset  # no gap for the drain loop to fill in
+                self.skipped += 1
+                skips.skip(tp, offset)
+                if skips.busy(tp):
+                    skips.defer(tp, offset)
+                else:
+                    self._ack_offsets(tp, (offset,))
+            return _SKIPPED
+        return super()._to_message(tp, record)
+
+    def ack(self, message: Any) -> bool:
+        done = super().ack(message)
+        deferred = self._skips.done(message)
+        if deferred:
+            self._ack_offsets(message.tp, deferred)
+        return done
+
+    def skipped_before(self, tp: Any, offset: int) -> int | None:
+        """Where the run of records this consumer skipped right before the raw record at
+        ``offset`` began (None: none), for the worker's gap guard (:mod:`pipeline.gaps`)."""
+        return self._skips.skipped_before(tp, offset)
+
+    def _ack_offsets(self, tp: Any, offsets: Iterable[int]) -> None:
+        """Mark skipped offsets acked, as ``Consumer.ack`` marks a message's."""
+        with ack_lock:
+            committed = self._committed_offset[tp]
+            acked_index = self._acked_index[tp]
+            acked = self._acked[tp]
+            for offset in offsets:
+                if (committed is None or offset >= committed) and offset not in acked_index:
+                    acked_index.add(offset)
+                    acked.append(offset)
+                    self._n_acked += 1
+            notify(self._waiting_for_ack)
 
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109 - faust's signature
         """aiokafka reads ``active_partitions`` in the consumer thread while faust changes the
@@ -89,6 +176,7 @@ class Consumer(faust_aiokafka.Consumer):
 
     def _set_active_tps(self, tps: Any) -> Any:
         self._held = None  # a new assignment: what was held belonged to the old one
+        self._skips.reset()
         active = super()._set_active_tps(tps)
         active.intersection_update(self._hold(active))
         return active
@@ -107,6 +195,7 @@ class Consumer(faust_aiokafka.Consumer):
 
     def stop_flow(self) -> None:
         self._held = None  # a revocation: the partitions are resumed again after it
+        self._skips.reset()
         super().stop_flow()
 
     async def seek_to_committed(self) -> Any:
@@ -126,6 +215,7 @@ class Consumer(faust_aiokafka.Consumer):
         """faust calls this right after ``flow_control.resume()`` cleared the buffers: the
         held stream partitions (already sought to their committed offsets) may fetch now."""
         held, self._held = self._held, None
+        self._skips.reset()  # the cleared buffers' records are read again
         if held:
             self._get_active_partitions().update(held)
         super().resume_flow()
@@ -142,6 +232,55 @@ class Consumer(faust_aiokafka.Consumer):
 
     def _flowing(self) -> bool:
         return not (self.suspend_flow.is_set() or self._stopped.is_set() or self._crashed.is_set())
+
+
+class SkipState:
+    """Per raw partition: records handed to faust and not acked yet, and the skipped offsets
+    waiting for them (module doc). Messages are kept by identity: an ack of a message from
+    before a reset finds nothing."""
+
+    def __init__(self, topic: str | None) -> None:
+        self.topic = topic
+        self._inflight: dict[Any, set[Any]] = {}
+        self._deferred: dict[Any, list[int]] = {}
+        self._run: dict[Any, tuple[int, int]] = {}  # tp -> (first, next) of the skips in a row
+        self._covered: dict[Any, dict[int, int]] = {}  # tp -> {delivered offset: run's first}
+
+    def reset(self) -> None:
+        self._inflight.clear()
+        self._deferred.clear()
+        self._run.clear()
+        self._covered.clear()
+
+    def skip(self, tp: Any, offset: int) -> None:
+        first, next_ = self._run.get(tp, (offset, offset))
+        self._run[tp] = (first if next_ == offset else offset, offset + 1)
+
+    def deliver(self, tp: Any, message: Any) -> None:
+        self._inflight.setdefault(tp, set()).add(message)
+        run = self._run.pop(tp, None)
+        if run is not None and run[1] == message.offset:
+            self._covered.setdefault(tp, {})[message.offset] = run[0]
+
+    def skipped_before(self, tp: Any, offset: int) -> int | None:
+        covered = self._covered.get(tp)
+        return covered.pop(offset, None) if covered else None
+
+    def busy(self, tp: Any) -> bool:
+        return bool(self._inflight.get(tp))
+
+    def defer(self, tp: Any, offset: int) -> None:
+        self._deferred.setdefault(tp, []).append(offset)
+
+    def done(self, message: Any) -> list[int]:
+        """``message`` was acked: the skipped offsets that may be acked now."""
+        inflight = self._inflight.get(message.tp)
+        if not inflight or message not in inflight:
+            return []
+        inflight.discard(message)
+        if inflight:
+            return []
+        return self._deferred.pop(message.tp, [])
 
 
 class Transport(faust_aiokafka.Transport):

@@ -115,6 +115,26 @@ def is_relevant(headers: Mapping[str, str]) -> bool:
     return event_type is None or event_type.startswith(PREFIX) or not event_type.isascii()
 
 
+_PREFIX_BYTES = PREFIX.encode()
+_ABSENT = object()
+
+
+def skippable(headers: Iterable[tuple[str, Any]] | None) -> bool:
+    """``not is_relevant(header_map(headers))`` from the raw Kafka headers, decoding nothing:
+    the worker's consumer drops such records before faust builds an event for them (see
+    :mod:`pipeline.kafka_transport`). The last ``event_type`` header counts, as in
+    :func:`header_map`."""
+    event_type: Any = _ABSENT
+    for key, value in headers or ():
+        if key == "event_type":
+            event_type = value
+    if event_type is _ABSENT:
+        return False
+    if not isinstance(event_type, bytes):
+        event_type = str(event_type).encode(errors="surrogateescape")
+    return event_type.isascii() and not event_type.startswith(_PREFIX_BYTES)
+
+
 def nova_time(value: Any) -> str:
     """``2026-11-23 19:04:24.662740`` (Nova: UTC, no zone) -> ``2026-11-23T19:04:24.662740Z``.
 

@@ -39,10 +39,10 @@ class WorkerSettings(KafkaSettings, ConnectTimeout):
         30.0, gt=0, description="a dead worker's partitions move after"
     )
     batch_max: int = Field(
-        1000, ge=1, description="notifications applied as one batch (one state write per op)"
-    )
-    batch_window_s: float = Field(
-        0.1, gt=0, description="a batch closes after this long even if not full"
+        1000,
+        ge=1,
+        description="most notifications applied as one batch (one state write per op); a "
+        "batch is what arrived while the previous one was applied, never waited for",
     )
     fetch_max_wait_ms: int = Field(
         50, ge=0, description="broker wait for an empty fetch (faust's own is 1500)"

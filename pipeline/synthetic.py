@@ -1,13 +1,19 @@
-"""Nova-shaped cache_images notifications for tests and the benchmark (not a simulator).
+"""Nova-shaped cache_images notifications for tests and the benchmark (not a simulator), and
+the other traffic of a region's notification stream.
 
-Records look exactly like the bridge's: value = inner oslo message JSON, key = aggregate uuid,
-headers region/event_type/message_id/source/received_at.
+Records look exactly like the bridge's: value = inner oslo message JSON, key = aggregate uuid
+(other notifications: their object's uuid), headers region/event_type/message_id/source/
+received_at. Other traffic takes the shapes of Nova's own versioned samples
+(``nova_other_samples/``, see its README).
 """
 
+import json
 import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -108,3 +114,45 @@ def oslo_record(message: dict[str, Any], region: str) -> Record:
 
 def hostnames(n: int, prefix: str = "guaranine") -> list[str]:
     return [f"{prefix}{i}" for i in range(1, n + 1)]
+
+
+OTHER_SAMPLES = Path(__file__).resolve().parent / "nova_other_samples"
+# what a region's stream mostly carries: instance updates, then service heartbeats
+OTHER_WEIGHTS = {"instance-update": 6, "service-update": 3, "flavor-update": 1}
+
+
+@cache
+def other_samples() -> dict[str, dict[str, Any]]:
+    return {n: json.loads((OTHER_SAMPLES / f"{n}.json").read_text()) for n in OTHER_WEIGHTS}
+
+
+def other_message(rng: random.Random) -> dict[str, Any]:
+    """One inner oslo message that is not about pre-caching, as Nova sends it."""
+    name = rng.choices(list(OTHER_WEIGHTS), weights=list(OTHER_WEIGHTS.values()))[0]
+    sample = other_samples()[name]
+    payload = dict(sample["payload"])
+    data = dict(payload["nova_object.data"])
+    if "uuid" in data:
+        data["uuid"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    payload["nova_object.data"] = data
+    return {
+        **sample,
+        "payload": payload,
+        "message_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "_context_request_id": f"req-{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+    }
+
+
+def other_records(n: int, rng: random.Random, region: str = "region-a") -> list[Record]:
+    """``n`` bridge records of other notifications."""
+    return [oslo_record(other_message(rng), region) for _ in range(n)]
+
+
+def interleave(counted: list[Record], others_per_record: int, rng: random.Random) -> list[Record]:
+    """``others_per_record`` other records before each counted one."""
+    out: list[Record] = []
+    for record in counted:
+        out += other_records(others_per_record, rng)
+        out.append(record)
+    return out

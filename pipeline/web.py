@@ -62,16 +62,20 @@ def attach(p: Pipeline) -> None:
 
     async def stats(view: Any, request: Any) -> Any:
         s = p.stats
+        skipped = getattr(p.app.consumer, "skipped", 0)  # dropped by the consumer, unseen
         return view.json(
             {
                 "applied": s.applied,
-                "ignored": s.ignored,
+                "ignored": s.ignored + skipped,
+                "skipped_unseen": skipped,
                 "malformed": s.malformed,
                 "malformed_by_reason": s.by_reason,
                 "late": s.late,
                 "held": s.held,
                 "quarantined": s.quarantined,
                 "ticks": s.ticks,
+                "batches": s.batches,
+                "batched_records": s.batched,
                 "first_applied_at": s.first_applied_at,
                 "last_applied_at": s.last_applied_at,
                 "gap_records_checked": p.gaps.checked,

@@ -1,30 +1,17 @@
 """Plain aiokafka clients for the tests: produce raw records, read topics back, create and
 alter topics the way an operator would."""
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import ConsumerRecord
 
-from precache.pipeline.synthetic import Record
+from bench.support import produce as produce  # one copy, shared with the benchmarks
 from tests.support.schemas import derived_event
-
-
-async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=16 * 1024 * 1024
-    )
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 async def read_until(

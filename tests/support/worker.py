@@ -1,9 +1,7 @@
 """`precache worker` as a subprocess with a test's own settings, on a free port."""
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,28 +9,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
+from bench.support import free_port, settings_env  # one copy, shared with the benchmarks
 from precache.pipeline.settings import WorkerSettings
 
 PRECACHE = Path(sys.executable).parent / "precache"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def settings_env(settings: WorkerSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRECACHE_") or "STACK" in k}
-    for name, value in settings.model_dump().items():
-        if value is None:  # not set (a password file, say): leave the variable out
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        env[f"PRECACHE_{name.upper()}"] = str(value)
-    return env
+__all__ = ["WorkerProcess", "free_port", "settings_env"]
 
 
 class WorkerProcess:

@@ -33,3 +33,25 @@ async def test_reset_checks_against_the_committed_offsets_again():
     assert await guard.observe(0, 11) == []
     guard.reset()
     assert await guard.observe(0, 15) == [10, 11, 12, 13, 14]
+
+
+async def test_a_run_the_consumer_skipped_is_no_gap_but_anything_before_it_is():
+    calls: list[tuple[int, int, int]] = []
+
+    async def fetch(partition: int, start: int, end: int) -> list[int]:
+        calls.append((partition, start, end))
+        return list(range(start, end))
+
+    async def committed() -> dict[int, int]:
+        return {0: 0}
+
+    runs = {(0, 50): 1, (0, 90): 70}  # (partition, delivered offset) -> first skipped before
+
+    def skipped(partition: int, offset: int) -> int | None:
+        return runs.pop((partition, offset), None)
+
+    guard = GapGuard(fetch, committed, skipped)
+    assert await guard.observe(0, 0) == []
+    assert await guard.observe(0, 50) == []  # 1..49 read and skipped by the consumer
+    assert await guard.observe(0, 90) == list(range(51, 90))  # 51..69 never came
+    assert calls == [(0, 51, 90)]

@@ -9,10 +9,12 @@ import inspect
 import re
 
 import faust
+from faust import streams
 from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from precache.pipeline import batching
 from precache.pipeline.kafka_transport import Consumer, ConsumerThread
 
 OVERRIDDEN = [
@@ -24,6 +26,9 @@ OVERRIDDEN = [
     "seek_to_committed",
     "resume_flow",
     "wait_first",
+    "getmany",
+    "_to_message",
+    "ack",
 ]
 
 
@@ -73,3 +78,66 @@ def test_the_drain_loop_calls_wait_first_with_the_delivery_and_the_suspension() 
 def test_our_consumer_thread_is_the_one_faust_creates() -> None:
     assert Consumer._new_consumer_thread is not faust_aiokafka.Consumer._new_consumer_thread
     assert issubclass(ConsumerThread, faust_aiokafka.AIOKafkaConsumerThread)
+
+
+def test_getmany_converts_each_record_after_its_checks_right_before_handing_it_on() -> None:
+    """The skip happens in ``_to_message``: it must be called once per record, in order, only
+    for records faust hands to the drain loop (active partition, flow on, same generation)."""
+    source = inspect.getsource(faust_consumer.Consumer.getmany)
+    assert "to_message = self._to_message" in source
+    checks = source.find("tp in active_partitions")
+    handed = source.find("yield tp, to_message(tp, record)")
+    assert -1 < checks < handed, (checks, handed)
+
+
+def test_the_drain_loop_delivers_one_message_at_a_time_and_checks_the_read_offset() -> None:
+    """A skipped record sets the read offset as the drain loop would (no gap is recorded), and
+    is never skipped below it; the next record is converted only after the previous one was
+    delivered (so a skip knows what is in flight before it)."""
+    source = inspect.getsource(faust_consumer.Consumer._drain_messages)
+    assert "if r_offset is None or offset >= r_offset:" in source
+    deliver = source.find("callback(message)")
+    set_offset = source.find("set_read_offset(tp, offset)")
+    assert -1 < deliver < set_offset
+    assert "async for tp, message in ait:" in source
+
+
+def test_ack_keeps_the_bookkeeping_skipped_offsets_are_added_to() -> None:
+    """``Consumer._ack_offsets`` repeats what ``ack`` does for an offset; ``_new_offset`` commits
+    the first run of consecutive acked offsets and tolerates one missing offset after the
+    committed one: why skipped offsets wait for the records delivered before them."""
+    ack = inspect.getsource(faust_consumer.Consumer.ack)
+    for step in (
+        "committed = self._committed_offset[tp]",
+        "if committed is None or offset >= committed:",
+        "acked_index.add(offset)",
+        "acked_for_tp.append(offset)",
+        "self._n_acked += 1",
+        "notify(self._waiting_for_ack)",
+        "with ack_lock:",
+    ):
+        assert step in ack, step
+    new_offset = inspect.getsource(faust_consumer.Consumer._new_offset)
+    assert "if min(acked) - committed_offset > 1:" in new_offset
+    assert "batch = next(consecutive_numbers(acked))" in new_offset
+
+
+def test_take_ready_follows_take_events() -> None:
+    """``pipeline.batching.take_ready`` is ``take_events`` without the window: the same
+    processor, passive drain, acks after the batch; and the stream loop yields to the event
+    loop before every event (why the batch is handed over when the queue is empty)."""
+    take = inspect.getsource(streams.Stream.take_events)
+    for step in (
+        "self.enable_acks = False",
+        "self.add_processor(add_to_buffer)",
+        "self._enable_passive(cast(ChannelT, channel_it))",
+        "event = self.current_event",
+        "await self.ack(event)",
+    ):
+        assert step in take, step
+    aiter_source = inspect.getsource(streams.Stream._py_aiter)
+    assert "await sleep(0)" in aiter_source
+    assert "chan_queue = chan.queue" in aiter_source
+    ours = inspect.getsource(batching.take_ready)
+    assert "stream.enable_acks = False" in ours
+    assert "await stream.ack(event)" in ours

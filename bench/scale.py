@@ -1,0 +1,119 @@
+"""scale: 10 regions x 100 concurrent operations; the worker's cost per notification as the
+stream grows from 10k to 1M notifications.
+
+Each step preloads a fresh raw topic with ``--regions`` x ``--ops`` operations running at the
+same time (all starts, then the progress of every operation interleaved, then the ends); the
+hosts per operation grow with the step (10k notifications: 10 hosts each, 1M: 1,000 hosts
+each). A fresh ``precache worker`` (changelog tables) catches up; the table gives its CPU
+seconds per 1,000 notifications (from its first to its last applied notification, /proc), its
+rate and its peak RSS. Flat CPU per 1,000 from the first step to the last is the target. The
+bridge's cost per notification does not depend on the stream's length (it keeps no state):
+``bench bridge`` measures it.
+"""
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from bench.support import (
+    WorkerProcess,
+    cpu_seconds,
+    proc_status,
+    produce_many,
+    table,
+    worker_settings,
+)
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
+from precache.pipeline.topics import ensure_topics
+from precache.stack import StackSettings
+
+
+def stream(regions: int, ops: int, hosts: int) -> list[Record]:
+    """Every operation of every region at once: starts, interleaved progress, ends."""
+    names = hostnames(hosts)
+    running = [
+        SyntheticOperation(hosts=names, images=["img-1", "img-2"], region=f"region-{r}")
+        for r in range(regions)
+        for _ in range(ops)
+    ]
+    records = [op.start() for op in running]
+    progress = [op.all_progress() for op in running]
+    for i in range(hosts):
+        records += [p[i] for p in progress]
+    records += [op.end() for op in running]
+    return records
+
+
+def catch_up(s: WorkerSettings, total: int) -> dict[str, float]:
+    worker = WorkerProcess(s).start()
+    try:
+        cpu0: float | None = None
+        done0 = 0
+        while True:
+            time.sleep(0.2)
+            stats = worker.stats()
+            if stats is None:
+                continue
+            done = stats["applied"] + stats.get("late", 0)
+            if cpu0 is None and done:
+                cpu0, done0 = cpu_seconds(worker.pid), done
+            if done >= total:
+                break
+        cpu = cpu_seconds(worker.pid) - (cpu0 or 0.0)
+        elapsed = stats["last_applied_at"] - stats["first_applied_at"]
+        return {
+            "rate": (done - 1) / elapsed,
+            "cpu_s_per_1000": cpu / max(1, done - done0) * 1000,
+            "peak_rss_mib": proc_status(worker.pid, "VmHWM"),
+            "mean_batch": stats.get("batched_records", 0) / max(1, stats.get("batches", 0)),
+        }
+    finally:
+        worker.stop()
+
+
+async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="bench scale", description=__doc__.splitlines()[0])
+    parser.add_argument("--regions", type=int, default=10)
+    parser.add_argument("--ops", type=int, default=100, help="concurrent operations per region")
+    parser.add_argument(
+        "--steps", default="10000,100000,1000000", help="notifications per step (comma list)"
+    )
+    parser.add_argument("--store", choices=["memory", "rocksdb"], default="memory")
+    args = parser.parse_args(argv)
+    bootstrap = StackSettings().kafka_bootstrap
+    rows: list[list[Any]] = []
+    figures: dict[str, Any] = {}
+    for step in (int(x) for x in args.steps.split(",")):
+        hosts = max(1, step // (args.regions * args.ops))
+        records = stream(args.regions, args.ops, hosts)
+        s = worker_settings(bootstrap, f"scale-{step}", store=args.store)
+        await ensure_topics(s)
+        began = time.monotonic()
+        await produce_many(bootstrap, s.raw_topic, records)
+        preload_s = time.monotonic() - began
+        r = await asyncio.to_thread(catch_up, s, len(records))
+        rows.append(
+            [f"{len(records):,}", hosts, r["rate"], r["cpu_s_per_1000"], r["peak_rss_mib"],
+             r["mean_batch"], preload_s]
+        )  # fmt: skip
+        figures[str(len(records))] = {k: round(v, 3) for k, v in r.items()}
+    text = "\n".join(
+        [
+            f"{args.regions} regions x {args.ops} concurrent operations, store {args.store}",
+            table(
+                [
+                    "notifications",
+                    "hosts per op",
+                    "worker /s",
+                    "worker CPU s per 1,000",
+                    "worker peak RSS MiB",
+                    "mean batch",
+                    "preload s",
+                ],
+                rows,
+            ),
+        ]
+    )
+    return text, figures

@@ -1,0 +1,229 @@
+"""What every benchmark shares: worker processes, topics of its own, producing, the result line.
+
+bench/ imports nothing from tests/ (a layer rule): the few helpers it needs live here.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bench.machine import describe
+from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.synthetic import Record
+
+ROOT = Path(__file__).resolve().parents[1]
+PRECACHE = Path(sys.executable).parent / "precache"
+LOG_DIR = Path("/tmp/precache-bench")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def worker_settings(bootstrap: str, tag: str, **overrides: Any) -> WorkerSettings:
+    """A worker on topics, group and data folder of its own."""
+    app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
+    fields: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap,
+        "app_id": app_id,
+        "raw_topic": f"{app_id}.raw",
+        "ticks_topic": f"{app_id}.ticks",
+        "status_topic": f"{app_id}.status",
+        "completed_topic": f"{app_id}.completed",
+        "host_failed_topic": f"{app_id}.host-failed",
+        "stalled_topic": f"{app_id}.stalled",
+        "pipeline_dlq_topic": f"{app_id}.dlq",
+        "web_port": free_port(),
+        "data_dir": Path(f"/tmp/precache-bench/{app_id}"),
+        "log_level": "WARNING",
+        **overrides,
+    }
+    return WorkerSettings(**fields)
+
+
+def settings_env(settings: Any) -> dict[str, str]:
+    """The environment that gives a ``precache`` sub-command exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRECACHE_") or "STACK" in k}
+    for name, value in settings.model_dump().items():
+        if value is None:  # not set (a password file, say): leave the variable out
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if isinstance(value, list):
+            value = json.dumps(value)
+        env[f"PRECACHE_{name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcess:
+    """``precache worker`` as a child process with its own settings."""
+
+    def __init__(self, settings: WorkerSettings, log: Path | None = None) -> None:
+        self.settings = settings
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = log or LOG_DIR / f"{settings.app_id}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> "WorkerProcess":
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(PRECACHE), "worker"],
+                env=settings_env(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def stats(self) -> dict[str, Any] | None:
+        try:
+            url = f"http://127.0.0.1:{self.settings.web_port}/stats/"
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return dict(json.loads(r.read()))
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until this worker owns its raw partitions."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: see {self.log_path}")
+            stats = self.stats()
+            if stats and stats.get("partitions"):
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not ready in {timeout}s: see {self.log_path}")
+
+
+def proc_status(pid: int, field: str) -> float:
+    """A ``/proc/PID/status`` figure in MiB (VmHWM: peak RSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=16 * 1024 * 1024
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def produce_many(bootstrap: str, topic: str, records: Sequence[Record]) -> None:
+    for i in range(0, len(records), 20_000):
+        await produce(bootstrap, topic, records[i : i + 20_000])
+
+
+def commit() -> str:
+    """The git commit measured, ``+dirty`` when the work tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}+dirty" if dirty else head
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A markdown table (pastes into bench/README.md as it is)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if abs(value) < 10:
+            return f"{value:.2f}"
+        return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def result_line(name: str, argv: Sequence[str], figures: dict[str, Any]) -> str:
+    """The benchmark's last line: one JSON object with its figures, the machine, the commit."""
+    return json.dumps(
+        {
+            "bench": name,
+            "command": " ".join([".venv/bin/python", "-m", "bench", name, *argv]),
+            "commit": commit(),
+            "machine": describe(),
+            "figures": figures,
+        },
+        sort_keys=True,
+    )
+
+
+def bridge_argv(settings: Any) -> list[str]:
+    """``precache bridge`` with these settings, as an operator would start it."""
+    return [
+        str(PRECACHE),
+        "bridge",
+        f"--amqp-url={settings.amqp_url.get_secret_value()}",
+        f"--kafka={settings.kafka_bootstrap}",
+        f"--exchange={settings.exchange}",
+        f"--queue={settings.queue}",
+        f"--raw-topic={settings.raw_topic}",
+        f"--dlq-topic={settings.dlq_topic}",
+        f"--prefetch={settings.prefetch}",
+        f"--region={settings.region}",
+        f"--{'' if settings.exchange_durable else 'no-'}exchange-durable",
+        "--metrics-port=0",
+    ]

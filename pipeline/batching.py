@@ -1,0 +1,81 @@
+"""Natural batching: the agent takes what its stream has buffered as soon as it is free.
+
+faust's ``Stream.take_events(max_, within)`` hands a batch over only when it holds ``max_``
+events or ``within`` seconds have passed: on a quiet stream every notification waited up to
+the window (0.1 s) before the agent even looked at it. :func:`take_ready` is the same
+machinery (a processor fills a buffer while the stream is consumed passively; the agent gets a
+list of events; the events are acked after the agent is done with them) with one change: the
+batch is handed over as soon as the stream's queue is empty (everything delivered so far is
+in the buffer) or the buffer holds ``max_`` events. While the agent applies a batch (its sends
+and state writes wait for Kafka), the records that arrive stay in the stream's queue and make
+the next batch: batches grow with the load, up to ``max_``, and never wait for more.
+
+"Queue empty", not "one event": faust's stream loop yields to the event loop before every
+event (``await sleep(0)`` in ``Stream._py_aiter``), so waking the agent at the first event
+handed it batches of one event each, whatever the backlog (measured: 544 records/s).
+
+Acks are faust's: every event of a batch is acked after the agent's loop body returned, or
+when the generator is closed (the agent raised or was cancelled). The worker never lets a
+worker-level failure get that far (:mod:`pipeline.agents` exits with status 70 first), so a
+batch is acked only once its effects are in Kafka.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mode.utils.futures import notify
+
+
+async def take_ready(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
+    """Yield lists of 1 to ``max_`` events: whatever is buffered when the agent asks."""
+    buffer: list[Any] = []
+    ready = asyncio.Event()  # the buffer holds what the stream's queue had
+    queue = getattr(stream.channel, "queue", None)
+    caught_up: Any = queue.empty if queue is not None else (lambda: True)
+    consumed = asyncio.Event()  # the agent took the buffer: the filler may go on
+    consuming: asyncio.Future[None] | None = None  # set while the agent holds a batch
+
+    async def add_to_buffer(value: Any) -> Any:
+        nonlocal consuming
+        try:
+            if consuming is not None:
+                try:
+                    await consuming
+                finally:
+                    consuming = None
+            event = stream.current_event
+            if event is None:
+                raise RuntimeError("take_ready found current_event is None")
+            buffer.append(event)
+            if len(buffer) >= max_:
+                ready.set()
+                consumed.clear()
+                await stream.wait(consumed)  # never more than max_ events in one batch
+            elif caught_up():
+                ready.set()
+        except asyncio.CancelledError:  # pragma: no cover
+            raise
+        except Exception as exc:
+            stream.log.exception("Error adding to take buffer: %r", exc)
+            await stream.crash(exc)
+        return value
+
+    stream.enable_acks = False  # events are acked here, after the agent is done with them
+    stream.add_processor(add_to_buffer)
+    stream._enable_passive(aiter(stream.channel))
+    while not stream.should_stop:
+        await stream.wait_for_stopped(ready)
+        if not buffer:
+            continue
+        consuming = stream.loop.create_future()  # the filler waits while we hand over
+        events = list(buffer)
+        try:
+            yield events
+        finally:
+            buffer.clear()
+            ready.clear()
+            for event in events:
+                await stream.ack(event)
+            notify(consuming)
+            consumed.set()
