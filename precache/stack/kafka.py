@@ -138,9 +138,17 @@ def start(settings: StackSettings) -> int:
     return pid
 
 
+def cluster_id() -> str:
+    """A random KRaft cluster id, as Kafka's ``Uuid.randomUuid`` makes one: never starting with
+    ``-``, which the storage tool's argument parser would read as an option (1 start in 64)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 def _format_storage(settings: StackSettings, config: Path) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    argv = _java_command(settings, _STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config))
+    argv = _java_command(settings, _STORAGE_TOOL, "format", "-t", cluster_id(), "-c", str(config))
     if settings.secure:
         argv += _scram_users(settings)
     result = subprocess.run(argv, capture_output=True, text=True, check=False, env=_java_env())

@@ -1,10 +1,12 @@
 """Stack settings come from PRECACHE_STACK_* and keep the password out of reprs."""
 
+import base64
+import uuid
 from pathlib import Path
 
 import pytest
 
-from precache.stack import StackSettings
+from precache.stack import StackSettings, kafka
 from precache.stack.kafka import server_properties
 
 
@@ -65,3 +67,15 @@ def test_stack_env_points_at_the_plain_stack_with_a_password_file(tmp_path: Path
     assert password.read_text() == "guest\n"
     assert password.stat().st_mode & 0o077 == 0
     assert env["PRECACHE_KAFKA_SSL_CAFILE"] is None  # printed as `unset`
+
+
+def test_a_cluster_id_never_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uuid4 bytes whose base64 starts with '-' (0xf8..0xfb first byte): Kafka's storage tool
+    took such an id for an option and the stack failed to start, 1 start in 64."""
+    ids = iter([uuid.UUID(bytes=b"\xfb" + bytes(15)), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(ids))
+    made = kafka.cluster_id()
+    assert not made.startswith("-")
+    assert base64.urlsafe_b64decode(made + "==") == b"\x01" * 16
+    monkeypatch.undo()
+    assert all(not kafka.cluster_id().startswith("-") for _ in range(2000))
