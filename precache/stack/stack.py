@@ -61,15 +61,25 @@ _BROKERS = (
 def stack_up(settings: StackSettings) -> list[BrokerStatus]:
     """Start whichever broker is not running, then wait until both answer their protocol."""
     started: dict[str, int] = {}
-    for broker in _BROKERS:
-        if broker.running_pid(settings) is None:
-            _refuse_foreign(broker, settings)
-            started[broker.name] = broker.start(settings)
-    deadline = time.monotonic() + settings.start_timeout_s
-    statuses = []
-    for broker in _BROKERS:
-        _wait_until_answering(broker, settings, deadline)
-        statuses.append(_status(broker, settings, started_now=broker.name in started))
+    try:
+        for broker in _BROKERS:
+            if broker.running_pid(settings) is None:
+                _refuse_foreign(broker, settings)
+                started[broker.name] = broker.start(settings)
+        deadline = time.monotonic() + settings.start_timeout_s
+        statuses = []
+        for broker in _BROKERS:
+            _wait_until_answering(broker, settings, deadline)
+            statuses.append(_status(broker, settings, started_now=broker.name in started))
+    except BaseException:
+        # all or nothing: a broker this call started is not left running when another failed
+        # (it would answer on its port, owned by no one, and refuse the next `up`)
+        for broker in reversed(_BROKERS):
+            if broker.name in started:
+                stop_group(started[broker.name])
+                broker.pid_file(settings).unlink(missing_ok=True)
+        rabbitmq.stop_epmd_if_idle()
+        raise
     return statuses
 
 
