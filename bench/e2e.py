@@ -281,7 +281,8 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         stats = worker.stats() or {}
     finally:
         stop.set()
-        noise.join(5)
+        if noise.is_alive():
+            noise.join(5)
         for p in (watcher, reader):
             p.join(5)
             if p.is_alive():
