@@ -4,7 +4,6 @@ and reading its own counts (metrics) while it holds deliveries."""
 import asyncio
 import contextlib
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.support import bridge_argv as bridge_argv  # shared with the benchmarks
 from precache.bridge.inflight import InFlightBytes
 from precache.bridge.service import Bridge
 from precache.bridge.settings import BridgeSettings
@@ -109,24 +109,6 @@ async def running_bridge(settings: BridgeSettings) -> AsyncIterator[Bridge]:
     finally:
         stop.set()
         await asyncio.wait_for(task, settings.shutdown_timeout_s + 5)
-
-
-def bridge_argv(settings: BridgeSettings) -> list[str]:
-    """``precache bridge`` with this test's settings, as an operator would start it."""
-    return [
-        str(Path(sys.executable).parent / "precache"),
-        "bridge",
-        f"--amqp-url={settings.amqp_url.get_secret_value()}",
-        f"--kafka={settings.kafka_bootstrap}",
-        f"--exchange={settings.exchange}",
-        f"--queue={settings.queue}",
-        f"--raw-topic={settings.raw_topic}",
-        f"--dlq-topic={settings.dlq_topic}",
-        f"--prefetch={settings.prefetch}",
-        f"--region={settings.region}",
-        f"--{'' if settings.exchange_durable else 'no-'}exchange-durable",
-        "--metrics-port=0",
-    ]
 
 
 def start_bridge_process(settings: BridgeSettings, log: Path) -> subprocess.Popen[bytes]:
