@@ -36,8 +36,11 @@ async def test_95_hosts_8_failures_shuffled_and_duplicated(
     await produce(settings.kafka_bootstrap, settings.raw_topic, records)
     worker.wait_ready()
 
+    # host.failed is another topic: its events may be fetched after the completed one
     events = await read_until(
-        settings.kafka_bootstrap, outputs(settings), lambda ev: bool(completed_ids(ev))
+        settings.kafka_bootstrap,
+        outputs(settings),
+        lambda ev: bool(completed_ids(ev)) and len(of_type(ev, "host.failed")) >= len(failed),
     )
     for event in events:
         validate(event)
@@ -153,8 +156,9 @@ async def test_end_with_missing_host_stall_malformed_and_unused_records(
     await produce(settings.kafka_bootstrap, settings.raw_topic, records)
     worker.wait_ready()
 
-    def done(ev: list[dict[str, object]]) -> bool:
-        return bool(completed_ids(ev)) and bool(of_type(ev, "operation.stalled"))
+    def done(ev: list[dict[str, object]]) -> bool:  # three topics, fetched in any order
+        kinds = ("operation.stalled", "host.failed")
+        return bool(completed_ids(ev)) and all(of_type(ev, kind) for kind in kinds)
 
     events = await read_until(settings.kafka_bootstrap, outputs(settings), done)
     for event in events:
