@@ -159,8 +159,9 @@ async def test_two_regions_same_aggregate_missing_host_and_conductor_crash(
             events = await read_until(
                 worker.kafka_bootstrap,
                 [worker.completed_topic, worker.host_failed_topic, worker.stalled_topic],
-                lambda evs: (
+                lambda evs: (  # three topics, fetched in any order
                     op_a in completed_ids(evs)
+                    and any(e["subject"] == op_a for e in of_type(evs, "host.failed"))
                     and any(e["subject"] == op_b for e in of_type(evs, "operation.stalled"))
                 ),
             )
