@@ -71,11 +71,14 @@ def settings_env(settings: Any) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """``precache worker`` as a child process with its own settings."""
+    """``precache worker`` as a child process with its own settings; stopped by its pid.
+
+    The one copy: the tests use it too (``tests.support.worker``)."""
 
     def __init__(self, settings: WorkerSettings, log: Path | None = None) -> None:
         self.settings = settings
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        if log is None:
+            LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = log or LOG_DIR / f"{settings.app_id}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -83,6 +86,10 @@ class WorkerProcess:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
 
     def start(self) -> "WorkerProcess":
         with self.log_path.open("ab") as log:
@@ -95,35 +102,53 @@ class WorkerProcess:
             )
         return self
 
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, no goodbye."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                self.kill()
+
+    def get(self, path: str) -> tuple[int, Any]:
+        """GET ``path`` on the worker's HTTP view: status and decoded body."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
 
     def stats(self) -> dict[str, Any] | None:
         try:
-            url = f"http://127.0.0.1:{self.settings.web_port}/stats/"
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return dict(json.loads(r.read()))
-        except (OSError, urllib.error.URLError, ValueError):
+            status, body = self.get("/stats/")
+        except (OSError, ValueError):
             return None
+        return dict(body) if status == 200 else None
 
-    def wait_ready(self, timeout: float = 120) -> None:
-        """Until this worker owns its raw partitions."""
+    def wait_ready(self, partitions: int | None = None, timeout: float = 120) -> dict[str, Any]:
+        """Until the HTTP view answers and this worker owns ``partitions`` raw partitions
+        (any, when None); its stats then."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited: see {self.log_path}")
+                raise RuntimeError(f"worker exited\n{self.tail()}")
             stats = self.stats()
-            if stats and stats.get("partitions"):
-                return
+            owned = len(stats.get("partitions", [])) if stats else 0
+            if stats and (owned == partitions if partitions is not None else owned):
+                return stats
             time.sleep(0.3)
-        raise RuntimeError(f"worker not ready in {timeout}s: see {self.log_path}")
+        raise RuntimeError(f"worker not ready in {timeout}s\n{self.tail()}")
+
+    def tail(self, n: int = 40) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
 
 
 def proc_status(pid: int, field: str) -> float:
