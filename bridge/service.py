@@ -41,6 +41,7 @@ from precache.bridge.records import SHRUNK_BYTES, Delivery, Item, RecordBuilder,
 from precache.bridge.sender import BatchSender, Shipment
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.unconfirmed import Entry, Unconfirmed
+from precache.heap import freeze_startup_heap
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +102,7 @@ class Bridge:
         except Exception as exc:  # a wrong topic (KafkaSetupError): the bridge cannot start
             self._fail(exc)
             return
+        freeze_startup_heap()  # started: what start-up made leaves the collector's view
         self._healthy.set()
         if self._consumer is not None:
             self._consumer.allow_fetch()

@@ -18,16 +18,27 @@ Acks are faust's: every event of a batch is acked after the agent's loop body re
 when the generator is closed (the agent raised or was cancelled). The worker never lets a
 worker-level failure get that far (:mod:`pipeline.agents` exits with status 70 first), so a
 batch is acked only once its effects are in Kafka.
+
+One change to when: the agent may set a batch's ``acks_after`` (an awaitable: its state
+writes' confirmation) and go on with the next batch; the batch's events are then acked when
+that completes, and never if it fails (the worker is exiting then). That takes the state
+writes' round trip off the path of the next batch (:mod:`pipeline.agents`).
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from mode.utils.futures import notify
 
 
-async def take_ready(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
+class EventBatch(list[Any]):
+    """The events of one batch; ``acks_after``: their acks wait for it (set by the agent)."""
+
+    acks_after: Awaitable[Any] | None = None
+
+
+async def take_ready(stream: Any, max_: int) -> AsyncIterator[EventBatch]:
     """Yield lists of 1 to ``max_`` events: whatever is buffered when the agent asks."""
     buffer: list[Any] = []
     ready = asyncio.Event()  # the buffer holds what the stream's queue had
@@ -35,6 +46,7 @@ async def take_ready(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
     caught_up: Any = queue.empty if queue is not None else (lambda: True)
     consumed = asyncio.Event()  # the agent took the buffer: the filler may go on
     consuming: asyncio.Future[None] | None = None  # set while the agent holds a batch
+    acking: set[asyncio.Task[None]] = set()  # acks waiting for their batch's ``acks_after``
 
     async def add_to_buffer(value: Any) -> Any:
         nonlocal consuming
@@ -69,13 +81,28 @@ async def take_ready(stream: Any, max_: int) -> AsyncIterator[list[Any]]:
         if not buffer:
             continue
         consuming = stream.loop.create_future()  # the filler waits while we hand over
-        events = list(buffer)
+        events = EventBatch(buffer)
         try:
             yield events
         finally:
             buffer.clear()
             ready.clear()
-            for event in events:
-                await stream.ack(event)
+            after = events.acks_after
+            if after is None:
+                for event in events:
+                    await stream.ack(event)
+            else:
+                task = asyncio.ensure_future(_ack_after(stream, events, after))
+                acking.add(task)
+                task.add_done_callback(acking.discard)
             notify(consuming)
             consumed.set()
+
+
+async def _ack_after(stream: Any, events: list[Any], after: Awaitable[Any]) -> None:
+    try:
+        await after
+    except BaseException:  # not confirmed, or cancelled: never acked (the worker is exiting)
+        return
+    for event in events:
+        await stream.ack(event)

@@ -44,3 +44,4 @@ class Pipeline:
     gaps: GapGuard
     stats: Stats = field(default_factory=Stats)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
+    settling: Any = None  # the last batch's state confirmation (pipeline.agents)

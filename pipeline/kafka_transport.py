@@ -50,12 +50,21 @@
   reads it all again). A record without the header, or with one that is not ASCII, goes to
   the agent, whose parser judges the value (dead letters for a broken cache_images record).
 
+- **The producer is idempotent.** faust enables idempotence only with transactions
+  (``Producer._settings_extra``); at least once, a batch of changelog writes that failed
+  (a timeout, say) could be followed by a later one of the same partition that landed, and
+  the changelog would have a hole: a restart would recover an operation's markers without the
+  host list or the summary they depend on (wrong counts, shown by
+  ``tests/unit/test_pipeline_agent_faults.py``). Idempotent, Kafka appends one producer's
+  batches to a partition only in order, so the changelog is always a prefix of what was
+  written, and the worker exits at the first failure (``pipeline.agents``).
+
 Selected with the broker URL scheme ``precache-kafka://`` (see :func:`broker_url`).
 """
 
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from aiokafka.errors import IllegalStateError
@@ -283,8 +292,15 @@ class SkipState:
         return self._deferred.pop(message.tp, [])
 
 
+class Producer(faust_aiokafka.Producer):
+    def _settings_extra(self) -> Mapping[str, Any]:
+        """Idempotent, at least once too (module doc)."""
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
+    Producer = Producer
 
 
 drivers.TRANSPORTS.aliases.setdefault(SCHEME, f"{__name__}:Transport")

@@ -73,6 +73,7 @@ def _run_faust(settings: Any) -> None:
     import faust
 
     from precache import logs
+    from precache.heap import freeze_startup_heap
     from precache.pipeline.app import build
     from precache.pipeline.topics import prepare_topics
 
@@ -81,6 +82,11 @@ def _run_faust(settings: Any) -> None:
             """mode has just put its own handler on the root logger: use ours instead, so
             faust's, aiokafka's and the pipeline's lines share one structured format."""
             logs.configure(settings.log_level)
+
+        async def on_startup_finished(self) -> None:
+            """Started and recovered: what start-up made leaves the collector's view."""
+            await super().on_startup_finished()
+            freeze_startup_heap()
 
     pipeline = build(settings)
     changelogs = [t.changelog_topic.get_topic_name() for t in pipeline.app.tables.values()]

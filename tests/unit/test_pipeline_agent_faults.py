@@ -82,31 +82,61 @@ class Topic:
 
 
 class Changelog(dict[str, Any]):
-    """A table whose writes are the changelog: a crash keeps the prefix written so far."""
+    """A table and its changelog: the worker reads the dict; a restart recovers the writes
+    Kafka confirmed. A write whose confirmation failed is lost with the crash, and so is every
+    write after it: the worker's producer is idempotent, so Kafka appends one producer's
+    writes to a partition only in order (``pipeline.kafka_transport``), and one operation's
+    keys share a changelog partition."""
+
+    _GONE = object()
 
     def __init__(self, faults: Faults) -> None:
         super().__init__()
         self.faults = faults
         self.pending: list[asyncio.Future[None]] = []
+        self.log: list[tuple[str, Any, bool]] = []
+        self.broken = False  # a confirmation failed: nothing after it lands either
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.faults.hit("table_write")
         super().__setitem__(key, value)
-        self._confirmed()
+        self._sent(key, value)
 
     def __delitem__(self, key: str) -> None:
         self.faults.hit("table_write")
         super().__delitem__(key)
-        self._confirmed()
+        self._sent(key, self._GONE)
 
-    def _confirmed(self) -> None:
+    def _sent(self, key: str, value: Any) -> None:
         fut = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
+        try:
+            self.faults.hit("state_confirm")
+            if self.broken:
+                raise Injected("after a failed write")
+        except Injected as exc:
+            self.broken = True
+            fut.set_exception(exc)
+            self.log.append((key, value, False))
+        else:
+            fut.set_result(None)
+            self.log.append((key, value, True))
         self.pending.append(fut)
 
     def take_pending(self) -> list[asyncio.Future[None]]:
         pending, self.pending = self.pending, []
         return pending
+
+    def recover(self) -> None:
+        """What a restarted worker reads back: the confirmed writes."""
+        self.log = [entry for entry in self.log if entry[2]]
+        self.pending = []
+        self.broken = False
+        dict.clear(self)
+        for key, value, _ in self.log:
+            if value is self._GONE:
+                dict.pop(self, key, None)
+            else:
+                dict.__setitem__(self, key, value)
 
 
 def pipeline(table: Changelog, sent: list[tuple[str, Any]], faults: Faults) -> Pipeline:
@@ -173,10 +203,11 @@ INVALID = {(0, 3), (0, 4)}  # (partition, offset): the junk and the intruder
 
 
 def run(batches: list[list[Event]], faults: Faults) -> tuple[Changelog, list[tuple[str, Any]]]:
-    """The batches through the agent; a worker-level failure restarts it on the changelog
-    prefix and redelivers from the first unacked batch."""
+    """The batches through the agent as ``take_ready`` drives it: the next batch starts as
+    soon as the agent returns, a batch is acked once its state writes are confirmed. A
+    worker-level failure restarts it on the changelog and redelivers from the first unacked
+    batch."""
     table, sent = Changelog(faults), list[tuple[str, Any]]()
-    done = 0
     exits: list[int] = []
 
     def exit(code: int) -> None:
@@ -184,15 +215,28 @@ def run(batches: list[list[Event]], faults: Faults) -> tuple[Changelog, list[tup
         raise Exited
 
     async def go() -> None:
-        nonlocal done
         p = pipeline(table, sent, faults)
-        while done < len(batches):
+        acked = started = 0  # batches [0, acked) are acked, [acked, started) settling
+        settling: dict[int, asyncio.Future[None]] = {}
+        while acked < len(batches):
             try:
-                await guarded(p, batches[done], exit)
+                if started < len(batches):
+                    settling[started] = await guarded(p, batches[started], exit)
+                    started += 1
+                else:
+                    await settling[acked]
+                while acked < started and settling[acked].done():
+                    settling.pop(acked).result()
+                    acked += 1
             except Exited:
-                p = pipeline(table, sent, faults)  # restart: fresh indexes, same changelog
-                continue
-            done += 1
+                for pending in settling.values():
+                    if pending.done() and not pending.cancelled():
+                        pending.exception()  # retrieved: it failed, or was never acked
+                    pending.cancel()
+                settling.clear()
+                table.recover()
+                p = pipeline(table, sent, faults)  # restart: fresh indexes, the changelog
+                started = acked
 
     asyncio.run(go())
     assert exits in ([], [FATAL_EXIT])
@@ -317,7 +361,7 @@ def test_a_record_that_raises_is_dead_lettered_alone(
         assert summaries(table) == summaries(expected), (point, at, failed)
 
 
-@pytest.mark.parametrize("point", ["send", "confirm", "table_write"])
+@pytest.mark.parametrize("point", ["send", "confirm", "table_write", "state_confirm"])
 def test_a_worker_level_failure_exits_before_the_ack_and_redelivery_is_exact(
     point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,9 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from precache.pipeline import batching
-from precache.pipeline.kafka_transport import Consumer, ConsumerThread
+from precache.pipeline.app import faust_app
+from precache.pipeline.kafka_transport import Consumer, ConsumerThread, Producer
+from precache.pipeline.settings import WorkerSettings
 
 OVERRIDDEN = [
     "_getmany",
@@ -141,3 +143,22 @@ def test_take_ready_follows_take_events() -> None:
     ours = inspect.getsource(batching.take_ready)
     assert "stream.enable_acks = False" in ours
     assert "await stream.ack(event)" in ours
+
+
+def test_faust_builds_its_producer_with_the_extra_settings_we_override() -> None:
+    """``kafka_transport.Producer._settings_extra`` makes the producer idempotent; faust must
+    still merge that method's settings into the aiokafka producer it creates."""
+    assert "**self._settings_extra()," in inspect.getsource(faust_aiokafka.Producer._new_producer)
+
+
+async def test_the_worker_producer_is_idempotent() -> None:
+    """A hole in a changelog partition would recover wrong state (module doc of the
+    transport); the aiokafka producer the worker's app really builds is idempotent."""
+    app = faust_app(WorkerSettings())
+    assert isinstance(app.producer, Producer)
+    producer = app.producer._new_producer()
+    try:
+        assert producer._txn_manager is not None  # aiokafka makes one for idempotence only
+        assert app.producer._settings_extra()["acks"] == "all"
+    finally:
+        await producer.stop()
