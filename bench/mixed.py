@@ -6,7 +6,10 @@ against a plain aiokafka consumer reading the same topic.
 2. The plain consumer: aiokafka ``getmany`` over the whole topic, the ``event_type`` header of
    every record read, each cache_images record parsed (orjson) and its host counted in a dict:
    the Python floor, no durability.
-3. ``precache worker`` (changelog tables, defaults) catches up on the same topic; its rate is
+3. The faust floor (bench/faust_floor.py): the worker's faust app and transport (other traffic
+   skipped before faust) with a no-op agent over ``take_ready``; its rate and CPU per record
+   are counted as the worker's are: every record of the topic, from its first batch on.
+4. ``precache worker`` (changelog tables, defaults) catches up on the same topic; its rate is
    the records of the topic over the time from its first applied notification to the moment
    its ``/stats/`` counters account for every record of the topic; its CPU and peak RSS come
    from /proc.
@@ -20,6 +23,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from bench.faust_floor import LABEL, run_floor
 from bench.support import (
     WorkerProcess,
     cpu_seconds,
@@ -78,6 +82,18 @@ async def plain_consumer(s: WorkerSettings, total: int) -> dict[str, float]:
     return {"rate": total / elapsed, "cpu_us_per_record": cpu / total * 1e6}
 
 
+def floor_run(s: WorkerSettings, counted: int, total: int) -> dict[str, float]:
+    """The faust floor until it saw every cache_images record and read every record; counted
+    as :func:`worker_run` counts: the topic's records over the time from its first batch."""
+    floor = run_floor(s, counted, total)
+    elapsed = floor["last_at"] - floor["first_at"]
+    return {
+        "rate": total / elapsed,
+        "cpu_us_per_record": floor["cpu_s"] / max(1, total - floor["read_at_first"]) * 1e6,
+        "peak_rss_mib": floor["peak_rss_mib"],
+    }
+
+
 def worker_run(s: WorkerSettings, counted: int, total: int) -> dict[str, float]:
     """Until the worker has read every record of the topic (applied, late, ignored or dead-
     lettered: other traffic lands on partitions of its own, so the last counted record is not
@@ -125,6 +141,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     await produce_many(bootstrap, s.raw_topic, records)
     total = len(records)
     plain = await plain_consumer(s, total)
+    floor = floor_run(s, len(counted), total)
     worker = worker_run(s, len(counted), total)
     ratio = worker["rate"] / plain["rate"]
     text = "\n".join(
@@ -140,6 +157,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
                         plain["cpu_us_per_record"],
                         "",
                     ],
+                    [LABEL, floor["rate"], floor["cpu_us_per_record"], floor["peak_rss_mib"]],
                     [
                         "precache worker",
                         worker["rate"],
@@ -149,6 +167,8 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
                 ],
             ),
             f"worker / plain = {ratio:.2f} (target >= 0.9); "
+            f"floor / plain = {floor['rate'] / plain['rate']:.2f}; "
+            f"worker / floor = {worker['rate'] / floor['rate']:.2f}; "
             f"records skipped before faust: {worker['skipped_unseen']:,.0f}",
         ]
     )
@@ -157,6 +177,10 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         "counted": len(counted),
         "plain_rate": round(plain["rate"]),
         "plain_cpu_us_per_record": round(plain["cpu_us_per_record"], 2),
+        "floor_rate": round(floor["rate"]),
+        "floor_cpu_us_per_record": round(floor["cpu_us_per_record"], 2),
+        "floor_peak_rss_mib": round(floor["peak_rss_mib"]),
+        "floor_ratio": round(floor["rate"] / plain["rate"], 3),
         "worker_rate": round(worker["rate"]),
         "worker_cpu_us_per_record": round(worker["cpu_us_per_record"], 2),
         "worker_peak_rss_mib": round(worker["peak_rss_mib"]),

@@ -4,9 +4,11 @@
 
 1. Preloads a fresh raw topic with ``--ops`` operations x ``--hosts`` hosts (start, progress,
    end; 2% of hosts fail an image) and reads it back with a plain aiokafka consumer.
-2. Starts ``precache worker`` (changelog-backed memory tables) on it and measures, from its
+2. The faust floor (bench/faust_floor.py) reads it: the worker's faust app and transport with
+   a no-op agent over ``take_ready``; its rate is counted as the worker's is (below).
+3. Starts ``precache worker`` (changelog-backed memory tables) on it and measures, from its
    ``/stats/`` counter, notifications/s from the first to the last applied notification.
-3. Runs one ``--small-hosts`` operation and one ``--big-hosts`` operation through fresh workers:
+4. Runs one ``--small-hosts`` operation and one ``--big-hosts`` operation through fresh workers:
    per-host cost must stay flat; peak RSS is the worker's VmHWM.
 """
 
@@ -21,6 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from bench.faust_floor import LABEL, run_floor
 from bench.support import LOG_DIR, WorkerProcess, free_port, proc_status, produce, table
 from precache.kafka_connection import client_options
 from precache.pipeline.settings import WorkerSettings
@@ -129,16 +132,25 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     await ensure_topics(s)
     total = await preload(s, args.ops, args.hosts, seed=1)
     plain = await plain_consumer_rate(s, total)
+    floor = await asyncio.to_thread(run_floor, s, total)
+    # as worker_rate counts: (records - 1) / (end of the last batch - end of the first)
+    floor_rate = (floor["seen"] - 1) / (floor["last_at"] - floor["first_at"])
+    floor_cpu_us = floor["cpu_s"] / max(1, floor["seen"] - floor["read_at_first"]) * 1e6
     result = await asyncio.to_thread(worker_rate, s, total, log_dir)
     rows = [
-        [f"{args.ops} ops x {args.hosts} hosts: {total:,} notifications", plain, result["rate"],
-         result["rate"] / plain, result["peak_rss_mb"], result["batch"]],
+        [f"{args.ops} ops x {args.hosts} hosts: {total:,} notifications", plain, floor_rate,
+         result["rate"], result["rate"] / plain, result["rate"] / floor_rate,
+         result["peak_rss_mb"], result["batch"]],
     ]  # fmt: skip
     figures: dict[str, Any] = {
         "notifications": total,
         "plain_rate": round(plain),
+        "floor_rate": round(floor_rate),
+        "floor_cpu_us_per_record": round(floor_cpu_us, 2),
+        "floor_mean_batch": round(floor["seen"] / max(1, floor["batches"]), 1),
         "worker_rate": round(result["rate"]),
         "ratio": round(result["rate"] / plain, 3),
+        "worker_vs_floor": round(result["rate"] / floor_rate, 3),
         "worker_peak_rss_mib": round(result["peak_rss_mb"]),
         "mean_batch": round(result["batch"], 1),
     }
@@ -148,14 +160,14 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         total = await preload(s, 1, hosts, seed=2)
         r = await asyncio.to_thread(worker_rate, s, total, log_dir)
         rows.append(
-            [f"1 op x {hosts:,} hosts ({1e6 / r['rate']:.0f} us each)", "", r["rate"], "",
-             r["peak_rss_mb"], r["batch"]]
+            [f"1 op x {hosts:,} hosts ({1e6 / r['rate']:.0f} us each)", "", "", r["rate"], "",
+             "", r["peak_rss_mb"], r["batch"]]
         )  # fmt: skip
         figures[f"one_op_{hosts}_rate"] = round(r["rate"])
         figures[f"one_op_{hosts}_peak_rss_mib"] = round(r["peak_rss_mb"])
     text = table(
-        ["run", "plain aiokafka consumer /s", "precache worker /s", "ratio", "peak RSS MiB",
-         "mean batch"],
+        ["run", "plain aiokafka consumer /s", f"{LABEL} /s", "precache worker /s", "ratio",
+         "worker / floor", "peak RSS MiB", "mean batch"],
         rows,
     )  # fmt: skip
     return text, figures
