@@ -142,3 +142,39 @@ async def test_a_batch_whose_body_raised_is_acked_all_the_same(stream: Any) -> N
         gc.collect()  # as faust's own tests: let the finalizer see the dropped generator
         await asyncio.sleep(0.01)
     assert all(m.acked for m in messages)
+
+
+async def test_a_batch_with_acks_after_is_acked_when_it_completes(stream: Any) -> None:
+    """The agent may go on with the next batch while Kafka confirms a batch's state writes
+    (``EventBatch.acks_after``): its events are acked only when that completes."""
+    first = await deliver(stream, 3)
+    batches = take_ready(stream, 1000)
+    batch = cast(batching.EventBatch, await next_batch(batches))
+    confirmed = asyncio.get_running_loop().create_future()
+    batch.acks_after = confirmed
+    second = await deliver(stream, 2, first=3)
+    assert [e.message for e in await next_batch(batches)] == second  # the next batch: at once
+    assert not any(m.acked for m in first)  # not confirmed yet
+    confirmed.set_result(None)
+    deadline = asyncio.get_running_loop().time() + BATCH_WAIT_S
+    while not all(m.acked for m in first) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    assert all(m.acked for m in first)
+    assert not any(m.acked for m in second)  # its body is still running
+    await batches.aclose()
+
+
+async def test_a_batch_whose_acks_after_failed_is_never_acked(stream: Any) -> None:
+    """A state write that failed: the worker is exiting, the batch must be read again."""
+    first = await deliver(stream, 3)
+    batches = take_ready(stream, 1000)
+    batch = cast(batching.EventBatch, await next_batch(batches))
+    failed = asyncio.get_running_loop().create_future()
+    batch.acks_after = failed
+    failed.set_exception(Boom("changelog write refused"))
+    second = await deliver(stream, 1, first=3)
+    assert [e.message for e in await next_batch(batches)] == second
+    for _ in range(20):  # the ack task has run by now (it only awaited a done future)
+        await asyncio.sleep(0)
+    assert not any(m.acked for m in first)
+    await batches.aclose()
