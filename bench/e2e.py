@@ -201,6 +201,12 @@ async def create_raw_topic(s: WorkerSettings) -> None:
 
 
 QS = ("p50", "p95", "p99", "max")
+INSIDE = {
+    "newest record's age when its batch starts (Kafka timestamp -> agent: fetch, hand-over)": (
+        "age_ms"
+    ),
+    "batch: apply, send and confirm its events, send its state": "apply_ms",
+}
 
 
 def start_bridge(amqp_url: str, s: WorkerSettings, exchange: str) -> subprocess.Popen[bytes]:
@@ -307,6 +313,17 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     }
     breakdown = {k: percentiles(v) for k, v in stages.items() if len(v) > 1}
     notifications = sum(len(o.op.hosts) + 2 for o in ops)
+    inside = stats.get("batch_latency", {})
+    inside = {k: v for k, v in inside.items() if k in INSIDE.values()}
+    floor = sum(
+        breakdown[k]["p50"] * n
+        for k, n in (
+            ("publish -> bridge receive", 1),
+            ("bridge receive -> Kafka append", 1),
+            ("worker sends -> consumer read", 2),
+        )
+        if k in breakdown
+    )
     text = "\n".join(
         [
             f"{len(ops)} operations ({args.sizes} hosts, cycled), {notifications:,} cache_images "
@@ -335,9 +352,25 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
             ),
             f"worker batches: {stats.get('batches', 0):,}, "
             f"{stats.get('batched_records', 0) / max(1, stats.get('batches', 0)):.1f} records each",
+            "",
+            "inside the worker (its GET /stats, the last 4,096 batches, every batch of the run):",
+            table(
+                ["figure", "p50 ms", "p99 ms", "max ms"],
+                [
+                    [label, *[inside.get(key, {}).get(q, "") for q in ("p50", "p99", "max")]]
+                    for label, key in INSIDE.items()
+                ],
+            ),
+            "",
+            f"hop floor (p50): {floor:.1f} ms = publish -> bridge receive + bridge receive -> "
+            "Kafka append + 2 x (worker sends -> consumer read): what RabbitMQ and two Kafka "
+            "hops cost in this run with no processing at all (the worker's input fetch is a "
+            "hop like its output's)",
         ]
     )
     figures = {
+        "hop_floor_p50_ms": round(floor, 2),
+        "worker_inside_ms": inside,
         "ops": len(ops),
         "completed": len(done),
         "precache_ms": {k: round(v, 2) for k, v in precache.items()},

@@ -57,7 +57,11 @@ APPLY_ERROR = "apply_error"
 def attach(p: Pipeline) -> None:
     async def operations(stream: Any) -> None:
         async for batch in take_ready(stream, p.settings.batch_max):
+            began = time.time()
+            newest = max((e.message.timestamp for e in batch), default=began)
             batch.acks_after = await guarded(p, batch)
+            p.stats.batch_age_ms.append((began - newest) * 1000)
+            p.stats.batch_ms.append((time.time() - began) * 1000)
             p.stats.batches += 1
             p.stats.batched += len(batch)
 

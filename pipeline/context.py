@@ -4,6 +4,7 @@ Apart from :mod:`pipeline.app`, which builds it, so that the agents and views de
 and never on the module that wires them together (no import cycle).
 """
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,34 @@ class Stats:
     first_applied_at: float | None = None  # wall clock, for throughput measurements
     last_applied_at: float | None = None
     by_reason: dict[str, int] = field(default_factory=dict)
+    # the last batches: how old their newest notification was when the agent took them
+    # (Kafka record timestamp to batch start: fetch and hand-over), and how long applying,
+    # sending and confirming their events took; milliseconds (``GET /stats``)
+    batch_age_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_BATCHES))
+    batch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_BATCHES))
+
+    def batch_latency(self) -> dict[str, dict[str, float] | int]:
+        """p50/p99/max of the recent batches' figures (``GET /stats``)."""
+        return {
+            "batches": len(self.batch_ms),
+            "age_ms": quantiles(self.batch_age_ms),
+            "apply_ms": quantiles(self.batch_ms),
+        }
+
+
+RECENT_BATCHES = 4096
+
+
+def quantiles(values: "deque[float]") -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    last = len(ordered) - 1
+    return {
+        "p50": round(ordered[last // 2], 2),
+        "p99": round(ordered[(last * 99) // 100], 2),
+        "max": round(ordered[last], 2),
+    }
 
 
 @dataclass

@@ -76,6 +76,7 @@ def attach(p: Pipeline) -> None:
                 "ticks": s.ticks,
                 "batches": s.batches,
                 "batched_records": s.batched,
+                "batch_latency": s.batch_latency(),
                 "first_applied_at": s.first_applied_at,
                 "last_applied_at": s.last_applied_at,
                 "gap_records_checked": p.gaps.checked,

@@ -182,6 +182,10 @@ async def test_end_with_missing_host_stall_malformed_and_unused_records(
     assert b"not JSON" in headers["error"]
     stats = worker.get("/stats/")[1]
     assert (stats["malformed"], stats["ignored"]) == (1, 1)
+    latency = stats["batch_latency"]  # the worker's own figures of its recent batches
+    assert 1 <= latency["batches"] <= stats["batches"]
+    for figure in ("age_ms", "apply_ms"):
+        assert 0 <= latency[figure]["p50"] <= latency[figure]["p99"] <= latency[figure]["max"]
 
     # progress resumes the stalled operation
     await produce(settings.kafka_bootstrap, settings.raw_topic, stalled.all_progress()[4:6])

@@ -212,7 +212,7 @@ FAUST_PAGES = [
 async def test_only_our_routes_are_served(
     worker_settings: Settings, start_worker: Callable[[WorkerSettings], WorkerProcess]
 ) -> None:
-    settings = await worker_settings()
+    settings = await worker_settings(log_level="INFO")
     worker = start_worker(settings)
     op = SyntheticOperation(hosts=hostnames(3), images=["c3b84ecf-43e9-4c6c-adfd-ab6db0e2bca2"])
     await produce(settings.kafka_bootstrap, settings.raw_topic, op.records())
@@ -226,3 +226,8 @@ async def test_only_our_routes_are_served(
     for path in FAUST_PAGES:
         status, body = http_get(worker.url + path.format(key=key))
         assert status == 404, (path, body[:200])
+    # started: what start-up made left the garbage collector's view (precache.heap)
+    lines = worker.log_path.read_text().splitlines()
+    frozen = [json.loads(line) for line in lines if "start-up heap frozen" in line]
+    assert len(frozen) == 1, worker.tail()
+    assert frozen[0]["objects"] > 50_000

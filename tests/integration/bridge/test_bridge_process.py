@@ -39,6 +39,7 @@ async def test_sigterm_flushes_acks_and_exits_zero(
     assert took < 5, f"exit took {took:.1f}s"
     assert "amqp://guest:***@" in log.read_text()
     assert "guest:guest" not in log.read_text()
+    assert log.read_text().count("start-up heap frozen") == 1  # once Kafka took it (heap.py)
     ready, _ = await asyncio.to_thread(queue_counts, amqp_url, settings.queue)
     records = await read_topic(
         kafka_bootstrap, settings.raw_topic, lambda r: len(r) + ready >= len(sent), within=10
