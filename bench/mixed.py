@@ -25,9 +25,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.faust_floor import LABEL, run_floor
 from bench.support import (
-    WorkerProcess,
-    cpu_seconds,
-    proc_status,
+    catch_up,
     produce_many,
     table,
     worker_settings,
@@ -94,35 +92,17 @@ def floor_run(s: WorkerSettings, counted: int, total: int) -> dict[str, float]:
     }
 
 
-def worker_run(s: WorkerSettings, counted: int, total: int) -> dict[str, float]:
+def worker_run(s: WorkerSettings, total: int) -> dict[str, float]:
     """Until the worker has read every record of the topic (applied, late, ignored or dead-
     lettered: other traffic lands on partitions of its own, so the last counted record is not
     the last record read); the rate is from its first applied notification to then."""
-    worker = WorkerProcess(s).start()
-    try:
-        cpu0: float | None = None
-        done0 = 0
-        while True:
-            time.sleep(0.05)
-            stats = worker.stats()
-            if stats is None:
-                continue
-            done = sum(stats.get(k, 0) for k in ("applied", "late", "ignored", "malformed"))
-            if cpu0 is None and stats["applied"]:
-                cpu0, done0 = cpu_seconds(worker.pid), done
-            if done >= total:
-                finished = time.time()
-                break
-        cpu = cpu_seconds(worker.pid) - (cpu0 or 0.0)
-        elapsed = finished - stats["first_applied_at"]
-        return {
-            "rate": total / elapsed,
-            "cpu_us_per_record": cpu / max(1, done - done0) * 1e6,
-            "peak_rss_mib": proc_status(worker.pid, "VmHWM"),
-            "skipped_unseen": float(stats.get("skipped_unseen", 0)),
-        }
-    finally:
-        worker.stop()
+    run = catch_up(s, total, ("applied", "late", "ignored", "malformed"), poll_s=0.05)
+    return {
+        "rate": total / (run.finished_at - run.stats["first_applied_at"]),
+        "cpu_us_per_record": run.cpu_s / run.cpu_records * 1e6,
+        "peak_rss_mib": run.peak_rss_mib,
+        "skipped_unseen": float(run.stats.get("skipped_unseen", 0)),
+    }
 
 
 async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
@@ -142,7 +122,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     total = len(records)
     plain = await plain_consumer(s, total)
     floor = floor_run(s, len(counted), total)
-    worker = worker_run(s, len(counted), total)
+    worker = worker_run(s, total)
     ratio = worker["rate"] / plain["rate"]
     text = "\n".join(
         [

@@ -17,14 +17,12 @@ import asyncio
 import os
 import random
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from bench.faust_floor import LABEL, run_floor
-from bench.support import LOG_DIR, WorkerProcess, free_port, proc_status, produce, table
+from bench.support import LOG_DIR, catch_up, produce, table, worker_settings
 from precache.kafka_connection import client_options
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.synthetic import SyntheticOperation, hostnames
@@ -35,23 +33,7 @@ from precache.stack import StackSettings
 def settings(
     bootstrap: str, tag: str, coalesce: bool = False, store: str = "memory"
 ) -> WorkerSettings:
-    app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
-    return WorkerSettings(
-        kafka_bootstrap=bootstrap,
-        app_id=app_id,
-        raw_topic=f"{app_id}.raw",
-        ticks_topic=f"{app_id}.ticks",
-        status_topic=f"{app_id}.status",
-        completed_topic=f"{app_id}.completed",
-        host_failed_topic=f"{app_id}.host-failed",
-        stalled_topic=f"{app_id}.stalled",
-        pipeline_dlq_topic=f"{app_id}.dlq",
-        web_port=free_port(),
-        data_dir=Path(f"/tmp/precache-bench/{app_id}"),
-        log_level="WARNING",
-        status_coalesce=coalesce,
-        store=store,
-    )
+    return worker_settings(bootstrap, tag, status_coalesce=coalesce, store=store)
 
 
 async def preload(s: WorkerSettings, ops: int, hosts: int, seed: int) -> int:
@@ -86,32 +68,21 @@ async def plain_consumer_rate(s: WorkerSettings, total: int) -> float:
     return total / (time.monotonic() - began)
 
 
-def worker_rate(s: WorkerSettings, total: int, log_dir: Path) -> dict[str, Any]:
+def worker_rate(s: WorkerSettings, total: int) -> dict[str, Any]:
     """Run a worker until it applied ``total`` notifications; rate and peak RSS.
 
     The rate is (applied - 1) / (last - first applied), from the worker's own clock; an
     ``.end`` after its operation completed counts as ``late`` (rule R7), processed all the same.
     """
-    worker = WorkerProcess(s, log_dir / f"{s.app_id}.log").start()
-    try:
-        done = 0
-        while done < total:
-            time.sleep(0.5)
-            got = worker.stats()
-            if got is None:
-                continue
-            stats = got
-            done = stats["applied"] + stats.get("late", 0)
-        elapsed = stats["last_applied_at"] - stats["first_applied_at"]
-        rate = (done - 1) / elapsed
-        return {
-            "rate": rate,
-            "peak_rss_mb": proc_status(worker.pid, "VmHWM"),
-            "elapsed_s": elapsed,
-            "batch": stats.get("batched_records", 0) / max(1, stats.get("batches", 0)),
-        }
-    finally:
-        worker.stop()
+    run = catch_up(s, total, poll_s=0.5)
+    elapsed = run.applied_s
+    done = run.stats["applied"] + run.stats.get("late", 0)
+    return {
+        "rate": (done - 1) / elapsed,
+        "peak_rss_mb": run.peak_rss_mib,
+        "elapsed_s": elapsed,
+        "batch": run.mean_batch,
+    }
 
 
 async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
@@ -125,8 +96,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     parser.add_argument("--store", choices=["memory", "rocksdb"], default="memory")
     args = parser.parse_args(argv)
     bootstrap = args.kafka or StackSettings().kafka_bootstrap
-    log_dir = LOG_DIR
-    os.makedirs(log_dir, exist_ok=True)
+    os.makedirs(LOG_DIR, exist_ok=True)
 
     s = settings(bootstrap, "many", args.status_coalesce, args.store)
     await ensure_topics(s)
@@ -136,7 +106,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     # as worker_rate counts: (records - 1) / (end of the last batch - end of the first)
     floor_rate = (floor["seen"] - 1) / (floor["last_at"] - floor["first_at"])
     floor_cpu_us = floor["cpu_s"] / max(1, floor["seen"] - floor["read_at_first"]) * 1e6
-    result = await asyncio.to_thread(worker_rate, s, total, log_dir)
+    result = await asyncio.to_thread(worker_rate, s, total)
     rows = [
         [f"{args.ops} ops x {args.hosts} hosts: {total:,} notifications", plain, floor_rate,
          result["rate"], result["rate"] / plain, result["rate"] / floor_rate,
@@ -158,7 +128,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         s = settings(bootstrap, f"one-{hosts}", args.status_coalesce, args.store)
         await ensure_topics(s)
         total = await preload(s, 1, hosts, seed=2)
-        r = await asyncio.to_thread(worker_rate, s, total, log_dir)
+        r = await asyncio.to_thread(worker_rate, s, total)
         rows.append(
             [f"1 op x {hosts:,} hosts ({1e6 / r['rate']:.0f} us each)", "", "", r["rate"], "",
              "", r["peak_rss_mb"], r["batch"]]

@@ -17,9 +17,7 @@ import time
 from typing import Any
 
 from bench.support import (
-    WorkerProcess,
-    cpu_seconds,
-    proc_status,
+    catch_up,
     produce_many,
     table,
     worker_settings,
@@ -46,31 +44,15 @@ def stream(regions: int, ops: int, hosts: int) -> list[Record]:
     return records
 
 
-def catch_up(s: WorkerSettings, total: int) -> dict[str, float]:
-    worker = WorkerProcess(s).start()
-    try:
-        cpu0: float | None = None
-        done0 = 0
-        while True:
-            time.sleep(0.2)
-            stats = worker.stats()
-            if stats is None:
-                continue
-            done = stats["applied"] + stats.get("late", 0)
-            if cpu0 is None and done:
-                cpu0, done0 = cpu_seconds(worker.pid), done
-            if done >= total:
-                break
-        cpu = cpu_seconds(worker.pid) - (cpu0 or 0.0)
-        elapsed = stats["last_applied_at"] - stats["first_applied_at"]
-        return {
-            "rate": (done - 1) / elapsed,
-            "cpu_s_per_1000": cpu / max(1, done - done0) * 1000,
-            "peak_rss_mib": proc_status(worker.pid, "VmHWM"),
-            "mean_batch": stats.get("batched_records", 0) / max(1, stats.get("batches", 0)),
-        }
-    finally:
-        worker.stop()
+def worker_run(s: WorkerSettings, total: int) -> dict[str, float]:
+    run = catch_up(s, total)
+    elapsed = run.applied_s
+    return {
+        "rate": (run.stats["applied"] + run.stats.get("late", 0) - 1) / elapsed,
+        "cpu_s_per_1000": run.cpu_s / run.cpu_records * 1000,
+        "peak_rss_mib": run.peak_rss_mib,
+        "mean_batch": run.mean_batch,
+    }
 
 
 async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
@@ -93,7 +75,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         began = time.monotonic()
         await produce_many(bootstrap, s.raw_topic, records)
         preload_s = time.monotonic() - began
-        r = await asyncio.to_thread(catch_up, s, len(records))
+        r = await asyncio.to_thread(worker_run, s, len(records))
         rows.append(
             [f"{len(records):,}", hosts, r["rate"], r["cpu_s_per_1000"], r["peak_rss_mib"],
              r["mean_batch"], preload_s]

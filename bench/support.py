@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def worker_settings(bootstrap: str, tag: str, **overrides: Any) -> WorkerSettings:
-    """A worker on topics, group and data folder of its own."""
-    app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
-    fields: dict[str, Any] = {
-        "kafka_bootstrap": bootstrap,
+def own_topics(app_id: str) -> dict[str, str]:
+    """The worker settings that give app ``app_id`` a group and topics of its own."""
+    return {
         "app_id": app_id,
         "raw_topic": f"{app_id}.raw",
         "ticks_topic": f"{app_id}.ticks",
@@ -48,6 +47,15 @@ def worker_settings(bootstrap: str, tag: str, **overrides: Any) -> WorkerSetting
         "host_failed_topic": f"{app_id}.host-failed",
         "stalled_topic": f"{app_id}.stalled",
         "pipeline_dlq_topic": f"{app_id}.dlq",
+    }
+
+
+def worker_settings(bootstrap: str, tag: str, **overrides: Any) -> WorkerSettings:
+    """A worker on topics, group and data folder of its own."""
+    app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
+    fields: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap,
+        **own_topics(app_id),
         "web_port": free_port(),
         "data_dir": Path(f"/tmp/precache-bench/{app_id}"),
         "log_level": "WARNING",
@@ -149,6 +157,65 @@ class WorkerProcess:
     def tail(self, n: int = 40) -> str:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-n:])
+
+
+@dataclass
+class CatchUp:
+    """A worker that caught up on a preloaded topic: its last ``/stats``, when it was done,
+    CPU seconds from its first applied notification and the records counted in them."""
+
+    stats: dict[str, Any]
+    finished_at: float
+    cpu_s: float
+    cpu_records: int
+    peak_rss_mib: float
+
+    @property
+    def applied_s(self) -> float:
+        """First to last applied notification by the worker's clock; when one batch held them
+        all (the two are equal), first applied to the poll that saw the worker done."""
+        first = float(self.stats["first_applied_at"])
+        return float(self.stats["last_applied_at"]) - first or self.finished_at - first
+
+    @property
+    def mean_batch(self) -> float:
+        batches = int(self.stats.get("batches", 0))
+        return float(self.stats.get("batched_records", 0)) / max(1, batches)
+
+
+def catch_up(
+    settings: WorkerSettings,
+    total: int,
+    counters: Sequence[str] = ("applied", "late"),
+    poll_s: float = 0.2,
+    log: Path | None = None,
+) -> CatchUp:
+    """Start ``precache worker`` and poll ``/stats`` until the sum of ``counters`` reaches
+    ``total``; CPU is counted from its first applied notification."""
+    worker = WorkerProcess(settings, log).start()
+    try:
+        cpu0: float | None = None
+        done0 = 0
+        while True:
+            time.sleep(poll_s)
+            stats = worker.stats()
+            if stats is None:
+                continue
+            done = sum(stats.get(k, 0) for k in counters)
+            if cpu0 is None and stats["applied"]:
+                cpu0, done0 = cpu_seconds(worker.pid), done
+            if done >= total:
+                finished = time.time()
+                break
+        return CatchUp(
+            stats=stats,
+            finished_at=finished,
+            cpu_s=cpu_seconds(worker.pid) - (cpu0 or 0.0),
+            cpu_records=max(1, done - done0),
+            peak_rss_mib=proc_status(worker.pid, "VmHWM"),
+        )
+    finally:
+        worker.stop()
 
 
 def proc_status(pid: int, field: str) -> float:

@@ -8,7 +8,7 @@ import pytest
 
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.topics import ensure_topics
-from tests.support.worker import WorkerProcess, free_port
+from tests.support.worker import WorkerProcess, free_port, own_topics
 
 
 @pytest.fixture
@@ -22,14 +22,7 @@ def worker_settings(
     app_id = unique_name("pipeline")
     base: dict[str, Any] = {
         "kafka_bootstrap": kafka_bootstrap,
-        "app_id": app_id,
-        "raw_topic": f"{app_id}.raw",
-        "ticks_topic": f"{app_id}.ticks",
-        "status_topic": f"{app_id}.status",
-        "completed_topic": f"{app_id}.completed",
-        "host_failed_topic": f"{app_id}.host-failed",
-        "stalled_topic": f"{app_id}.stalled",
-        "pipeline_dlq_topic": f"{app_id}.dlq",
+        **own_topics(app_id),
         "grace_period_s": 2.0,
         "stall_after_s": 600.0,
         "commit_interval_s": 1.0,
