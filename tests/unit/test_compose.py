@@ -48,7 +48,7 @@ def test_precache_services_point_at_the_compose_brokers(compose: dict[str, Any])
 def test_only_the_simulator_image_has_the_developer_tools(compose: dict[str, Any]) -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "ARG EXTRAS=rocksdb\n" in dockerfile
-    assert 'pip install --no-cache-dir ".[${EXTRAS}]"' in dockerfile
+    assert 'RUN scripts/install-service /opt/precache "${EXTRAS}"' in dockerfile
     services = compose["services"]
     for name in ("bridge", "worker", "watch"):
         assert services[name]["build"] == ".", name  # the Dockerfile's default: no tools
