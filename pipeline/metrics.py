@@ -1,0 +1,218 @@
+"""The worker's Prometheus metrics (``GET /metrics``), named and labelled as the bridge's are.
+
+Counters are fed once per batch, after its events are in Kafka (:meth:`WorkerMetrics.account`),
+from the counts the agent's outbox gathered: a batch redone in careful mode or left unsent is
+never counted. What is a level rather than a count (operations by state, consumer lag) is read
+at scrape time from this worker's own partitions: with several workers, sum over them.
+
+No label grows with the traffic: reasons, outcomes and states are small fixed vocabularies and
+``partition`` is bounded by the raw topic's partition count; never an operation id or a host.
+"""
+
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from precache.pipeline.operation import Summary
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# outbox count keys (pipeline.agents): "<kind>" or "<kind>:<label value>"
+APPLIED = "applied"
+HELD = "held"
+HOSTS_REPORTED = "hosts_reported"
+HOST_FAILED = "host_failed"
+COMPLETED = "completed"
+STALLED = "stalled"
+SKIPPED = {"ignored": "irrelevant", "late": "late"}  # outbox key -> skipped reason label
+
+BATCH_RECORDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+LAG_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
+OUTCOMES = ("succeeded", "partial", "failed")
+HOST_REASONS = ("image_failed", "no_report")
+STATES = ("running", "stalled", "completed")
+
+
+class WorkerMetrics:
+    """One registry per worker, so several workers (or tests) in one process do not clash."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.applied = Counter(
+            "precache_worker_notifications_applied",
+            "notifications applied to an operation's state",
+            registry=r,
+        )
+        self.skipped = Counter(
+            "precache_worker_notifications_skipped",
+            "notifications read and left out: irrelevant (not a cache_images notification), "
+            "late (for an operation already completed or forgotten)",
+            ["reason"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "precache_worker_notifications_dead_lettered",
+            "records sent to the pipeline DLQ, by the reason header they carry",
+            ["reason"],
+            registry=r,
+        )
+        self.held = Counter(
+            "precache_worker_notifications_held",
+            "progress notifications held until their operation's host list came",
+            registry=r,
+        )
+        self.hosts_reported = Counter(
+            "precache_worker_hosts_reported",
+            "hosts counted as reported (each host once per operation)",
+            registry=r,
+        )
+        self.hosts_failed = Counter(
+            "precache_worker_hosts_failed",
+            "hosts counted as failed: image_failed (reported a failed image), no_report "
+            "(never reported before the operation completed)",
+            ["reason"],
+            registry=r,
+        )
+        self.completed = Counter(
+            "precache_worker_operations_completed",
+            "operations completed, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.stalled = Counter(
+            "precache_worker_operations_stalled",
+            "times an operation was declared stalled (no progress for stall_after_s)",
+            registry=r,
+        )
+        self.batch_records = Histogram(
+            "precache_worker_batch_records",
+            "records in one batch the agent applied (raw notifications and ticks)",
+            buckets=BATCH_RECORDS,
+            registry=r,
+        )
+        self.batch_apply = Histogram(
+            "precache_worker_batch_apply_seconds",
+            "time to apply a batch, send its events and have Kafka confirm them",
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.batch_age = Histogram(
+            "precache_worker_batch_age_seconds",
+            "age of a batch's newest record (its Kafka timestamp) when the agent took it",
+            buckets=LAG_SECONDS,
+            registry=r,
+        )
+        self.notification_lag = Histogram(
+            "precache_worker_notification_lag_seconds",
+            "from Nova's notification time to its events confirmed by Kafka (clocks of "
+            "Nova's conductor and the worker)",
+            buckets=LAG_SECONDS,
+            registry=r,
+        )
+        self.lag = Gauge(
+            "precache_worker_consumer_lag_records",
+            "raw records of an owned partition not yet applied (highwater - next offset)",
+            ["partition"],
+            registry=r,
+        )
+        self.skipped_unseen = 0  # set from the consumer at scrape time (pipeline.web)
+        self.positions: dict[int, int] = {}  # raw partition -> next offset to apply
+        for reason in HOST_REASONS:
+            self.hosts_failed.labels(reason=reason)
+        for outcome in OUTCOMES:
+            self.completed.labels(outcome=outcome)
+        for reason in ("irrelevant", "late", "unseen"):
+            self.skipped.labels(reason=reason)
+        self.dead_lettered.labels(reason="apply_error")
+
+    def observe_batch(
+        self, records: int, apply_s: float, age_s: float, offsets: Mapping[int, int]
+    ) -> None:
+        """A batch is applied; ``offsets``: the highest raw offset it held per partition."""
+        self.batch_records.observe(records)
+        self.batch_apply.observe(apply_s)
+        self.batch_age.observe(max(age_s, 0.0))
+        for partition, offset in offsets.items():
+            self.positions[partition] = max(self.positions.get(partition, 0), offset + 1)
+
+    def account(
+        self,
+        counts: Mapping[str, int],
+        reasons: Mapping[str, int],
+        nova_times: Iterable[str],
+        now: float,
+    ) -> None:
+        """A batch's counts once its events are in Kafka (see the module doc)."""
+        self.applied.inc(counts.get(APPLIED, 0))
+        self.held.inc(counts.get(HELD, 0))
+        self.hosts_reported.inc(counts.get(HOSTS_REPORTED, 0))
+        self.stalled.inc(counts.get(STALLED, 0))
+        for key, label in SKIPPED.items():
+            if counts.get(key):
+                self.skipped.labels(reason=label).inc(counts[key])
+        for key, n in counts.items():
+            kind, _, label = key.partition(":")
+            if kind == HOST_FAILED:
+                self.hosts_failed.labels(reason=label).inc(n)
+            elif kind == COMPLETED:
+                self.completed.labels(outcome=label).inc(n)
+        for reason, n in reasons.items():
+            self.dead_lettered.labels(reason=reason).inc(n)
+        for at in nova_times:
+            self.notification_lag.observe(max(now - nova_seconds(at), 0.0))
+
+    def set_lag(self, lags: Mapping[int, int]) -> None:
+        """Consumer lag of the partitions owned now; a partition handed away disappears."""
+        self.lag.clear()
+        for partition, n in lags.items():
+            self.lag.labels(partition=str(partition)).set(max(n, 0))
+
+    def forget_positions(self) -> None:
+        """Partitions moved: the positions of the next batches start afresh."""
+        self.positions.clear()
+
+    def render(self, summaries: Iterable[Summary], skipped_unseen: int) -> bytes:
+        """The text format, with the levels of this scrape."""
+        if skipped_unseen > self.skipped_unseen:
+            self.skipped.labels(reason="unseen").inc(skipped_unseen - self.skipped_unseen)
+            self.skipped_unseen = skipped_unseen
+        levels = Levels(summaries)
+        self.registry.register(levels)
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self.registry.unregister(levels)
+
+
+class Levels(Collector):
+    """Operations by state (and outcome, once completed) held by this worker's partitions."""
+
+    def __init__(self, summaries: Iterable[Summary]) -> None:
+        self.tally = Tally((s["state"], s.get("outcome") or "") for s in summaries)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "precache_worker_operations",
+            "operations held by this worker's partitions, by state (completed ones until "
+            "retention_s), and outcome once completed",
+            labels=["state", "outcome"],
+        )
+        for state in ("running", "stalled"):
+            family.add_metric([state, ""], self.tally.get((state, ""), 0))
+        for outcome in OUTCOMES:
+            family.add_metric(["completed", outcome], self.tally.get(("completed", outcome), 0))
+        yield family
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())  # no fixed description: registered for one scrape only
+
+
+def nova_seconds(at: str) -> float:
+    """Nova's canonical UTC text (``...Z``, pipeline.notifications) as epoch seconds."""
+    return datetime.fromisoformat(at[:-1]).replace(tzinfo=UTC).timestamp()
