@@ -97,7 +97,7 @@ function updateRunning(op) {
   cell.querySelector(".progress-text").textContent = text;
   setText(tr, "errors", String(op.hosts_failed));
   const { rate, left } = pace(op);
-  setText(tr, "rate", rate);
+  setText(tr, "rate", stalled ? "—" : rate);
   setText(tr, "left", stalled ? "— (stalled)" : left);
   setText(tr, "started", clock(op.started_at));
   return tr;
