@@ -151,7 +151,7 @@ def check_stalled(browser: WebDriver, op_id: str) -> None:
         lambda _: (text_of(browser, base + " .state") or "").startswith("⚠")
     )
     assert "stalled" in (browser.find_element(By.CSS_SELECTOR, base).get_attribute("class") or "")
-    assert (text_of(browser, base + " .state") or "").startswith("⚠ STALLED")  # (N×) after N
+    assert (text_of(browser, base + " .state") or "").startswith("⚠ STALLED")  # then a count
     assert text_of(browser, base + " .progress-text") == "4 / 10 hosts (40%)"
     assert text_of(browser, base + " .left") == "— (stalled)"
     assert "(1 stalled)" in (text_of(browser, "#summary") or "")
