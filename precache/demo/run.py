@@ -99,10 +99,10 @@ def run_demo(stack: StackSettings, options: DemoOptions) -> int:
         _wait_for_http(f"http://127.0.0.1:{options.web_port}/operations", components)
         _wait_for_http(f"{nova_url}/", components)
         check_alive(components)
-        status = _cache(env, clouds, options, components)
+        exit_status = _cache(env, clouds, options, components)
         if options.stay:
             _stay(options, components)
-        return status
+        return exit_status
     finally:
         for component in components:
             component.stop()

@@ -113,15 +113,16 @@ def progress_seen(browser: WebDriver, op_id: str) -> int:
     """Wait until the running row shows some hosts done but not all; how many."""
     selector = row(browser, "running", op_id) + " .progress-text"
 
-    def partway(_: WebDriver) -> int | None:
-        text = text_of(browser, selector)
+    def partway(page: WebDriver) -> int | None:
+        text = text_of(page, selector)
         if not text:
             return None
-        done, _, rest = text.partition(" / ")
+        count, _, rest = text.partition(" / ")
         assert rest.startswith(f"{HOSTS} hosts ("), text
-        return int(done) if 0 < int(done) < HOSTS else None
+        return int(count) if 0 < int(count) < HOSTS else None
 
-    done: int = WebDriverWait(browser, 60, poll_frequency=0.2).until(partway)
+    done = WebDriverWait(browser, 60, poll_frequency=0.2).until(partway)
+    assert done is not None
     base = row(browser, "running", op_id)
     assert text_of(browser, base + " .state") == "▶ running"
     assert text_of(browser, base + " .aggregate") == "web-frontends"

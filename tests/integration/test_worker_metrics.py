@@ -6,6 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from prometheus_client import start_http_server
 from pydantic import SecretStr
 
 from precache.pipeline.settings import WorkerSettings
@@ -14,6 +15,7 @@ from precache.simulate.conductor import simulate_operation
 from tests.support.bridge import running_bridge
 from tests.support.chain import bridge_for
 from tests.support.kafka import completed_ids, read_until
+from tests.support.observability import grafana_exprs, metric_names
 from tests.support.scrape import Scrape, scrape
 from tests.support.worker import WorkerProcess, free_port
 
@@ -38,11 +40,11 @@ async def test_worker_metrics_count_a_real_run(
     assert before.total("precache_worker_notifications_applied_total") == 0
 
     bridge = bridge_for(worker, amqp_url, unique_name("metrics")).model_copy(
-        update={"metrics_port": free_port(), "raw_partitions": 2}
+        update={"raw_partitions": 2}
     )
     plan = SimulationPlan(hosts=HOSTS, failing=FAILING, no_report=NO_REPORT)
     op_id = f"region-a/{plan.aggregate_uuid}/{plan.request_id}"
-    async with running_bridge(bridge):
+    async with running_bridge(bridge) as running:
         simulate = SimulateSettings(amqp_url=SecretStr(amqp_url), control_exchange=bridge.exchange)
         await asyncio.to_thread(simulate_operation, simulate, plan)
         await read_until(
@@ -51,6 +53,14 @@ async def test_worker_metrics_count_a_real_run(
             lambda evs: op_id in completed_ids(evs),
         )
         # counters follow the batch's events into Kafka: the completion may be read just before
+        # the bridge's registry on prometheus_client's own server, as `precache bridge` serves it
+        port = free_port()
+        server, thread = start_http_server(port, "127.0.0.1", registry=running.metrics.registry)
+        try:
+            bridge_scrape = await asyncio.to_thread(scrape, f"http://127.0.0.1:{port}/metrics")
+        finally:
+            server.shutdown()
+            thread.join()
         after = await until(
             process, lambda s: s.total("precache_worker_operations_completed_total") == 1
         )
@@ -82,6 +92,13 @@ async def test_worker_metrics_count_a_real_run(
     # the worker's own /stats agrees
     _, stats = process.get("/stats")
     assert stats["applied"] == sent
+
+    # every series the Grafana dashboard (docker-compose.yml) draws is in these real scrapes
+    used = metric_names(grafana_exprs())
+    assert used <= after.names() | bridge_scrape.names(), (
+        used - after.names() - bridge_scrape.names()
+    )
+    assert bridge_scrape.value("precache_bridge_forwarded_total", topic=worker.raw_topic) == sent
 
 
 async def until(
