@@ -192,6 +192,10 @@ function render(ops) {
 
 async function poll() {
   const updated = document.getElementById("updated");
+  if (document.hidden) { // a background tab costs the workers nothing (each poll scans tables)
+    setTimeout(poll, POLL_MS);
+    return;
+  }
   try {
     const response = await fetch("/operations", { cache: "no-store" });
     if (!response.ok) throw new Error("HTTP " + response.status);

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -27,13 +28,14 @@ from precache.simulate import SimulateSettings, SimulationPlan
 from precache.simulate.conductor import simulate_operation
 from tests.support.amqp import delete_queue
 from tests.support.bridge import running_bridge
-from tests.support.browser import headless_chromium
+from tests.support.browser import contrast_ratios, headless_chromium
 from tests.support.chain import bridge_for
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
 HOSTS = 30
+POLLS = 5.0  # seconds: two or three of the page's updates
 FAILED = ["guaranine3 image_failed", "guaranine7 image_failed", "guaranine12 no_report"]
 
 
@@ -78,8 +80,10 @@ async def test_dashboard_follows_an_operation_through_the_chain(
                 seen = await asyncio.to_thread(progress_seen, browser, op_id)
                 await asyncio.to_thread(check_stalled, browser, crashed_id)
                 save_screenshot(browser, tmp_path / "dashboard.png")
+                check_contrast(browser)
                 await run
                 await asyncio.to_thread(check_completed, browser, op_id)
+                await asyncio.to_thread(check_keyboard, browser, op_id)
                 # the owner's page shows the same (its own partition, no fan-out needed)
                 browser.get(owner.url + "/")
                 await asyncio.to_thread(check_completed, browser, op_id)
@@ -156,6 +160,26 @@ def check_stalled(browser: WebDriver, op_id: str) -> None:
     assert text_of(browser, base + " .progress-text") == "4 / 10 hosts (40%)"
     assert text_of(browser, base + " .left") == "— (stalled)"
     assert "(1 stalled)" in (text_of(browser, "#summary") or "")
+
+
+def check_contrast(browser: WebDriver) -> None:
+    """Every piece of text drawn meets WCAG AA (4.5:1), the stalled row's and badges' too."""
+    for selector in ("h1", "h2", "#summary", "#updated", "th", "td", "td *", "footer", "a"):
+        for ratio in contrast_ratios(browser, selector):
+            assert ratio >= 4.5, (selector, round(ratio, 2))
+    assert contrast_ratios(browser, "tr.stalled td"), "no stalled row was checked"
+
+
+def check_keyboard(browser: WebDriver, op_id: str) -> None:
+    """The failed-host list closes and opens from the keyboard, and stays as the reader left
+    it while the page updates itself."""
+    summary = browser.find_element(By.CSS_SELECTOR, row(browser, "completed", op_id) + " summary")
+    items = row(browser, "completed", op_id) + " .failed-hosts li"
+    summary.send_keys(Keys.ENTER)
+    time.sleep(POLLS)  # a few updates of the page
+    assert not [li for li in browser.find_elements(By.CSS_SELECTOR, items) if li.is_displayed()]
+    summary.send_keys(Keys.ENTER)
+    assert [li.text for li in browser.find_elements(By.CSS_SELECTOR, items)] == FAILED
 
 
 def save_screenshot(browser: WebDriver, path: Path) -> None:
