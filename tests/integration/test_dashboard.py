@@ -84,6 +84,7 @@ async def test_dashboard_follows_an_operation_through_the_chain(
                 await run
                 await asyncio.to_thread(check_completed, browser, op_id)
                 await asyncio.to_thread(check_keyboard, browser, op_id)
+                check_wall_screen(browser)
                 # the owner's page shows the same (its own partition, no fan-out needed)
                 browser.get(owner.url + "/")
                 await asyncio.to_thread(check_completed, browser, op_id)
@@ -180,6 +181,14 @@ def check_keyboard(browser: WebDriver, op_id: str) -> None:
     assert not [li for li in browser.find_elements(By.CSS_SELECTOR, items) if li.is_displayed()]
     summary.send_keys(Keys.ENTER)
     assert [li.text for li in browser.find_elements(By.CSS_SELECTOR, items)] == FAILED
+
+
+def check_wall_screen(browser: WebDriver) -> None:
+    """On a wall screen everything is larger; on a laptop it is the browser's own size."""
+    size = "return getComputedStyle(document.documentElement).fontSize"
+    assert browser.execute_script(size) == "16px"
+    browser.set_window_size(1920, 1080)
+    assert browser.execute_script(size) == "24px"
 
 
 def save_screenshot(browser: WebDriver, path: Path) -> None:
