@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from precache.stack.install import ensure_debian_package
-from tests.support.observability import ALERTS, PROMETHEUS, ROOT
+from tests.support.observability import ALERTS, PROMETHEUS, ROOT, grafana_exprs
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +45,13 @@ def test_each_alert_fires_on_the_series_it_is_meant_for(promtool: Path, tmp_path
     shutil.copy(ALERTS, tmp_path / "alerts.yml")  # the test file names it relatively
     shutil.copy(ALERT_TESTS, tmp_path / "alerts-test.yml")
     assert "SUCCESS" in run(promtool, "test", "rules", "alerts-test.yml", cwd=tmp_path)
+
+
+def test_every_grafana_query_is_valid_promql(promtool: Path, tmp_path: Path) -> None:
+    """promtool has no query checker: the dashboard's queries go in as recording rules, whose
+    expressions `check rules` parses (Grafana's $__rate_interval stands for a duration)."""
+    exprs = [e.replace("$__rate_interval", "5m") for e in grafana_exprs()]
+    rules = [{"record": f"precache:panel_{i}", "expr": e} for i, e in enumerate(exprs)]
+    path = tmp_path / "panels.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
+    assert f"SUCCESS: {len(rules)} rules found" in run(promtool, "check", "rules", str(path))
