@@ -1,6 +1,6 @@
 """The example alert rules and the compose Prometheus configuration, checked by Prometheus's own
-promtool (Debian's ``prometheus`` package, installed by the project's apt helper when missing;
-its service is kept from starting)."""
+promtool (Debian's ``prometheus`` package, installed by :mod:`tests.support.debian` when
+missing; its service is kept from starting)."""
 
 import shutil
 import subprocess
@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from precache.stack.install import ensure_debian_package
+from tests.support.debian import PACKAGES, ensure
 from tests.support.observability import ALERTS, PROMETHEUS, ROOT, grafana_exprs
 
 pytestmark = pytest.mark.integration
 
-PROMTOOL = Path("/usr/bin/promtool")
+PROMTOOL = PACKAGES["prometheus"]
 ALERT_TESTS = ROOT / "tests" / "fixtures" / "prometheus" / "alerts-test.yml"
 
 
 @pytest.fixture(scope="module")
 def promtool() -> Path:
-    ensure_debian_package("prometheus", PROMTOOL)
+    ensure("prometheus")
     return PROMTOOL
 
 

@@ -1,9 +1,5 @@
-"""A real headless browser for the tests: Debian's chromium, driven through chromium-driver.
-
-Both packages are installed by the project's own code (``precache.stack``'s apt helper, the
-one that installs the brokers' packages) on a machine that lacks them; where they are present
-this costs two ``stat`` calls.
-"""
+"""A real headless browser for the tests: Debian's chromium, driven through chromium-driver
+(both installed by :mod:`tests.support.debian` when missing)."""
 
 import contextlib
 from collections.abc import Iterator
@@ -14,10 +10,10 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from precache.stack.install import ensure_debian_package
+from tests.support.debian import PACKAGES, ensure
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = PACKAGES["chromium"]
+CHROMEDRIVER = PACKAGES["chromium-driver"]
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -30,17 +26,12 @@ FLAGS = (
 )
 
 
-def ensure_chromium() -> None:
-    ensure_debian_package("chromium", CHROMIUM)
-    ensure_debian_package("chromium-driver", CHROMEDRIVER)
-
-
 @contextlib.contextmanager
 def headless_chromium(
     profile: Path, size: tuple[int, int] = (1440, 900)
 ) -> Iterator[webdriver.Chrome]:
     """A chromium with a fresh profile in ``profile``; quit at the end."""
-    ensure_chromium()
+    ensure("chromium-driver", "chromium")
     options = Options()
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS:
