@@ -46,7 +46,8 @@ async def test_dashboard_follows_an_operation_through_the_chain(
     start_worker: Callable[[WorkerSettings], WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    shape = {"raw_partitions": 2, "grace_period_s": 2.0, "stall_after_s": 4.0}
+    # stalls after 6 s without progress: the crashed one soon, never the followed one (0.5 s)
+    shape = {"raw_partitions": 2, "grace_period_s": 2.0, "stall_after_s": 6.0}
     first = start_worker(await worker_settings(**shape))
     first.wait_ready()
     second = start_worker(await worker_settings(**shape))
