@@ -39,7 +39,6 @@ SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 LAG_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 OUTCOMES = ("succeeded", "partial", "failed")
 HOST_REASONS = ("image_failed", "no_report")
-STATES = ("running", "stalled", "completed")
 
 
 class WorkerMetrics:
@@ -54,8 +53,8 @@ class WorkerMetrics:
         )
         self.skipped = Counter(
             "precache_worker_notifications_skipped",
-            "notifications read and left out: irrelevant (not a cache_images notification), "
-            "late (for an operation already completed or forgotten)",
+            "notifications left out: irrelevant (not a cache_images notification), late (for "
+            "an operation already completed or forgotten), unseen (dropped by the consumer)",
             ["reason"],
             registry=r,
         )
