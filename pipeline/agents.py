@@ -155,7 +155,7 @@ class Outbox:
                     out.encoded = events.encode(summary, effect, p.limits)
             else:
                 out.critical.append((effect.kind, events.encode(summary, effect, p.limits)))
-        out.counts = effect_counts(step, summary)
+        out.counts = metrics.effect_counts(step, summary)
         return out
 
     def add(self, prepared: "Prepared") -> None:
@@ -176,20 +176,6 @@ class Prepared:
     status: Summary | None = None
     encoded: bytes | None = None
     counts: list[str] = field(default_factory=list)  # outbox count keys (pipeline.metrics)
-
-
-def effect_counts(step: Step, summary: Summary) -> list[str]:
-    """The metrics' count keys of a step's events: failed hosts by reason, completions by
-    outcome, stalls."""
-    out = []
-    for effect in step.effects:
-        if effect.kind == "host_failed" and effect.host is not None:
-            out.append(f"{metrics.HOST_FAILED}:{effect.host['reason']}")
-        elif effect.kind == "completed":
-            out.append(f"{metrics.COMPLETED}:{summary['outcome']}")
-        elif effect.kind == "stalled":
-            out.append(metrics.STALLED)
-    return out
 
 
 class RateLimitedLog:

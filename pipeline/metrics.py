@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from precache.pipeline.operation import Summary
+from precache.pipeline.operation import Step, Summary
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -39,6 +39,20 @@ SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 LAG_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 OUTCOMES = ("succeeded", "partial", "failed")
 HOST_REASONS = ("image_failed", "no_report")
+
+
+def effect_counts(step: Step, summary: Summary) -> list[str]:
+    """The count keys of a step's events (the outbox gathers them per batch): failed hosts by
+    reason, completions by outcome, stalls."""
+    out = []
+    for effect in step.effects:
+        if effect.kind == "host_failed" and effect.host is not None:
+            out.append(f"{HOST_FAILED}:{effect.host['reason']}")
+        elif effect.kind == "completed":
+            out.append(f"{COMPLETED}:{summary['outcome']}")
+        elif effect.kind == "stalled":
+            out.append(STALLED)
+    return out
 
 
 class WorkerMetrics:

@@ -7,8 +7,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from precache.pipeline.agents import effect_counts
-from precache.pipeline.metrics import LAG_SECONDS, FastHistogram, WorkerMetrics, nova_seconds
+from precache.pipeline.metrics import (
+    LAG_SECONDS,
+    FastHistogram,
+    WorkerMetrics,
+    effect_counts,
+    nova_seconds,
+)
 from precache.pipeline.operation import Effect, Step
 from tests.support.scrape import Scrape
 
