@@ -165,11 +165,20 @@ def check_stalled(browser: WebDriver, op_id: str) -> None:
 
 
 def check_contrast(browser: WebDriver) -> None:
-    """Every piece of text drawn meets WCAG AA (4.5:1), the stalled row's and badges' too."""
-    for selector in ("h1", "h2", "#summary", "#updated", "th", "td", "td *", "footer", "a"):
-        for ratio in contrast_ratios(browser, selector):
-            assert ratio >= 4.5, (selector, round(ratio, 2))
-    assert contrast_ratios(browser, "tr.stalled td"), "no stalled row was checked"
+    """Every piece of text drawn meets WCAG AA (4.5:1), the stalled row's and badges' too, in
+    the light and the dark colour scheme."""
+    for scheme in ("light", "dark"):
+        browser.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+        )
+        for selector in ("h1", "h2", "#summary", "#updated", "th", "td", "td *", "footer", "a"):
+            for ratio in contrast_ratios(browser, selector):
+                assert ratio >= 4.5, (scheme, selector, round(ratio, 2))
+        assert contrast_ratios(browser, "tr.stalled td"), "no stalled row was checked"
+    background = "return getComputedStyle(document.body).backgroundColor"
+    assert browser.execute_script(background) == "rgb(18, 18, 18)"  # the dark one did apply
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
 
 def check_keyboard(browser: WebDriver, op_id: str) -> None:
