@@ -134,6 +134,8 @@ def progress_seen(browser: WebDriver, op_id: str) -> int:
     assert text_of(browser, base + " .aggregate") == "web-frontends"
     rate = text_of(browser, base + " .rate") or ""
     assert rate == "—" or rate.endswith(" hosts/s"), rate
+    left = text_of(browser, base + " .left") or ""
+    assert left == "—" or left.startswith("≈ "), left
     return done
 
 
