@@ -30,6 +30,7 @@ from tests.support.amqp import delete_queue
 from tests.support.bridge import running_bridge
 from tests.support.browser import contrast_ratios, headless_chromium
 from tests.support.chain import bridge_for
+from tests.support.scrape import scrape
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -89,9 +90,26 @@ async def test_dashboard_follows_an_operation_through_the_chain(
                 # the owner's page shows the same (its own partition, no fan-out needed)
                 browser.get(owner.url + "/")
                 await asyncio.to_thread(check_completed, browser, op_id)
+                check_metrics_add_up([first, second])
     finally:
         delete_queue(amqp_url, bridge.queue)
     assert 0 < seen < HOSTS
+
+
+def check_metrics_add_up(workers: list[WorkerProcess]) -> None:
+    """Each worker's /metrics counts its own partitions: summed, they are the cluster's."""
+    scrapes = [scrape(w.url + "/metrics") for w in workers]
+
+    def total(name: str, **labels: str) -> float:
+        return sum(s.value(name, **labels) for s in scrapes)
+
+    assert total("precache_worker_operations", state="completed", outcome="partial") == 2
+    assert total("precache_worker_operations", state="stalled") == 1
+    assert total("precache_worker_operations", state="running") == 0
+    assert total("precache_worker_operations_completed_total", outcome="partial") == 2
+    assert total("precache_worker_hosts_failed_total", reason="image_failed") == 3
+    assert total("precache_worker_hosts_failed_total", reason="no_report") == 1
+    assert total("precache_worker_hosts_reported_total") == 8 + 4 + HOSTS - 1
 
 
 def owner_of(workers: list[WorkerProcess], op_id: str, wait_s: float = 60) -> WorkerProcess:
