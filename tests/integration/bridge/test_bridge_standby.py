@@ -18,11 +18,11 @@ from kombu.connection import Connection
 
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topology import declared_queues
-from tests.support.amqp import publish
+from tests.support.amqp import publish, queue_counts
 from tests.support.bridge import SettingsFactory, bridge_argv, start_bridge_process
 from tests.support.chain import tracebacks
 from tests.support.health import Answer, metric, probe, wait_for
-from tests.support.kafka import has_ids, read_topic
+from tests.support.kafka import has_ids, message_ids, read_topic
 from tests.support.messages import bodies
 from tests.support.worker import free_port
 
@@ -166,3 +166,36 @@ def _declare(url: str, settings: BridgeSettings) -> None:
 
 def _source(record: ConsumerRecord[bytes, bytes]) -> str:
     return dict(record.headers)["source"].decode()
+
+
+async def test_migrate_gives_the_queue_the_argument_and_keeps_every_message(
+    bridge_settings: SettingsFactory,
+    processes: list[subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    settings = bridge_settings(single_active_consumer=True, metrics_port=free_port())
+    url = settings.amqp_url.get_secret_value()
+    _declare(url, settings.model_copy(update={"single_active_consumer": False}))
+    waiting, ids = bodies(100)
+    await asyncio.to_thread(publish, url, settings.exchange, waiting)
+    migrate = ["bridge-queue", "migrate", *bridge_argv(settings)[2:]]
+    argv = [bridge_argv(settings)[0], *migrate]
+
+    result = await asyncio.to_thread(subprocess.run, argv, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert (
+        f"{settings.queue}: x-single-active-consumer, 100 messages moved" in result.stdout.decode()
+    )
+    assert queue_counts(url, settings.queue) == (100, 0)
+    again = await asyncio.to_thread(subprocess.run, argv, capture_output=True, timeout=120)
+    assert f"{settings.queue}: x-single-active-consumer, 0 messages moved" in again.stdout.decode()
+
+    processes.append(start_bridge_process(settings, tmp_path / "bridge.log"))
+    await asyncio.to_thread(wait_for, settings.metrics_port, "/readyz", ready)
+    late, late_ids = bodies(10)  # still bound to Nova's exchange
+    await asyncio.to_thread(publish, url, settings.exchange, late)
+    records = await read_topic(
+        settings.kafka_bootstrap, settings.raw_topic, has_ids(ids | late_ids)
+    )
+    assert ids | late_ids <= message_ids(records)
+    assert probe(settings.metrics_port, "/readyz") == (200, {"role": "active", "status": "ready"})
