@@ -165,7 +165,7 @@ def _declare(url: str, settings: BridgeSettings) -> None:
 
 
 def _source(record: ConsumerRecord[bytes, bytes]) -> str:
-    return dict(record.headers)["source"].decode()
+    return str(dict(record.headers)["source"].decode())
 
 
 async def test_migrate_gives_the_queue_the_argument_and_keeps_every_message(
