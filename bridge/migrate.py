@@ -8,7 +8,7 @@ through a temporary queue ``<queue>.migrating``, nothing lost while Nova keeps p
    into it (the old queue, still bound, keeps catching what Nova publishes meanwhile);
 2. bind the temporary queue, *then* unbind the old one, move what is left, delete the old
    queue (only if empty); a message published between the two steps is in both: a
-   duplicate, which Kafka's consumers drop by message id, rather than a loss;
+   duplicate (the pipeline tolerates duplicates), rather than a loss;
 3. the same from the temporary queue back into the queue declared with the new arguments.
 
 Each message is moved with publisher confirms before it is acked, so a crash midway leaves
