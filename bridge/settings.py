@@ -58,8 +58,8 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
         30,
         ge=1,
         le=600,
-        description="AMQP heartbeat: RabbitMQ drops a frozen bridge's connection (and a "
-        "standby takes over) about this long after it stopped answering",
+        description="AMQP heartbeat period: RabbitMQ drops a frozen bridge's connection (and a "
+        "standby takes over) two to three periods after it stopped answering",
     )
     legacy: bool = Field(False, description="also bridge the unversioned notifications.* stream")
     legacy_topic: str = Field("nova.notifications.legacy", description="Kafka topic for legacy")
