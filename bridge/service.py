@@ -127,7 +127,7 @@ class Bridge:
                 continue  # starting or healing: readiness says so already
             try:
                 await asyncio.wait_for(self._sink.check(), KAFKA_CHECK_S * 2)
-            except (KafkaError, TimeoutError, OSError) as exc:
+            except Exception as exc:  # whatever it is, Kafka did not answer
                 self.status.kafka_answered(describe(exc) or type(exc).__name__)
             else:
                 self.status.kafka_answered(None)
