@@ -43,7 +43,7 @@ class BridgeStatus:
         self._gauge = gauge
         self._lock = threading.Lock()
         self.role = Role.DISCONNECTED
-        self.kafka_error: str | None = "not connected yet"
+        self.kafka_error: str | None = None  # before the producer starts: see Bridge.readiness
         self.kafka_checked_at = 0.0
         for role in Role:
             gauge.labels(role=role.value).set(0)
