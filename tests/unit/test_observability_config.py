@@ -70,9 +70,14 @@ def test_prometheus_scrapes_each_service_where_it_listens(services: dict[str, An
         job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
         for job in config["scrape_configs"]
     }
-    bridge_env = services["bridge"]["environment"]
+    bridges = {
+        f"{name}:{service['environment']['PRECACHE_METRICS_PORT']}"
+        for name, service in services.items()
+        if service.get("command") == ["bridge"]
+    }
+    assert len(bridges) >= 1
+    assert set(targets["precache-bridge"]) == bridges  # every bridge, the standby too
     worker_env = services["worker"]["environment"]
-    assert targets["precache-bridge"] == [f"bridge:{bridge_env['PRECACHE_METRICS_PORT']}"]
     assert targets["precache-worker"] == [f"worker:{worker_env['PRECACHE_WEB_PORT']}"]
     assert worker_env["PRECACHE_WEB_BIND"] == "0.0.0.0"  # reachable from the prometheus container
     assert 9090 in container_ports(prometheus)

@@ -21,6 +21,8 @@ def test_only_our_routes_are_registered(tmp_path: Path) -> None:
         "/operations/{op_id}",
         "/stats",
         "/stats/",
+        "/healthz",
+        "/readyz",
         "/metrics",  # pipeline.metrics_view
         "/",  # pipeline.dashboard: our page, not faust's index
         "/static/{name}",
