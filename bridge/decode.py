@@ -18,6 +18,7 @@ import orjson
 from precache.bridge import jsontext
 
 _NOTIFICATION_FIELDS = ("event_type", "publisher_id", "payload", "message_id")
+_DEPTH_ERROR = "depth limit exceeded"  # orjson's message (fenced by a unit test)
 
 
 class Reason(StrEnum):
@@ -28,8 +29,9 @@ class Reason(StrEnum):
     NOT_ENVELOPE = "not_envelope"
     NO_EVENT_TYPE = "no_event_type"
     TOO_LARGE = "too_large"
+    TOO_DEEP = "too_deep"  # JSON nested deeper than jsontext.MAX_DEPTH (orjson's own limit)
     KAFKA_REFUSED = "kafka_refused"  # Kafka refused the record for good (see kafka_errors)
-    BRIDGE_ERROR = "bridge_error"  # the bridge itself failed on this body (a bug); kept whole
+    BRIDGE_ERROR = "bridge_error"  # the bridge itself failed on this body (a bug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,14 @@ def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> DecodeError:
         body.decode("utf-8")
     except UnicodeDecodeError as bad:
         return DecodeError(Reason.NOT_UTF8, str(bad))
+    if _too_deep(exc):
+        return DecodeError(Reason.TOO_DEEP, f"nested deeper than {jsontext.MAX_DEPTH}: {exc}")
     return DecodeError(Reason.NOT_JSON, str(exc))
+
+
+def _too_deep(exc: orjson.JSONDecodeError) -> bool:
+    """orjson's depth limit (1024), which the stdlib's parser could not pass either."""
+    return str(exc).startswith(_DEPTH_ERROR)
 
 
 def _unwrap(inner: Any) -> Notification | DecodeError:
@@ -90,6 +99,8 @@ def _unwrap(inner: Any) -> Notification | DecodeError:
     try:
         message = _loads(inner)
     except orjson.JSONDecodeError as exc:
+        if _too_deep(exc):
+            return DecodeError(Reason.TOO_DEEP, f"oslo.message nested too deep: {exc}")
         return DecodeError(Reason.NOT_ENVELOPE, f"oslo.message is not JSON: {exc}")
     if not isinstance(message, dict):
         return DecodeError(Reason.NOT_ENVELOPE, "oslo.message is not a JSON object")

@@ -134,8 +134,13 @@ class Bridge:
         now = received_at()
         groups: dict[tuple[str, int], list[Item]] = {}
         for delivery in batch:
-            record = self._builder.build(delivery, now)
-            partition = self._sink.partition(record.topic, record.key)
+            try:
+                record = self._builder.build(delivery, now)
+                partition = self._sink.partition(record.topic, record.key)
+            except Exception as exc:  # noqa: BLE001 - one body must never stop the region
+                record = self._builder.last_resort(delivery, exc, now)
+                partition = self._sink.partition(record.topic, None)
+                self._log.warning("bridge failed on a delivery: dead letter", error=repr(exc))
             groups.setdefault((record.topic, partition), []).append((delivery, record))
         return groups
 
