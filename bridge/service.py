@@ -84,7 +84,7 @@ class Bridge:
             on_fatal=lambda exc: loop.call_soon_threadsafe(_fail, fatal, exc),
             metrics=self.metrics,
         )
-        self._consumer.start()  # connects at once: a bad URL is reported while Kafka is away
+        self._consumer.start()  # connects at once; Kafka is set up once RabbitMQ took us
         starting = asyncio.create_task(self._start_kafka())
         worker = asyncio.create_task(self._process())
         stopping = asyncio.create_task(stop.wait())
@@ -97,6 +97,9 @@ class Bridge:
             worker.result()
 
     async def _start_kafka(self) -> None:
+        consumer = self._consumer
+        while consumer is not None and not consumer.declared.is_set():  # noqa: ASYNC110 - set by the AMQP thread
+            await asyncio.sleep(0.05)  # RabbitMQ first: a refusal there creates no topic
         try:
             await self._sink.start()
         except Exception as exc:  # a wrong topic (KafkaSetupError): the bridge cannot start
