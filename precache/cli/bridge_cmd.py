@@ -15,7 +15,7 @@ import typer
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from precache import logs
+from precache import kafka_backoff, logs
 from precache.bridge.backoff import limit_library_logs
 from precache.bridge.service import serve
 from precache.bridge.settings import BridgeSettings, load_settings
@@ -36,6 +36,7 @@ def bridge(config: Path | None = None, **options: Any) -> None:
     settings = load_settings(config, **options)
     logs.configure(settings.log_level)
     limit_library_logs()
+    kafka_backoff.install(settings.retry_backoff_max_s)
     asyncio.run(serve(settings))
 
 
