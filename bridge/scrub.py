@@ -183,8 +183,9 @@ class SecretRule:
 MASK = "<redacted>"
 _CREDENTIAL_WORDS = (
     r"pass(?:word|wd|phrase)?|pwd|secret|(?:auth[-_ ]?|access[-_ ]?|refresh[-_ ]?|x-auth-|"
-    r"x-subject-)?token|api[-_]?key|credentials?|private[-_]?key"
+    r"x-subject-)?token|(?:api|secret|access|private)[-_]?key|credentials?"
 )
+_WORDS = ("pass", "pwd", "secret", "token", "key", "credential")  # in every credential word
 _FREE_TEXT = re.compile(
     rf"(?<![A-Za-z0-9])((?:{_CREDENTIAL_WORDS})[\"']?[ \t]*[=:][ \t]*[\"']?)"
     r"([^\s\"'&,;<>\\]+)",
@@ -204,9 +205,25 @@ _URL_PASSWORD = re.compile(r"(://[^/\s:@\"\\]*:)([^/\s@\"\\]+)(@)", re.ASCII)
 
 def mask_free_text(text: str) -> str:
     """``text`` with what looks like a credential in prose or a log line masked."""
-    text = _AUTHORIZATION.sub(rf"\g<1>{MASK}", text)
-    text = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", text)
-    return _FREE_TEXT.sub(_masked, text)
+    return _mask(text, _FREE_TEXT)
+
+
+def _mask_quoted(text: str) -> str:
+    """JSON text with credentials masked only inside strings (``"password": "x"`` or
+    ``"... token=x ..."``): the result is still JSON, nothing else changes."""
+    return _mask(text, _QUOTED)
+
+
+def _mask(text: str, credential: "re.Pattern[str]") -> str:
+    # each pattern runs only where its words occur: scanning 8 MB costs seconds per pattern
+    low = text.lower()
+    if "authorization" in low:
+        text = _AUTHORIZATION.sub(rf"\g<1>{MASK}", text)
+    if "://" in text and "@" in text:
+        text = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", text)
+    if any(word in low for word in _WORDS):
+        text = credential.sub(_masked, text)
+    return text
 
 
 def _masked(match: "re.Match[str]") -> str:
