@@ -19,7 +19,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from kombu import Connection, Exchange, Producer
+from kombu.connection import Connection
+from kombu.entity import Exchange
+from kombu.messaging import Producer
 
 from bench.support import (
     LOG_DIR,
@@ -58,7 +60,7 @@ def _wait_for_queue(url: str, queue: str, timeout: float = 120) -> None:
             try:
                 conn.channel().queue_declare(queue, passive=True)
                 return
-            except Exception:  # noqa: BLE001 - not there yet (404 closes the channel)
+            except Exception:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -77,7 +79,9 @@ def _publish(url: str, exchange: str, count: int) -> list[str]:
                 "publisher_id": "nova-conductor:bench",
                 "payload": {},
             }
-            body = orjson.dumps({"oslo.version": "2.0", "oslo.message": orjson.dumps(inner).decode()})
+            body = orjson.dumps(
+                {"oslo.version": "2.0", "oslo.message": orjson.dumps(inner).decode()}
+            )
             producer.publish(
                 body,
                 routing_key="versioned_notifications.info",
@@ -89,13 +93,13 @@ def _publish(url: str, exchange: str, count: int) -> list[str]:
     return ids
 
 
-async def _read_ids(bootstrap: str, topic: str, want: set[str], timeout: float) -> float:
+async def _read_ids(bootstrap: str, topic: str, want: set[str], within: float) -> float:
     """Seconds until every id in ``want`` was read from ``topic``."""
     began = time.monotonic()
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        while want and time.monotonic() - began < timeout:
+        while want and time.monotonic() - began < within:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:
@@ -127,7 +131,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     bridge_log = LOG_DIR / f"bridge-outage-{tag}.log"
     worker.start()
     with bridge_log.open("wb") as out:
-        bridge_proc = subprocess.Popen(
+        bridge_proc = subprocess.Popen(  # noqa: ASYNC220 - started once, returns at once
             bridge_argv(bridge), stdout=out, stderr=subprocess.STDOUT, env=settings_env(bridge)
         )
     try:

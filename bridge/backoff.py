@@ -1,8 +1,8 @@
 """Exponential backoff and rate-limited logs for every retry path of the bridge.
 
 A retry loop without backoff turned a 37 s Kafka outage into ~430,000 log lines: every path
-that retries waits ``Backoff.next()`` (0.5 s doubling to a cap, jittered), and logs of repeated failures
-go through ``RateLimitedLog`` (one line per interval, with the count of lines held back).
+that retries waits ``Backoff.next()`` (0.5 s doubling to a cap, jittered), and logs of repeated
+failures go through ``RateLimitedLog`` (one line per interval, with the count of lines held back).
 """
 
 import random
@@ -30,7 +30,7 @@ class Backoff:
         delay = self._next
         self._next = min(self._next * 2, self._cap)
         if self._jitter:
-            delay *= random.uniform(1 - self._jitter, 1 + self._jitter)  # noqa: S311 - not secret
+            delay *= random.uniform(1 - self._jitter, 1 + self._jitter)
         return min(delay, self._cap)
 
     def reset(self) -> None:

@@ -229,9 +229,7 @@ class _Walk:
         frame.separator = text[end : frame.at]
         return None
 
-    def _next_element(
-        self, stack: list[_Frame], frame: _Frame, end: int
-    ) -> tuple[str, int] | None:
+    def _next_element(self, stack: list[_Frame], frame: _Frame, end: int) -> tuple[str, int] | None:
         text = self._text
         after = _NEXT_ELEMENT.match(text, end)
         if after is None:

@@ -198,7 +198,8 @@ _QUOTED = re.compile(
 )
 # the whole value of an Authorization header (scheme and credentials), to the line's end
 _AUTHORIZATION = re.compile(
-    r"((?:proxy-)?authorization[\"']?[ \t]*[=:][ \t]*[\"']?)([^\r\n\"\\]+)", re.IGNORECASE | re.ASCII
+    r"((?:proxy-)?authorization[\"']?[ \t]*[=:][ \t]*[\"']?)([^\r\n\"\\]+)",
+    re.IGNORECASE | re.ASCII,
 )
 _URL_PASSWORD = re.compile(r"(://[^/\s:@\"\\]*:)([^/\s@\"\\]+)(@)", re.ASCII)
 
@@ -231,14 +232,6 @@ def _masked(match: "re.Match[str]") -> str:
     if match.group(2) == MASK or match.string.startswith(MASK, match.end()):
         return match.group(0)
     return match.group(1) + MASK
-
-
-def _mask_quoted(text: str) -> str:
-    """JSON text with credentials masked only inside strings (``"password": "x"`` or
-    ``"... token=x ..."``): the result is still JSON, nothing else changes."""
-    text = _AUTHORIZATION.sub(rf"\g<1>{MASK}", text)
-    text = _URL_PASSWORD.sub(rf"\g<1>{MASK}\g<3>", text)
-    return _QUOTED.sub(_masked, text)
 
 
 def _marker_pattern(names: Iterable[str]) -> "re.Pattern[str]":

@@ -140,7 +140,7 @@ class Bridge:
             try:
                 record = self._builder.build(delivery, now)
                 partition = self._sink.partition(record.topic, record.key)
-            except Exception as exc:  # noqa: BLE001 - one body must never stop the region
+            except Exception as exc:
                 record = self._builder.last_resort(delivery, exc, now)
                 partition = self._sink.partition(record.topic, None)
                 self._log.warning("bridge failed on a delivery: dead letter", error=repr(exc))

@@ -45,7 +45,7 @@ class ReconnectGate:
 
     def wait_s(self) -> float:
         """How long a caller waits before trying (0: try now)."""
-        return max(0.0, self.next_at - self._clock())
+        return max(0.0, self.next_at - float(self._clock()))
 
     def failed(self, node: Any) -> None:
         now = self._clock()
@@ -56,7 +56,7 @@ class ReconnectGate:
             self.down_since = time.time()
         base = FIRST_S if not self.delay else min(self._cap, self.delay * 2)
         self.delay = base
-        self.next_at = now + min(self._cap, base * random.uniform(1 - JITTER, 1 + JITTER))  # noqa: S311 - jitter, not secrecy
+        self.next_at = now + min(self._cap, base * random.uniform(1 - JITTER, 1 + JITTER))
         if self._logged_at is None or now - self._logged_at >= max(LOG_EVERY_S, base):
             self._logged_at = now
             since = datetime.fromtimestamp(self.down_since, UTC).isoformat(timespec="seconds")
@@ -91,7 +91,7 @@ async def _get_conn(self: AIOKafkaClient, node_id: Any, **kwargs: Any) -> Any:
     gate = _gates.get(node_id)
     if gate is None:
         gate = _gates[node_id] = ReconnectGate(_cap_s[0])
-    while (delay := gate.wait_s()) > 0:
+    while (delay := gate.wait_s()) > 0:  # noqa: ASYNC110 - a deadline that may move, not an event
         await asyncio.sleep(delay)
     conn = await _ORIGINAL(self, node_id, **kwargs)
     if conn is None:
@@ -106,7 +106,7 @@ def install(cap_s: float = 10.0) -> None:
     _cap_s[0] = cap_s
     for gate in _gates.values():
         gate._cap = cap_s
-    AIOKafkaClient._get_conn = _get_conn  # type: ignore[method-assign]
+    AIOKafkaClient._get_conn = _get_conn
 
 
 def gate(node_id: Any) -> ReconnectGate | None:

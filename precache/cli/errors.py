@@ -3,8 +3,8 @@
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
 from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 

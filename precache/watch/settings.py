@@ -28,6 +28,7 @@ class WatchSettings(KafkaSettings, ConnectTimeout):
         "(clock skew between Nova and the pipeline)",
     )
 
+
 S = TypeVar("S", bound=WatchSettings)
 
 

@@ -82,7 +82,9 @@ def shapes(seed: int) -> Iterator[Shape]:
     for size in (1_000_000, 9 * 1024 * 1024):
         yield _notification(f"string {size}", f'"payload": "{"x" * size}"')
     planes = _planes(rng)
-    yield _notification("every plane, UTF-8", f'"payload": {json.dumps(planes, ensure_ascii=False)}')
+    yield _notification(
+        "every plane, UTF-8", f'"payload": {json.dumps(planes, ensure_ascii=False)}'
+    )
     yield _notification("every plane, escaped", f'"payload": {json.dumps(planes)}')
     yield _notification("lone surrogate escaped", '"payload": "\\ud800 and \\udfff"')
     yield _notification("lone surrogate in a key", '"\\udbff": 1, "payload": {}')
@@ -109,4 +111,6 @@ def shapes(seed: int) -> Iterator[Shape]:
     yield Shape("trailing garbage", b'{"event_type": "x"} {}')
     yield Shape("random bytes", rng.randbytes(4096))
     yield Shape("random text", "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(500)).encode())
-    yield Shape("oslo.version 3.0", json.dumps({"oslo.version": "3.0", "oslo.message": "{}"}).encode())
+    yield Shape(
+        "oslo.version 3.0", json.dumps({"oslo.version": "3.0", "oslo.message": "{}"}).encode()
+    )

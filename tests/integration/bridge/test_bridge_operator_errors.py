@@ -78,7 +78,9 @@ async def _topics(bootstrap: str) -> set[str]:
         await admin.close()
 
 
-async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+async def _forward(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float
+) -> None:
     try:
         while data := await reader.read(65536):
             await asyncio.sleep(delay)

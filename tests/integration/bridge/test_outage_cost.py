@@ -86,7 +86,8 @@ async def test_a_kafka_outage_is_a_few_lines_and_both_carry_on(
 
         await _completes(worker_config, during)  # held by the bridge, sent once Kafka is back
         assert bridge.poll() is None
-        assert worker.proc is not None and worker.proc.poll() is None
+        assert worker.proc is not None
+        assert worker.proc.poll() is None
     finally:
         await asyncio.to_thread(start_broker, stack, "kafka")
         bridge.terminate()

@@ -17,7 +17,7 @@ def test_backoff_doubles_to_its_cap_and_starts_over_on_reset() -> None:
 
 
 def test_backoff_is_jittered_within_its_bounds_and_never_above_its_cap() -> None:
-    delays = [[Backoff(4.0).next() for _ in range(1)][0] for _ in range(200)]
+    delays = [next(Backoff(4.0).next() for _ in range(1)) for _ in range(200)]
     assert all(0.375 <= d <= 0.625 for d in delays)
     assert len(set(delays)) > 1  # not in step
     backoff = Backoff(4.0)

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from precache.bridge import jsontext
 from precache.bridge.decode import DecodeError, Notification, Reason, decode
-from precache.bridge.records import RecordBuilder
-from precache.bridge.records import Delivery
+from precache.bridge.records import Delivery, RecordBuilder
 from precache.bridge.scrub import SecretRule, mask_free_text
 from precache.bridge.settings import DEFAULT_SECRET_FIELDS, BridgeSettings
 
@@ -18,7 +17,11 @@ RULE = SecretRule(DEFAULT_SECRET_FIELDS)
 TOKEN = "gAAAAABpZ8example-keystone-fernet-token-0123456789abcdef"
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=30,
 )
@@ -74,14 +77,16 @@ def test_nesting_beyond_the_limit_is_too_deep_never_a_recursion_error() -> None:
 def test_orjson_depth_limit_and_its_message_are_what_decode_expects() -> None:
     """Fence: decode() recognises orjson's depth error by its message (orjson 3.x: 1024)."""
     orjson.loads(b"[" * 1024 + b"]" * 1024)
-    with pytest.raises(orjson.JSONDecodeError, match="^depth limit exceeded"):
+    with pytest.raises(orjson.JSONDecodeError, match=r"^depth limit exceeded"):
         orjson.loads(b"[" * 1025 + b"]" * 1025)
     result = decode(b"[" * 1025 + b"]" * 1025, 10**7)
-    assert isinstance(result, DecodeError) and result.reason is Reason.TOO_DEEP
+    assert isinstance(result, DecodeError)
+    assert result.reason is Reason.TOO_DEEP
     inner = "[" * 5000 + "]" * 5000
     body = json.dumps({"oslo.version": "2.0", "oslo.message": inner}).encode()
     result = decode(body, 10**7)
-    assert isinstance(result, DecodeError) and result.reason is Reason.TOO_DEEP
+    assert isinstance(result, DecodeError)
+    assert result.reason is Reason.TOO_DEEP
 
 
 @pytest.mark.parametrize(
@@ -96,7 +101,8 @@ def test_only_an_envelope_version_oslo_unwraps_is_unwrapped(version: object, ok:
     if ok:
         assert isinstance(result, Notification)
     else:
-        assert isinstance(result, DecodeError) and result.reason is Reason.UNKNOWN_OSLO_VERSION
+        assert isinstance(result, DecodeError)
+        assert result.reason is Reason.UNKNOWN_OSLO_VERSION
 
 
 @pytest.mark.parametrize(
