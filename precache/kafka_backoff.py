@@ -34,9 +34,10 @@ class ReconnectGate:
     """One process's view of one broker (a node id of the cluster): may a connect be tried
     now, and how long to wait otherwise."""
 
-    def __init__(self, cap_s: float, clock: Any = time.monotonic) -> None:
+    def __init__(self, cap_s: float, clock: Any = time.monotonic, logger: Any = None) -> None:
         self._cap = cap_s
         self._clock = clock
+        self._log = logger or log
         self.delay = 0.0  # the current interval between attempts (0: reachable)
         self.next_at = 0.0  # monotonic time of the next attempt
         self.down_since: float | None = None  # wall time of the first failure
@@ -60,7 +61,7 @@ class ReconnectGate:
         if self._logged_at is None or now - self._logged_at >= max(LOG_EVERY_S, base):
             self._logged_at = now
             since = datetime.fromtimestamp(self.down_since, UTC).isoformat(timespec="seconds")
-            log.warning(
+            self._log.warning(
                 f"Kafka unreachable since {since}, retrying every {base:g} s",
                 node=str(node),
                 attempts=self.attempts,
@@ -68,7 +69,7 @@ class ReconnectGate:
 
     def succeeded(self, node: Any) -> None:
         if self.down_since is not None:
-            log.info(
+            self._log.info(
                 "Kafka reachable again",
                 node=str(node),
                 down_s=round(time.time() - self.down_since, 1),
