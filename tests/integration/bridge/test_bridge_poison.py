@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -66,6 +67,8 @@ async def test_every_json_shape_is_forwarded_or_dead_lettered_and_the_next_opera
     assert len(raw) + len(dlq) == total  # each one forwarded or dead-lettered, once
     assert ready == 0  # and acked
     reasons = [dict(r.headers)["reason"].decode() for r in dlq]
+    print(f"{len(drawn)} shapes + {len(operation)} Nova notifications: {len(raw)} forwarded,")
+    print(f"dead letters by reason: {dict(sorted(Counter(reasons).items()))}")
     assert "bridge_error" not in reasons  # every shape has a reason of its own
     assert all(TOKEN.encode() not in r.value for r in raw + dlq)
     assert TOKEN[:40].encode() not in b"".join(v for r in raw + dlq for _, v in r.headers)
