@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from precache.kafka_connection import client_options, faust_credentials
-from precache.pipeline import agents, web
+from precache.pipeline import agents, dashboard, metrics_view, web
 from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.kafka_transport import broker_url
@@ -127,11 +127,14 @@ def build(settings: WorkerSettings) -> Pipeline:
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
         pipeline.store.forget_index()
         pipeline.gaps.reset()
+        pipeline.metrics.forget_positions()
 
     app.on_partitions_assigned.connect(on_rebalance)
     app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
     web.attach(pipeline)
+    metrics_view.attach(pipeline)
+    dashboard.attach(pipeline)
     return pipeline
 
 

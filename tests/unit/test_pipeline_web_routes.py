@@ -23,4 +23,7 @@ def test_only_our_routes_are_registered(tmp_path: Path) -> None:
         "/stats/",
         "/healthz",
         "/readyz",
+        "/metrics",  # pipeline.metrics_view
+        "/",  # pipeline.dashboard: our page, not faust's index
+        "/static/{name}",
     }
