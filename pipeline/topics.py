@@ -17,7 +17,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from precache.errors import BrokerUnreachable, TopicMismatch
 from precache.kafka_connection import client_options
@@ -211,10 +211,44 @@ async def _create_missing(admin: AIOKafkaAdminClient, settings: WorkerSettings) 
     existing = set(await admin.list_topics())
     missing = [t for t in topic_specs(settings) if t.name not in existing]
     if missing:
-        # another worker may create them at the same time
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(missing)
+        response = await admin.create_topics(missing)
+        _check_created(response.topic_errors, settings)
     return [t.name for t in missing]
+
+
+def _check_created(topic_errors: list[Any], settings: WorkerSettings) -> None:
+    """aiokafka answers ``create_topics`` with an error code per topic instead of raising.
+
+    Already exists is fine (another worker may create them at the same time); a retriable
+    error is raised as the KafkaError it is; any other is a :class:`TopicMismatch` naming the
+    topic and its setting.
+    """
+    for name, code, *rest in topic_errors:
+        error = for_code(code)
+        if code == 0 or error is TopicAlreadyExistsError:
+            continue
+        message = rest[0] if rest and rest[0] else error.__name__
+        if error.retriable:
+            raise error(message)
+        raise TopicMismatch(
+            f"cannot create Kafka topic {name} ({_setting_of(name, settings)}): {message}"
+        )
+
+
+def _setting_of(name: str, settings: WorkerSettings) -> str:
+    """The env var that names topic ``name``."""
+    for field in (
+        "raw_topic",
+        "ticks_topic",
+        "status_topic",
+        "completed_topic",
+        "host_failed_topic",
+        "stalled_topic",
+        "pipeline_dlq_topic",
+    ):
+        if getattr(settings, field) == name:
+            return f"PRECACHE_{field.upper()}"
+    return "not a setting"
 
 
 async def check_topics(

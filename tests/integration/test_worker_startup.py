@@ -174,6 +174,18 @@ async def test_topic_set_up_wrongly_is_one_line_with_the_fix(
         assert text in line
 
 
+async def test_a_topic_kafka_cannot_create_is_one_line_naming_topic_and_setting(
+    worker_settings: Settings,
+) -> None:
+    """aiokafka's ``create_topics`` answers per topic instead of raising: a refused creation
+    was reported as created, and the worker ran on without its completed topic."""
+    name = "precache.completed." + "x" * 236  # 255 characters; Kafka allows 249
+    settings = await worker_settings(create_topics=False, completed_topic=name)
+    line = refusal(run_worker(settings))
+    assert f"cannot create Kafka topic {name}" in line
+    assert "PRECACHE_COMPLETED_TOPIC" in line
+
+
 def http_get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
