@@ -67,7 +67,6 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
     secret_fields: list[str] = Field(
         list(DEFAULT_SECRET_FIELDS), description="context fields removed before Kafka"
     )
-    topic_replication: int = Field(1, ge=1, description="replication factor of created topics")
     linger_ms: int = Field(
         0, ge=0, description="Kafka producer delay for a record sent alone (batches never wait)"
     )

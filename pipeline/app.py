@@ -58,7 +58,7 @@ def faust_app(settings: WorkerSettings) -> Any:
         store=store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.raw_partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_replication_factor=settings.topic_replication,
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",

@@ -33,7 +33,6 @@ class WorkerSettings(KafkaSettings, ConnectTimeout):
         86_400.0, gt=0, description="a completed operation's state is deleted this long after"
     )
     standby_replicas: int = Field(0, ge=0, description="faust table_standby_replicas")
-    replication_factor: int = Field(1, ge=1, description="replication of created topics")
     commit_interval_s: float = Field(2.0, gt=0, description="offset commit interval")
     session_timeout_s: float = Field(
         30.0, gt=0, description="a dead worker's partitions move after"

@@ -50,6 +50,9 @@ class KafkaSettings(TopicNames, KafkaConnection):
         description="largest raw record (topic max.message.bytes, producer max_request_size): "
         "a 100k-host start notification is about 2 MB, over Kafka's 1 MB default",
     )
+    topic_replication: int = Field(
+        1, ge=1, description="replication factor of the topics a service creates"
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)

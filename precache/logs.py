@@ -4,8 +4,10 @@ Components log through ``structlog.get_logger(__name__)`` with key/value fields;
 URL with its password (use :func:`mask_url`).
 """
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -56,3 +58,16 @@ def mask_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Silence ``name`` (e.g. aiokafka, which logs every failed connection attempt) while a
+    caller that reports the outcome in one line of its own retries."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -63,9 +63,9 @@ def _one_line_exit_3(result: subprocess.CompletedProcess[str], *says: str) -> st
 @pytest.mark.parametrize(
     ("topic", "partitions", "configs", "says"),
     [
-        ("dlq_topic", 1, {"cleanup.policy": "compact"}, "is compacted"),
-        ("raw_topic", 4, {"cleanup.policy": "compact"}, "is compacted"),
-        ("raw_topic", 3, {}, "has 3 partitions, raw_partitions is 4"),
+        ("dlq_topic", 1, {"cleanup.policy": "compact"}, "must not be compacted"),
+        ("raw_topic", 4, {"cleanup.policy": "compact"}, "must not be compacted"),
+        ("raw_topic", 3, {}, "has 3 partitions, PRECACHE_RAW_PARTITIONS is 4"),
         ("raw_topic", 4, {"max.message.bytes": "1048576"}, "max.message.bytes=1048576"),
     ],
 )
