@@ -361,8 +361,7 @@ async def confirm(p: Pipeline, pending: list[Any]) -> None:
 def state_writes(p: Pipeline) -> list[Any]:
     """The changelog writes sent since the last call, to wait for (faust only logs a
     failure)."""
-    take = getattr(p.store.table, "take_pending", None)
-    return take() if take is not None else []
+    return p.store.take_pending()
 
 
 def account(p: Pipeline, outbox: Outbox, now: float) -> None:

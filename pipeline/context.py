@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from precache.pipeline.gaps import GapGuard
+from precache.pipeline.kafka_transport import SkipState
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.store import TableStore
@@ -71,6 +72,7 @@ class Pipeline:
     store: TableStore
     limits: Limits
     gaps: GapGuard
+    skips: SkipState  # what the consumer dropped unseen (pipeline.kafka_transport)
     stats: Stats = field(default_factory=Stats)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
     settling: Any = None  # the last batch's state confirmation (pipeline.agents)

@@ -62,7 +62,7 @@ def attach(p: Pipeline) -> None:
 
     async def stats(view: Any, request: Any) -> Any:
         s = p.stats
-        skipped = getattr(p.app.consumer, "skipped", 0)  # dropped by the consumer, unseen
+        skipped = p.skips.dropped  # dropped by the consumer, unseen
         return view.json(
             {
                 "applied": s.applied,

@@ -17,6 +17,7 @@ from precache.pipeline import agents, engine, events, operation
 from precache.pipeline.agents import FATAL_EXIT, guarded
 from precache.pipeline.context import Pipeline, Stats
 from precache.pipeline.gaps import GapGuard
+from precache.pipeline.kafka_transport import SkipState
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.store import TableStore
@@ -153,9 +154,10 @@ def pipeline(table: Changelog, sent: list[tuple[str, Any]], faults: Faults) -> P
         ticks=None,
         outputs={k: topic(k) for k in ("status", "completed", "host_failed", "stalled")},
         dlq=topic("dlq"),
-        store=TableStore(table),
+        store=TableStore(table, pending=table.take_pending),
         limits=LIMITS,
         gaps=GapGuard(nothing, nothing),
+        skips=SkipState("raw"),
         stats=Stats(),
     )
 
