@@ -256,7 +256,7 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         outbox.count("ignored")
         return
 
-    def raw() -> dict[str, Any]:
+    def raw() -> operation.RawKept:
         return operation.hold_entry(message.value, list(headers.items()))
 
     try:

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 
 from precache.kafka_connection import client_options, faust_credentials
 from precache.pipeline import agents, web
@@ -92,7 +93,7 @@ def build(settings: WorkerSettings) -> Pipeline:
         return await committed_offsets(settings)
 
     def skipped(partition: int, offset: int) -> int | None:
-        return skips.skipped_before(TopicPartition(settings.raw_topic, partition), offset)
+        return skips.skipped_before(TP(settings.raw_topic, partition), offset)
 
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")

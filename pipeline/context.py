@@ -4,9 +4,11 @@ Apart from :mod:`pipeline.app`, which builds it, so that the agents and views de
 and never on the module that wires them together (no import cycle).
 """
 
+import asyncio
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+
+from faust.types import AppT, TopicT
 
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.kafka_transport import SkipState
@@ -63,16 +65,18 @@ def quantiles(values: "deque[float]") -> dict[str, float]:
 
 @dataclass
 class Pipeline:
+    """The worker's parts, made once by ``pipeline.app.build``."""
+
     settings: WorkerSettings
-    app: Any
-    inputs: Any
-    ticks: Any
-    outputs: dict[str, Any]
-    dlq: Any
+    app: AppT
+    inputs: TopicT  # raw and ticks: the agent's subscription
+    ticks: TopicT
+    outputs: dict[str, TopicT]  # status, completed, host_failed, stalled
+    dlq: TopicT
     store: TableStore
     limits: Limits
     gaps: GapGuard
     skips: SkipState  # what the consumer dropped unseen (pipeline.kafka_transport)
     stats: Stats = field(default_factory=Stats)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
-    settling: Any = None  # the last batch's state confirmation (pipeline.agents)
+    settling: "asyncio.Future[None] | None" = None  # the last batch's state confirmation

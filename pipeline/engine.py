@@ -14,7 +14,17 @@ from typing import Protocol
 
 from precache.pipeline import operation
 from precache.pipeline.notifications import End, Notification, Progress, Start
-from precache.pipeline.operation import HELD, Limits, Marker, Step, Summary, json_len
+from precache.pipeline.operation import (
+    HELD,
+    HeldEntry,
+    Limits,
+    Marker,
+    RawKept,
+    Step,
+    Summary,
+    as_held,
+    json_len,
+)
 
 CHUNK_BYTES = Limits().chunk_bytes
 
@@ -26,7 +36,7 @@ class Reader(Protocol):
     def get_marker(self, op_id: str, host: str) -> Marker | None: ...
     def get_expected(self, op_id: str) -> list[str] | None: ...
     def is_listed(self, op_id: str, host: str) -> bool: ...
-    def held(self, op_id: str) -> list[tuple[str, Marker]]: ...
+    def held(self, op_id: str) -> list[tuple[str, HeldEntry]]: ...
     def get_alias(self, key: str) -> str | None: ...
     def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]: ...
     def is_forgotten(self, op_id: str) -> bool: ...
@@ -48,7 +58,7 @@ def process(
     now: float,
     store: Reader,
     limits: Limits,
-    raw: Callable[[], Marker] | None = None,
+    raw: Callable[[], RawKept] | None = None,
 ) -> Step:
     """One notification's step; reads only, so it can be dropped if anything after fails."""
     alias = None if n.request_id else store.get_alias(operation.alias_key(n))
@@ -61,7 +71,7 @@ def process(
     marker = None
     if isinstance(n, Progress):
         marker = store.get_marker(op_id, n.host if listed else f"{HELD}{offset}")
-    held: list[tuple[str, Marker]] = []
+    held: list[tuple[str, HeldEntry]] = []
     if isinstance(n, (Start, End)) and summary:
         held = _held_for(store, op_id, summary, listed)
 
@@ -78,7 +88,7 @@ def process(
 
 def _held_for(
     store: Reader, op_id: str, summary: Summary, listed: bool
-) -> list[tuple[str, Marker]]:
+) -> list[tuple[str, HeldEntry]]:
     """Held progress a start/end needs: all of it to resolve, or after a crash the entries
     of resolved hosts whose markers were cut off (see ``operation._repair_resolved``)."""
     if not listed:
@@ -216,7 +226,7 @@ class Batch:
         partition: int,
         now: float,
         limits: Limits,
-        raw: Callable[[], Marker] | None = None,
+        raw: Callable[[], RawKept] | None = None,
     ) -> Step:
         return process(n, offset, partition, now, self, limits, raw)
 
@@ -295,10 +305,10 @@ class Batch:
             listed = self._listed[op_id] = expected_set(self._expected[op_id])
         return host in listed
 
-    def held(self, op_id: str) -> list[tuple[str, Marker]]:
+    def held(self, op_id: str) -> list[tuple[str, HeldEntry]]:
         staged = self._markers.get(op_id, {})
         stored = [(k, m) for k, m in self.store.held(op_id) if k not in staged]
-        return stored + [(k, m) for k, m in staged.items() if k.startswith(HELD)]
+        return stored + [(k, as_held(m)) for k, m in staged.items() if k.startswith(HELD)]
 
     def get_alias(self, key: str) -> str | None:
         return self._aliases.get(key) or self.store.get_alias(key)
@@ -353,8 +363,9 @@ class DictStore:
     def is_listed(self, op_id: str, host: str) -> bool:
         return host in self.expected.get(op_id, ())
 
-    def held(self, op_id: str) -> list[tuple[str, Marker]]:
-        return [(k, m) for (op, k), m in self.markers.items() if op == op_id and k[:1] == "\x00"]
+    def held(self, op_id: str) -> list[tuple[str, HeldEntry]]:
+        mine = self.markers.items()
+        return [(k, as_held(m)) for (op, k), m in mine if op == op_id and k.startswith(HELD)]
 
     def put_expected(self, op_id: str, hosts: list[str]) -> None:
         self.expected[op_id] = hosts

@@ -75,6 +75,7 @@ import faust
 from aiokafka.errors import IllegalStateError
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, AppT, Message
 from faust.types.tuples import ack_lock
 from mode.services import WaitResults
 from mode.utils.futures import notify
@@ -101,7 +102,7 @@ class WorkerApp(faust.App):
         self.transport_options = transport_options
 
 
-def options_of(app: Any) -> TransportOptions:
+def options_of(app: AppT) -> TransportOptions:
     """The options of the app a consumer belongs to; ``precache-kafka://`` needs a WorkerApp."""
     if not isinstance(app, WorkerApp):
         raise TypeError(f"the {SCHEME}:// transport needs a WorkerApp, not {type(app).__name__}")
@@ -120,7 +121,7 @@ _SKIPPED = object()  # what ``_to_message`` returns for a record dropped before 
 
 
 class Consumer(faust_aiokafka.Consumer):
-    _held: set[Any] | None = None  # stream partitions fetchable at the next resume_flow()
+    _held: set[TP] | None = None  # stream partitions fetchable at the next resume_flow()
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -158,14 +159,14 @@ class Consumer(faust_aiokafka.Consumer):
             return _SKIPPED
         return super()._to_message(tp, record)
 
-    def ack(self, message: Any) -> bool:
+    def ack(self, message: Message) -> bool:
         done = super().ack(message)
         deferred = self._skips.done(message)
         if deferred:
             self._ack_offsets(message.tp, deferred)
         return done
 
-    def _ack_offsets(self, tp: Any, offsets: Iterable[int]) -> None:
+    def _ack_offsets(self, tp: TP, offsets: Iterable[int]) -> None:
         """Mark skipped offsets acked, as ``Consumer.ack`` marks a message's."""
         with ack_lock:
             committed = self._committed_offset[tp]
@@ -189,7 +190,7 @@ class Consumer(faust_aiokafka.Consumer):
             active_partitions = set(active_partitions)
         return await super()._getmany(active_partitions, timeout)
 
-    def _hold(self, tps: Iterable[Any]) -> set[Any]:
+    def _hold(self, tps: Iterable[TP]) -> set[TP]:
         """Keep back the stream partitions of ``tps`` while a rebalance is in progress
         (module doc); returns the partitions that may be fetched now."""
         tps = set(tps)
@@ -208,13 +209,13 @@ class Consumer(faust_aiokafka.Consumer):
         active.intersection_update(self._hold(active))
         return active
 
-    def resume_partitions(self, tps: Iterable[Any]) -> None:
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
         now = self._hold(tps)
         self._paused_partitions.difference_update(tps - now)  # resumed, not yet fetchable
         super().resume_partitions(now)
 
-    def pause_partitions(self, tps: Iterable[Any]) -> None:
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
         if self._held:
             self._held -= tps
@@ -269,10 +270,10 @@ class SkipState:
     def __init__(self, topic: str) -> None:
         self.topic = topic  # the raw topic: other topics are never skipped
         self.dropped = 0  # records dropped unseen since the start, for the worker's stats
-        self._inflight: dict[Any, set[Any]] = {}
-        self._deferred: dict[Any, list[int]] = {}
-        self._run: dict[Any, tuple[int, int]] = {}  # tp -> (first, next) of the skips in a row
-        self._covered: dict[Any, dict[int, int]] = {}  # tp -> {delivered offset: run's first}
+        self._inflight: dict[TP, set[Message]] = {}
+        self._deferred: dict[TP, list[int]] = {}
+        self._run: dict[TP, tuple[int, int]] = {}  # tp -> (first, next) of the skips in a row
+        self._covered: dict[TP, dict[int, int]] = {}  # tp -> {delivered offset: run's first}
 
     def reset(self) -> None:
         self._inflight.clear()
@@ -280,30 +281,30 @@ class SkipState:
         self._run.clear()
         self._covered.clear()
 
-    def skip(self, tp: Any, offset: int) -> None:
+    def skip(self, tp: TP, offset: int) -> None:
         self.dropped += 1
         first, next_ = self._run.get(tp, (offset, offset))
         self._run[tp] = (first if next_ == offset else offset, offset + 1)
 
-    def deliver(self, tp: Any, message: Any) -> None:
+    def deliver(self, tp: TP, message: Message) -> None:
         self._inflight.setdefault(tp, set()).add(message)
         run = self._run.pop(tp, None)
         if run is not None and run[1] == message.offset:
             self._covered.setdefault(tp, {})[message.offset] = run[0]
 
-    def skipped_before(self, tp: Any, offset: int) -> int | None:
+    def skipped_before(self, tp: TP, offset: int) -> int | None:
         """Where the run of records skipped right before the raw record at ``offset`` began
         (None: none), for the worker's gap guard (:mod:`pipeline.gaps`); told once."""
         covered = self._covered.get(tp)
         return covered.pop(offset, None) if covered else None
 
-    def busy(self, tp: Any) -> bool:
+    def busy(self, tp: TP) -> bool:
         return bool(self._inflight.get(tp))
 
-    def defer(self, tp: Any, offset: int) -> None:
+    def defer(self, tp: TP, offset: int) -> None:
         self._deferred.setdefault(tp, []).append(offset)
 
-    def done(self, message: Any) -> list[int]:
+    def done(self, message: Message) -> list[int]:
         """``message`` was acked: the skipped offsets that may be acked now."""
         inflight = self._inflight.get(message.tp)
         if not inflight or message not in inflight:

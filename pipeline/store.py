@@ -26,7 +26,7 @@ import faust
 from faust.streams import _current_event
 
 from precache.pipeline.engine import CHUNK_BYTES, is_open
-from precache.pipeline.operation import HELD, Marker, Summary, json_len
+from precache.pipeline.operation import HELD, HeldEntry, Marker, Summary, as_held, json_len
 
 
 @contextlib.contextmanager
@@ -131,10 +131,10 @@ class TableStore:
                 hosts.update(self.table.get(f"m|{op_id}|{chunk}") or {})
         return hosts
 
-    def held(self, op_id: str) -> list[tuple[str, Marker]]:
+    def held(self, op_id: str) -> list[tuple[str, HeldEntry]]:
         """Held progress in arrival order (called only while the operation has no list, when
         its markers are held entries alone)."""
-        return [(k, m) for k, m in self._markers(op_id).items() if k.startswith(HELD)]
+        return [(k, as_held(m)) for k, m in self._markers(op_id).items() if k.startswith(HELD)]
 
     def is_listed(self, op_id: str, host: str) -> bool:
         listed = self._listed.get(op_id)
