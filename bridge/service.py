@@ -33,7 +33,6 @@ from aiokafka.errors import KafkaError
 from precache.bridge.acks import AckWindow
 from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.consumer import AmqpConsumer
-from precache.bridge.exceptions import KafkaSetupError
 from precache.bridge.kafka_errors import Kind, classify, describe
 from precache.bridge.metrics import BridgeMetrics
 from precache.bridge.producer import KafkaSink
@@ -41,6 +40,7 @@ from precache.bridge.records import SHRUNK_BYTES, Delivery, Item, RecordBuilder,
 from precache.bridge.sender import BatchSender, Shipment
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.unconfirmed import Entry, Unconfirmed
+from precache.errors import BrokerRefused, TopicMismatch
 from precache.heap import freeze_startup_heap
 
 log = structlog.get_logger(__name__)
@@ -99,7 +99,7 @@ class Bridge:
     async def _start_kafka(self) -> None:
         try:
             await self._sink.start()
-        except Exception as exc:  # a wrong topic (KafkaSetupError): the bridge cannot start
+        except Exception as exc:  # a wrong topic (TopicMismatch): the bridge cannot start
             self._fail(exc)
             return
         freeze_startup_heap()  # started: what start-up made leaves the collector's view
@@ -161,7 +161,7 @@ class Bridge:
         kind = classify(exc)
         if kind is Kind.FATAL:
             topics = sorted({s.topic for s in shipments})
-            self._fail(KafkaSetupError(f"Kafka refuses writes to {topics}: {describe(exc)}"))
+            self._fail(BrokerRefused(f"Kafka refuses writes to {topics}: {describe(exc)}"))
             return
         if kind is Kind.REFUSED:
             self._refused([s for s in shipments if s.epoch == self._epoch], exc)
@@ -198,7 +198,7 @@ class Bridge:
             self._log.warning("kafka refused a dead letter: sending it cut", error=error)
         else:
             self._fail(
-                KafkaSetupError(
+                TopicMismatch(
                     f"Kafka refuses dead letters on {record.topic} even cut to {SHRUNK_BYTES} "
                     f"bytes ({error}): fix the topic (cleanup.policy=delete, max.message.bytes)"
                 )

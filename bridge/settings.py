@@ -16,7 +16,7 @@ from pydantic_settings import (
 )
 
 from precache.amqp_connection import AmqpConnection
-from precache.config import ENV_PREFIX, KafkaSettings, describe
+from precache.config import ENV_PREFIX, KafkaClient, RawTopics, TopicCreation, describe
 from precache.errors import ConfigError
 
 _HEADER_ROOM = 64 * 1024  # headers and record overhead
@@ -29,7 +29,7 @@ class QueueType(StrEnum):
     CLASSIC = "classic"
 
 
-class BridgeSettings(KafkaSettings, AmqpConnection):
+class BridgeSettings(RawTopics, TopicCreation, KafkaClient, AmqpConnection):
     """Settings of ``precache bridge``; one object, built at the entry point."""
 
     region: str = Field("local", min_length=1, description="region name put on every record")
