@@ -20,12 +20,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 
-from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.backoff import Backoff
 from precache.bridge.records import Record
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topics import ensure_topics
 from precache.errors import BrokerUnreachable
 from precache.kafka_connection import client_options
+from precache.logs import RateLimitedLog
 
 log = structlog.get_logger(__name__)
 

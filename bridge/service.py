@@ -31,7 +31,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from precache.bridge.acks import AckWindow
-from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.backoff import Backoff
 from precache.bridge.consumer import AmqpConsumer
 from precache.bridge.kafka_errors import Kind, classify, describe
 from precache.bridge.metrics import BridgeMetrics
@@ -42,6 +42,7 @@ from precache.bridge.settings import BridgeSettings
 from precache.bridge.unconfirmed import Entry, Unconfirmed
 from precache.errors import BrokerRefused, TopicMismatch
 from precache.heap import freeze_startup_heap
+from precache.logs import RateLimitedLog
 
 log = structlog.get_logger(__name__)
 

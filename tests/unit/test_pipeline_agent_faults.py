@@ -16,11 +16,12 @@ from faust.types import AppT, TopicT
 
 from precache.pipeline import agents, engine, events, operation
 from precache.pipeline.agents import FATAL_EXIT, guarded
-from precache.pipeline.context import Pipeline, Stats
+from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.kafka_transport import SkipState
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.stats import Stats
 from precache.pipeline.store import TableStore
 from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 
