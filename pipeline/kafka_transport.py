@@ -55,7 +55,7 @@
   (a timeout, say) could be followed by a later one of the same partition that landed, and
   the changelog would have a hole: a restart would recover an operation's markers without the
   host list or the summary they depend on (wrong counts, shown by
-  ``tests/unit/test_pipeline_agent_faults.py``). Idempotent, Kafka appends one producer's
+  ``tests/unit/pipeline/test_pipeline_agent_faults.py``). Idempotent, Kafka appends one producer's
   batches to a partition only in order, so the changelog is always a prefix of what was
   written, and the worker exits at the first failure (``pipeline.agents``).
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.kafka import produce
 from tests.support.worker import PRECACHE, WorkerProcess, free_port, settings_env
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from faust.types import AppT, TopicT
 
+from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline import agents, engine, events, operation
 from precache.pipeline.agents import FATAL_EXIT, guarded
 from precache.pipeline.context import Pipeline
@@ -23,7 +24,6 @@ from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.stats import Stats
 from precache.pipeline.store import TableStore
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 
 SETTINGS = WorkerSettings(raw_topic="raw", ticks_topic="ticks")
 LIMITS = Limits(grace_period_s=0.0)

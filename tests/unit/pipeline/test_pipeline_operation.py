@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline import engine
-from precache.pipeline.engine import DictStore
 from precache.pipeline.operation import (
     HELD,
     Limits,
@@ -18,7 +18,7 @@ from precache.pipeline.operation import (
     natural_key,
     outcome,
 )
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
+from tests.support.dict_store import DictStore
 from tests.support.notifications import notification
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60, failed_hosts_cap=1000)

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 
 from precache.pipeline import engine, events, operation
-from precache.pipeline.engine import DictStore
 from precache.pipeline.notifications import Aggregate, End, Notification, Progress, Start
 from precache.pipeline.operation import HELD, Limits, Step, Summary, duration_s
+from tests.support.dict_store import DictStore
 from tests.support.schemas import validate
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60)
