@@ -83,6 +83,17 @@ async def test_our_topic_with_the_wrong_config_is_refused_at_start(
     _one_line_exit_3(_run(made), name, says)
 
 
+def test_a_topic_kafka_cannot_create_is_fatal_naming_topic_and_setting(
+    settings: Callable[..., BridgeSettings],
+) -> None:
+    """The same per-topic check as the worker's (precache.kafka_topics): Kafka allows 249
+    characters in a topic name."""
+    name = "nova.notifications.dlq." + "x" * 232  # 255 characters
+    _one_line_exit_3(
+        _run(settings(dlq_topic=name)), f"cannot create Kafka topic {name}", "(PRECACHE_DLQ_TOPIC)"
+    )
+
+
 @pytest.mark.parametrize(
     ("url", "says"),
     [
