@@ -126,9 +126,14 @@ class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    _skip_state: "SkipState | None" = None
+
     @property
     def _skips(self) -> "SkipState":
-        return options_of(self.app).skips
+        """The app's SkipState (read per record: kept after the first look)."""
+        if self._skip_state is None:
+            self._skip_state = options_of(self.app).skips
+        return self._skip_state
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:  # noqa: ASYNC109 - faust's signature
         """faust's ``getmany`` without the records ``_to_message`` dropped; every raw record
