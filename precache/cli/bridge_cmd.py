@@ -3,6 +3,7 @@
 Every BridgeSettings field is an option, generated from the settings (:mod:`precache.cli.options`)
 so ``--help`` can never drift from what the bridge reads; unset options fall back to
 ``PRECACHE_*`` env vars, then to the ``--config`` TOML file, then to the defaults.
+``precache bridge-queue migrate`` takes the same options.
 """
 
 import asyncio
@@ -14,6 +15,7 @@ import typer
 
 from precache import logs
 from precache.bridge.backoff import limit_library_logs
+from precache.bridge.migrate import migrate
 from precache.bridge.service import serve
 from precache.bridge.settings import BridgeSettings, load_settings
 from precache.cli.options import KAFKA_SECRETS, settings_command
@@ -30,6 +32,16 @@ def bridge(config: Path | None = None, **options: Any) -> None:
     asyncio.run(serve(settings))
 
 
+def migrate_queue(config: Path | None = None, **options: Any) -> None:
+    """Give the bridge's existing queue x-single-active-consumer (for standby bridges): its
+    messages are moved through a temporary queue, none lost. Stop its bridges first."""
+    settings = load_settings(config, **options)
+    logs.configure(settings.log_level)
+    moved = migrate(settings)
+    for queue, count in moved.items():
+        typer.echo(f"{queue}: x-single-active-consumer, {count} messages moved")
+
+
 _CONFIG = inspect.Parameter(
     "config",
     inspect.Parameter.KEYWORD_ONLY,
@@ -40,3 +52,4 @@ _CONFIG = inspect.Parameter(
 )
 
 command = settings_command(BridgeSettings, bridge, exclude=_SECRETS, extra=[_CONFIG])
+migrate_command = settings_command(BridgeSettings, migrate_queue, exclude=_SECRETS, extra=[_CONFIG])

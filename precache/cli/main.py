@@ -37,6 +37,14 @@ def _add(name: str, command: Callable[..., Any], panel: str, summary: str) -> No
 
 
 _add("bridge", bridge_cmd.command, SERVICES, "Nova's notifications from RabbitMQ into Kafka.")
+bridge_queue = typer.Typer(help="The bridge's RabbitMQ queue.", no_args_is_help=True)
+bridge_queue.command("migrate", cls=OneLineUsageErrors)(bridge_cmd.migrate_command)
+app.add_typer(
+    bridge_queue,
+    name="bridge-queue",
+    rich_help_panel=SERVICES,
+    short_help="The bridge's RabbitMQ queue: migrate it for standby bridges.",
+)
 _add("worker", worker_cmd.command, SERVICES, "Follow every pre-cache; emit its derived events.")
 _add("cache", cache_cmd.cache, OPERATOR, "Cache images on an aggregate through Nova; follow it.")
 _add("watch", watch_cmd.watch, OPERATOR, "Follow a pre-cache operation until it ends.")
