@@ -138,6 +138,7 @@ def limits(settings: WorkerSettings) -> Limits:
         list_bytes=settings.list_bytes,
         chunk_bytes=settings.state_chunk_bytes,
         event_bytes=settings.max_event_bytes,
+        clock_skew_s=settings.max_clock_skew_s,
     )
 
 

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import PartitionsMismatch
 from faust.types import AppT
 
-from precache import logs
+from precache import kafka_backoff, logs
 from precache.errors import (
     BrokerUnreachable,
     PortInUse,
@@ -35,6 +35,7 @@ from precache.pipeline.topics import prepare_topics
 
 def serve(settings: WorkerSettings) -> None:
     """The process entry point: the checks, then faust until SIGTERM/SIGINT."""
+    kafka_backoff.install()  # reconnects back off (a small module: kafka_backoff)
     with data_dir_lock(settings.data_dir):
         check_port_free(settings.web_bind, settings.web_port)
         _run_faust(settings)
@@ -55,6 +56,7 @@ class Worker(faust.Worker):
         """mode has just put its own handler on the root logger: use ours instead, so
         faust's, aiokafka's and the pipeline's lines share one structured format."""
         logs.configure(self._settings.log_level)
+        logs.limit_library_logs()
 
     async def on_startup_finished(self) -> None:
         """Started and recovered: what start-up made leaves the collector's view."""

@@ -13,11 +13,12 @@ from typing import Any
 
 import typer
 
-from precache import logs
+from precache import kafka_backoff, logs
 from precache.bridge.backoff import limit_library_logs
 from precache.bridge.migrate import migrate
 from precache.bridge.service import serve
 from precache.bridge.settings import BridgeSettings, load_settings
+from precache.cli.errors import warn_password_on_command_line
 from precache.cli.options import KAFKA_SECRETS, settings_command
 
 # secrets are never options (the process list shows them): env, _FILE or the config file
@@ -26,9 +27,11 @@ _SECRETS = KAFKA_SECRETS | {"amqp_password"}
 
 def bridge(config: Path | None = None, **options: Any) -> None:
     """Consume Nova's versioned notifications from RabbitMQ and produce them into Kafka."""
+    warn_password_on_command_line()
     settings = load_settings(config, **options)
     logs.configure(settings.log_level)
     limit_library_logs()
+    kafka_backoff.install(settings.retry_backoff_max_s)
     asyncio.run(serve(settings))
 
 

@@ -2,13 +2,13 @@
 
 Notifications are built directly (canonical timestamps), so these test the rules alone."""
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from precache.pipeline import engine, events, operation
 from precache.pipeline.notifications import Aggregate, End, Notification, Progress, Start
-from precache.pipeline.operation import HELD, Limits, Step, Summary, duration_s
+from precache.pipeline.operation import HELD, HeldEntry, Limits, Step, Summary, duration_s
 from tests.support.dict_store import DictStore
 from tests.support.schemas import validate
 
@@ -221,7 +221,7 @@ def test_progress_before_any_list_is_held_then_resolved_in_order():
     assert (s["hosts_reported"], s["hosts_held"], s["hosts_total"]) == (0, 4, None)
     assert run.kinds() == ["status"] * 4  # nothing counted, no failure reported yet
     (step,) = run(start(["a", "b", "c"]))
-    assert [(d.entry["host"], d.reason) for d in step.dead] == [
+    assert [(cast(HeldEntry, d.entry)["host"], d.reason) for d in step.dead] == [
         ("zz", "host_not_in_operation"),
         ("b", "total_mismatch"),
     ]
