@@ -56,7 +56,7 @@ def test_library_warnings_are_let_through_once_per_template(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [0.0]
-    monkeypatch.setattr("precache.bridge.backoff.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("precache.logs.time.monotonic", lambda: now[0])
     repeat = RepeatFilter(("aiokafka",), interval_s=10)
 
     def record(name: str, msg: str, level: int = logging.WARNING) -> logging.LogRecord:
