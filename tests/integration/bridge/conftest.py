@@ -76,3 +76,25 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+@pytest.fixture
+def settings(
+    amqp_url: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> Callable[..., BridgeSettings]:
+    """BridgeSettings on the test stack with unique names and nothing else set (for bridges
+    started as processes, whose other settings are the defaults); overrides as keywords."""
+
+    def make(**overrides: Any) -> BridgeSettings:
+        values: dict[str, Any] = {
+            "amqp_url": amqp_url,
+            "kafka_bootstrap": kafka_bootstrap,
+            "exchange": unique_name("nova"),
+            "queue": unique_name("precache-bridge"),
+            "raw_topic": unique_name("nova.notifications"),
+            "dlq_topic": unique_name("nova.notifications.dlq"),
+            **overrides,
+        }
+        return BridgeSettings(**values)
+
+    return make

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,25 +18,6 @@ from tests.support.bridge import bridge_argv
 pytestmark = pytest.mark.integration
 
 PRECACHE = str(Path(sys.executable).parent / "precache")
-
-
-@pytest.fixture
-def settings(
-    amqp_url: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
-) -> Callable[..., BridgeSettings]:
-    def make(**overrides: Any) -> BridgeSettings:
-        values: dict[str, Any] = {
-            "amqp_url": amqp_url,
-            "kafka_bootstrap": kafka_bootstrap,
-            "exchange": unique_name("nova"),
-            "queue": unique_name("precache-bridge"),
-            "raw_topic": unique_name("nova.notifications"),
-            "dlq_topic": unique_name("nova.notifications.dlq"),
-            **overrides,
-        }
-        return BridgeSettings(**values)
-
-    return make
 
 
 def _one_line_exit_3(argv: list[str], *says: str, env: dict[str, str] | None = None) -> str:

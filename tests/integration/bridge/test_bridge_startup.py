@@ -11,7 +11,6 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,25 +22,6 @@ from tests.support.kafka import alter_topic, create_topic
 pytestmark = pytest.mark.integration
 
 PASSWORD = "not-the-password-0451"
-
-
-@pytest.fixture
-def settings(
-    amqp_url: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
-) -> Callable[..., BridgeSettings]:
-    def make(**overrides: Any) -> BridgeSettings:
-        values: dict[str, Any] = {
-            "amqp_url": amqp_url,
-            "kafka_bootstrap": kafka_bootstrap,
-            "exchange": unique_name("nova"),
-            "queue": unique_name("precache-bridge"),
-            "raw_topic": unique_name("nova.notifications"),
-            "dlq_topic": unique_name("nova.notifications.dlq"),
-            **overrides,
-        }
-        return BridgeSettings(**values)
-
-    return make
 
 
 def _run(settings: BridgeSettings, *extra: str) -> subprocess.CompletedProcess[str]:
