@@ -39,6 +39,9 @@ class TopicNames(PrecacheSettings):
     completed_topic: str = "precache.operation.completed"
     host_failed_topic: str = "precache.host.failed"
     stalled_topic: str = "precache.operation.stalled"
+    image_cache_topic: str = Field(
+        "precache.image.cache", description="image cache inventory, compacted by region/host/image"
+    )
 
 
 class KafkaSettings(TopicNames, KafkaConnection):

@@ -45,6 +45,7 @@ class EventType(StrEnum):
     COMPLETED = "precache.operation.completed"
     HOST_FAILED = "precache.host.failed"
     STALLED = "precache.operation.stalled"
+    IMAGE_CACHE = "precache.image.cache"
 
 
 class _Model(BaseModel):
@@ -149,7 +150,42 @@ class HostFailedEvent(CloudEvent):
     data: HostFailedData
 
 
-DerivedEvent: TypeAlias = Annotated[
+class ImageCacheData(_Model):
+    """``data`` of an image.cache event: one image on one host, after a change."""
+
+    region: str
+    host: Annotated[str, Field(min_length=1)]
+    image: Annotated[str, Field(min_length=1)]
+    state: Literal["cached", "failed"]
+    reason: str | None = Field(
+        description="why the newest report failed, where Nova says (reported_failed: listed in "
+        "images_failed, whatever the cause); null when cached"
+    )
+    touched_at: Timestamp = Field(description="the newest touch or failure report seen")
+    cached_at: Timestamp | None = Field(description="the newest touch that left it cached")
+    expires_at: Timestamp | None = Field(
+        description="cached_at + min age: Nova may remove it from then on, unless an instance "
+        "uses it; null: never cached, or never removed (manager_interval -1)"
+    )
+    gone_by: Timestamp | None = Field(description="expires_at + one cache manager interval")
+    operation_id: str | None = Field(description="the pre-cache that last touched it, if any")
+    request_id: str | None
+    source: str = Field(description="the Nova event type of the newest touch")
+
+
+class ImageCacheEvent(CloudEvent):
+    """One (region, host, image) of the inventory after a change; the topic is compacted by
+    ``region/host/image`` (the Kafka key), so its last record per key is the current state."""
+
+    type: Literal[EventType.IMAGE_CACHE]
+    subject: Annotated[str, Field(min_length=1, description="region/host/image")]
+    partitionkey: Annotated[
+        str, Field(min_length=1, description="region/host/image, also the Kafka record key")
+    ]
+    data: ImageCacheData
+
+
+DerivedEvent: TypeAlias = Annotated[  # the operation topics' events (the watcher's input)
     StatusEvent | CompletedEvent | StalledEvent | HostFailedEvent, Field(discriminator="type")
 ]
 MODELS: dict[EventType, type[CloudEvent]] = {
@@ -157,6 +193,7 @@ MODELS: dict[EventType, type[CloudEvent]] = {
     EventType.COMPLETED: CompletedEvent,
     EventType.STALLED: StalledEvent,
     EventType.HOST_FAILED: HostFailedEvent,
+    EventType.IMAGE_CACHE: ImageCacheEvent,
 }
 _ADAPTER: TypeAdapter[DerivedEvent] = TypeAdapter(DerivedEvent)
 

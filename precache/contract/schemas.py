@@ -21,6 +21,7 @@ TITLES = {
     EventType.COMPLETED: "One image pre-cache operation completed",
     EventType.STALLED: "One image pre-cache operation stalled",
     EventType.HOST_FAILED: "One host of one operation failed",
+    EventType.IMAGE_CACHE: "One image on one host of the image cache inventory",
 }
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -1,0 +1,187 @@
+"""Nova notifications -> the inventory's inputs (touches, memberships), and their records on
+the worker's internal ``precache.inventory.input`` topic. Pure: no faust or Kafka import.
+
+Read from the raw topic besides ``aggregate.cache_images.*`` (docs/inventory.md):
+
+- ``instance.create.end``, ``instance.rebuild.end``: payload ``host`` and ``image_uuid``; a
+  spawn or rebuild touches the image's base file on that host. No image (boot from volume) or
+  no host yet: nothing to record;
+- ``aggregate.{create,add_host,remove_host,update_metadata}.end`` and ``aggregate.delete.end``:
+  AggregatePayload, ``hosts`` = the whole membership after the change.
+
+Every field is checked as :mod:`pipeline.notifications` checks the cache_images ones; a bad one
+raises :class:`MalformedNotification` (dead-lettered with its reason).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from precache.pipeline.inventory import REPORTED_FAILED, Membership, State, Touch
+from precache.pipeline.notifications import (
+    INVENTORY_TYPES,
+    End,
+    MalformedNotification,
+    Notification,
+    Progress,
+    Start,
+    _aggregate,
+    _hosts,
+    _payload_data,
+    _region,
+    _request_id,
+    _show,
+    _text,
+    nova_time,
+)
+
+INSTANCE_TYPES = frozenset({"instance.create.end", "instance.rebuild.end"})
+EVENT_TYPES = INVENTORY_TYPES  # the raw consumer's skip filter lets these through
+
+Input = Touch | Membership
+
+
+def parse_other(value: bytes | None, headers: Mapping[str, str]) -> list[Input] | None:
+    """The inventory inputs of an instance/aggregate notification; None: not one of ours."""
+    header = headers.get("event_type")
+    if header is not None and header not in EVENT_TYPES:
+        return None
+    try:
+        message = orjson.loads(value or b"")
+    except orjson.JSONDecodeError as exc:
+        raise MalformedNotification("not_json", f"value is not JSON: {exc}") from exc
+    if type(message) is not dict:
+        raise MalformedNotification("not_object", "value is not a JSON object")
+    event_type = message.get("event_type")
+    if event_type not in EVENT_TYPES:
+        return None
+    data = _payload_data(message)
+    region = _region(headers.get("region"))
+    at = nova_time(message.get("timestamp"))
+    if event_type in INSTANCE_TYPES:
+        return _instance(event_type, data, region, at, message)
+    agg = _aggregate(data)
+    hosts = _hosts(data.get("hosts") or [])
+    deleted = event_type == "aggregate.delete.end"
+    return [
+        Membership(region, agg.uuid, agg.name, () if deleted else hosts, at, deleted, event_type)
+    ]
+
+
+def _instance(
+    event_type: str, data: dict[str, Any], region: str, at: str, message: dict[str, Any]
+) -> list[Input]:
+    host, image = data.get("host"), data.get("image_uuid")
+    if host is None or image in (None, ""):
+        return []  # not placed, or booted from a volume: no base image on any host
+    if not _text(host):
+        raise MalformedNotification("bad_host", f"bad instance host {_show(host)}")
+    if not _text(image) or "/" in image:
+        raise MalformedNotification("bad_images", f"bad instance image_uuid {_show(image)}")
+    if "/" in host:
+        raise MalformedNotification("bad_host", f"bad instance host {_show(host)}")
+    request_id = _request_id(message.get("_context_request_id"), "request id")
+    return [Touch(region, host, image, "cached", at, None, request_id, event_type)]
+
+
+def from_cache_images(n: Notification, op_id: str) -> list[Input]:
+    """What one accepted cache_images notification tells the inventory: a start or end lists
+    the aggregate's hosts; a progress touches its host's images (the operation pairs it with
+    its start, so ``op_id`` is known here)."""
+    if isinstance(n, (Start, End)):
+        agg = n.aggregate
+        source = f"aggregate.cache_images.{n.kind}"
+        return [Membership(n.region, agg.uuid, agg.name, n.hosts, n.timestamp, False, source)]
+    if not isinstance(n, Progress) or "/" in n.host:
+        return []  # a "/" would make region/host/image ambiguous: the host is not recorded
+    touches: list[Input] = []
+    pairs: tuple[tuple[State, tuple[str, ...]], ...] = (
+        ("cached", n.images_cached),
+        ("failed", n.images_failed),
+    )
+    for state, images in pairs:
+        reason = REPORTED_FAILED if state == "failed" else None
+        for image in images:
+            if "/" not in image:  # not an image id (Glance ids are UUIDs)
+                touches.append(
+                    Touch(
+                        n.region,
+                        n.host,
+                        image,
+                        state,
+                        n.timestamp,
+                        op_id,
+                        n.request_id,
+                        reason=reason,
+                    )
+                )
+    return touches
+
+
+def encode(item: Input) -> tuple[bytes, bytes]:
+    """(key, value) of one input on the internal topic. A touch is keyed ``region/image``: all
+    hosts of one image live in one partition, so ``GET /images/{image}`` reads one worker's
+    index; memberships are sent to every partition (see ``pipeline.inventory_agent``)."""
+    value: dict[str, Any]
+    if isinstance(item, Touch):
+        value = {
+            "t": "touch",
+            "region": item.region,
+            "host": item.host,
+            "image": item.image,
+            "state": item.state,
+            "at": item.at,
+            "op": item.operation_id,
+            "req": item.request_id,
+            "src": item.source,
+            "reason": item.reason,
+        }
+        return f"{item.region}/{item.image}".encode(), orjson.dumps(value)
+    value = {
+        "t": "membership",
+        "region": item.region,
+        "uuid": item.uuid,
+        "name": item.name,
+        "hosts": list(item.hosts),
+        "at": item.at,
+        "deleted": item.deleted,
+        "src": item.source,
+    }
+    return item.key.encode(), orjson.dumps(value)
+
+
+class BadInput(ValueError):
+    """A record on the internal topic that is not one the worker wrote."""
+
+
+def decode(value: bytes | None) -> Input:
+    try:
+        d = orjson.loads(value or b"")
+        if d["t"] == "touch":
+            if d["state"] not in ("cached", "failed"):
+                raise BadInput(f"bad state {d['state']!r}")
+            return Touch(
+                d["region"],
+                d["host"],
+                d["image"],
+                d["state"],
+                d["at"],
+                d["op"],
+                d["req"],
+                d["src"],
+                d["reason"],
+            )
+        if d["t"] == "membership":
+            return Membership(
+                d["region"],
+                d["uuid"],
+                d["name"],
+                tuple(d["hosts"]),
+                d["at"],
+                d["deleted"],
+                d["src"],
+            )
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BadInput(f"not an inventory record: {exc!r}") from exc
+    raise BadInput(f"unknown inventory record type {d.get('t')!r}")
