@@ -12,6 +12,7 @@
           +-- PortInUse         the HTTP port is taken by another process
           +-- DataDirLocked     another worker holds the data dir
           +-- TopicMismatch     an existing topic is set up in a way the worker cannot use
+          +-- WorkerUnreachable a worker's HTTP view did not answer (precache images)
      +-- DeliveryError          the broker took the connection but not the messages
      +-- ServiceFailed          a running service stopped on an unexpected error (exit 1)
 
@@ -60,6 +61,10 @@ class DataDirLocked(StartupError):
 
 class TopicMismatch(StartupError):
     """An existing topic has the wrong partition count, cleanup policy or size limit."""
+
+
+class WorkerUnreachable(StartupError):
+    """The worker's HTTP view refused, timed out or answered with an error."""
 
 
 class DeliveryError(PrecacheError):

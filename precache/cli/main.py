@@ -7,6 +7,7 @@ from precache.cli import (
     bridge_cmd,
     cache_cmd,
     demo_cmd,
+    images_cmd,
     nova_api_cmd,
     simulate_cmd,
     stack_cmd,
@@ -30,3 +31,4 @@ app.command("worker", cls=watch_cmd.OneLineUsageErrors)(worker_cmd.worker)
 app.command("cache", cls=watch_cmd.OneLineUsageErrors)(cache_cmd.cache)
 app.command("nova-api", cls=watch_cmd.OneLineUsageErrors)(nova_api_cmd.nova_api)
 app.command("audit", cls=watch_cmd.OneLineUsageErrors)(audit_cmd.audit)
+app.command("images", cls=watch_cmd.OneLineUsageErrors)(images_cmd.images)
