@@ -39,7 +39,7 @@ import orjson
 import structlog
 
 from precache.contract.kafka_binding import HEADERS
-from precache.pipeline import events, operation
+from precache.pipeline import events, inventory_feed, operation
 from precache.pipeline.batching import take_ready
 from precache.pipeline.context import Pipeline
 from precache.pipeline.engine import Batch
@@ -125,6 +125,7 @@ class Outbox:
     reasons: dict[str, int] = field(default_factory=dict)
     dirty_taken: list[int] = field(default_factory=list)
     due: set[str] = field(default_factory=set)  # coalesced snapshots sent at this tick
+    inventory: list[inventory_feed.Record] = field(default_factory=list)  # its input topic
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -253,7 +254,7 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         dead_letter(p, outbox, message, APPLY_ERROR, repr(exc))
         return
     if notification is None:
-        outbox.count("ignored")
+        other_inputs(p, outbox, message, headers)
         return
 
     def raw() -> dict[str, Any]:
@@ -270,6 +271,10 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         return
     state.stage(step)
     outbox.add(prepared)
+    if step.reject is None and p.inventory is not None:
+        outbox.inventory += inventory_feed.from_operation(
+            notification, step.op_id, p.inventory.partitions
+        )
     for dead in step.dead:
         dead_held(p, outbox, message, dead)
     outbox.count("late" if step.ignored else "applied")
@@ -277,6 +282,24 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         outbox.count("held")
     if step.note:
         ratelog.warning(step.note, step.note, op=step.op_id, offset=message.offset)
+
+
+def other_inputs(p: Pipeline, outbox: Outbox, message: Any, headers: dict[str, str]) -> None:
+    """A record the operation rules do not use: the inventory's, dead-lettered, or ignored."""
+    if p.inventory is None:
+        outbox.count("ignored")
+        return
+    try:
+        records = inventory_feed.from_other(message.value, headers, p.inventory.partitions)
+    except MalformedNotification as exc:
+        dead_letter(p, outbox, message, exc.reason, str(exc))
+        return
+    except Exception as exc:  # one record's failure
+        dead_letter(p, outbox, message, APPLY_ERROR, repr(exc))
+        return
+    outbox.inventory += records
+    if not records:
+        outbox.count("ignored")
 
 
 def state_after(state: Batch, step: Step) -> Summary | None:
@@ -337,6 +360,9 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
     pending = []
     for key, value, headers in outbox.dead:
         pending.append(await p.dlq.send(key=key, value=value, headers=headers))
+    if p.inventory is not None:
+        for key, value, partition in outbox.inventory:
+            pending.append(await p.inventory.topic.send(key=key, value=value, partition=partition))
     for kind, op_id, value in outbox.critical:
         pending.append(
             await p.outputs[kind].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)

@@ -23,9 +23,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from precache.kafka_connection import client_options, faust_credentials
-from precache.pipeline import agents, web
+from precache.pipeline import agents, inventory_agent, inventory_web, web
 from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
+from precache.pipeline.inventory_agent import Inventory
+from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.kafka_transport import broker_url
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
@@ -107,6 +109,7 @@ def build(settings: WorkerSettings) -> Pipeline:
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
 
+    dlq = out(settings.pipeline_dlq_topic)
     pipeline = Pipeline(
         settings=settings,
         app=app,
@@ -118,20 +121,45 @@ def build(settings: WorkerSettings) -> Pipeline:
             "host_failed": out(settings.host_failed_topic),
             "stalled": out(settings.stalled_topic),
         },
-        dlq=out(settings.pipeline_dlq_topic),
+        dlq=dlq,
         store=TableStore(app.Table("operations", partitions=n), settings.state_chunk_bytes),
         limits=limits(settings),
         gaps=GapGuard(fetch, committed, skipped),
+        inventory=Inventory(  # pipeline.inventory_agent
+            topic=out(settings.inventory_topic),
+            events=app.topic(
+                settings.image_cache_topic, key_serializer="raw", value_serializer="raw"
+            ),
+            dlq=dlq,
+            store=InventoryStore(app.Table("inventory", partitions=n), settings.state_chunk_bytes),
+            policy=settings.image_policy,
+            partitions=n,
+            confirm_timeout_s=settings.confirm_timeout_s,
+        ),
     )
 
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
         pipeline.store.forget_index()
         pipeline.gaps.reset()
+        if pipeline.inventory is not None:  # its indexes too
+            pipeline.inventory.store.forget_index()
+
+    inventory_table = pipeline.inventory.store.table if pipeline.inventory else None
+    if inventory_table is not None:
+
+        async def on_inventory_recovered() -> None:
+            assert pipeline.inventory is not None
+            pipeline.inventory.store.recovered()
+
+        inventory_table.on_recover(on_inventory_recovered)
 
     app.on_partitions_assigned.connect(on_rebalance)
     app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
+    assert pipeline.inventory is not None
+    inventory_agent.attach(app, pipeline.inventory, settings.batch_max)
     web.attach(pipeline)
+    inventory_web.attach(pipeline, pipeline.inventory)
     return pipeline
 
 

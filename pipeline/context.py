@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from precache.pipeline.gaps import GapGuard
+from precache.pipeline.inventory_agent import Inventory
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.store import TableStore
@@ -74,3 +75,4 @@ class Pipeline:
     stats: Stats = field(default_factory=Stats)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
     settling: Any = None  # the last batch's state confirmation (pipeline.agents)
+    inventory: Inventory | None = None  # the image cache inventory (pipeline.inventory_agent)

@@ -93,7 +93,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     staged: list[tuple[Any, int, Staged]] = []
     for partition, events in by_partition.items():
         with partition_scope(events[-1]):
-            staged.append((events[-1], partition, stage(inv, events)))
+            staged.append((events[-1], partition, stage(inv, events, partition)))
     pending = []
     for _, _, s in staged:
         for message, reason in s.dead:
@@ -107,7 +107,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
             for entry in s.entries.values():
                 inv.store.put_entry(entry, partition)
             for m in s.members.values():
-                inv.store.put_membership(m)
+                inv.store.put_membership(m, partition)
     await confirm(inv, inv.store.table.take_pending())
     for _, _, s in staged:
         inv.stats.changes += len(s.entries)
@@ -115,7 +115,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
         inv.stats.dead += len(s.dead)
 
 
-def stage(inv: Inventory, events: list[Any]) -> Staged:
+def stage(inv: Inventory, events: list[Any], partition: int) -> Staged:
     """One partition's events against its table and the changes staged before them."""
     s = Staged()
     for event in events:
@@ -133,7 +133,9 @@ def stage(inv: Inventory, events: list[Any]) -> Staged:
             if after is not None:
                 s.entries[key] = after
         else:
-            current_m = s.members.get(item.key) or inv.store.partition_membership(item.key)
+            current_m = s.members.get(item.key) or inv.store.partition_membership(
+                item.key, partition
+            )
             if merge_membership(current_m, item) is not None:
                 s.members[item.key] = item
     return s

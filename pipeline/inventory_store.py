@@ -5,15 +5,22 @@ Keys (one table, ``inventory``, co-partitioned with the internal input topic):
 - ``e|region/host/image``: an :data:`~pipeline.inventory.Entry` plus ``p``, its partition. A
   touch is keyed ``region/image`` on the input topic, so every host of one image in one region
   lives in one partition (``GET /images/{image}`` reads one worker's index);
-- ``m|region/uuid``: a membership head (name, time, ``deleted``, ``chunks``, ``v`` its version),
-  ``m|region/uuid|v|i``: its hosts in records of at most ``chunk_bytes`` (a 100k-host aggregate
-  would not fit one changelog record). Chunks are written before the head that names their
-  version, and the previous version's chunks deleted after it: a crash leaves the old head
-  with its chunks, or the new one with its chunks. Every partition holds every membership (the
-  agent sends each to all partitions), so any worker can tell which hosts an aggregate has.
+- ``m|p|region/uuid``: partition ``p``'s copy of a membership head (name, time, ``deleted``,
+  ``chunks``, ``v`` its version), ``m|p|region/uuid|v|i``: its hosts in records of at most
+  ``chunk_bytes`` (a 100k-host aggregate would not fit one changelog record). Chunks are
+  written before the head that names their version, and the previous version's chunks are
+  deleted after it: a crash leaves the old head with its chunks, or the new one with its
+  chunks. Every partition holds every membership (the agent sends each to all partitions), so
+  any worker can tell which hosts an aggregate has. The partition is in the key because
+  faust's memory store is one dict for all partitions (RocksDB has one database per
+  partition): without it, the first partition's copy would hide the others' and only one
+  changelog partition would get the membership.
 
-Indexes (rebuilt from the table after a rebalance, on first use): entries by (region, image)
-and images by (region, host) for the partitions this worker owns, memberships by (region, uuid).
+Indexes (rebuilt from the table on first use once faust has recovered the table after a start
+or a rebalance: :meth:`InventoryStore.recovered`): entries by (region, image) and images by
+(region, host) for the partitions this worker owns, memberships by (region, uuid). Until then
+:attr:`InventoryStore.ready` is False and the HTTP view answers 503 rather than a partial
+inventory.
 """
 
 from collections.abc import Iterator
@@ -30,6 +37,7 @@ class InventoryStore:
         self.table = table
         self.chunk_bytes = chunk_bytes
         self._built = False
+        self.ready = False  # the table is recovered: the indexes can be built from it
         self._images: dict[ImageKey, dict[str, Entry]] = {}  # (region, image) -> host -> entry
         self._partition: dict[ImageKey, int] = {}
         self._hosts: dict[tuple[str, str], set[str]] = {}  # (region, host) -> images
@@ -78,15 +86,16 @@ class InventoryStore:
         self._build()
         return self._members.get(key)
 
-    def put_membership(self, m: Membership) -> None:
+    def put_membership(self, m: Membership, partition: int) -> None:
         """Write ``m`` (known to be newer than this partition's copy): chunks, head, cleanup."""
         self._build()
-        head_key = f"m|{m.key}"
+        base = f"m|{partition}|{m.key}"
+        head_key = base
         old = self.table.get(head_key)
         version = m.order()[2][:12] + m.at
         chunks = chunk_list(list(m.hosts), self.chunk_bytes)
         for i, chunk in enumerate(chunks):
-            self.table[f"m|{m.key}|{version}|{i}"] = chunk
+            self.table[f"{base}|{version}|{i}"] = chunk
         self.table[head_key] = {
             "region": m.region,
             "uuid": m.uuid,
@@ -96,23 +105,25 @@ class InventoryStore:
             "src": m.source,
             "chunks": len(chunks),
             "v": version,
+            "p": partition,
         }
         if old is not None and old.get("v") != version:
             for i in range(old.get("chunks", 0)):
-                key = f"m|{m.key}|{old['v']}|{i}"
+                key = f"{base}|{old['v']}|{i}"
                 if key in self.table:
                     del self.table[key]
         self._remember(m)
 
-    def partition_membership(self, key: str) -> Membership | None:
-        """This partition's copy (the table under the current event's partition)."""
-        head = self.table.get(f"m|{key}")
+    def partition_membership(self, key: str, partition: int) -> Membership | None:
+        """Partition ``partition``'s copy."""
+        head = self.table.get(f"m|{partition}|{key}")
         return None if head is None else self._load(head)
 
     def _load(self, head: dict[str, Any]) -> Membership:
         hosts: list[str] = []
         for i in range(head["chunks"]):
-            hosts += self.table.get(f"m|{head['region']}/{head['uuid']}|{head['v']}|{i}") or []
+            base = f"m|{head['p']}|{head['region']}/{head['uuid']}"
+            hosts += self.table.get(f"{base}|{head['v']}|{i}") or []
         return Membership(
             head["region"], head["uuid"], head["name"], tuple(hosts), head["at"],
             head["deleted"], head["src"],
@@ -133,7 +144,7 @@ class InventoryStore:
 
     def _build(self) -> None:
         """Fill the indexes from the table (after a start or a rebalance): one scan."""
-        if self._built:
+        if self._built or not self.ready:
             return
         self._built = True
         for key in list(self.table.keys()):
@@ -144,14 +155,21 @@ class InventoryStore:
                 if value is not None:  # a copy: the memory store hands out its own dict
                     entry = {k: v for k, v in value.items() if k != "p"}
                     self._index(entry, value.get("p", -1))
-            elif key.startswith("m|") and key.count("|") == 1:
+            elif key.startswith("m|") and key.count("|") == 2:
                 head = self.table.get(key)
                 if head is not None:
                     self._remember(self._load(head))
 
+    def recovered(self) -> None:
+        """faust has recovered the table (its ``on_recover`` callback): build when asked."""
+        self.forget_index()
+        self.ready = True
+
     def forget_index(self) -> None:
-        """Partitions moved: rebuild the indexes from the table when next asked."""
+        """Partitions moved: rebuild the indexes from the table once it is recovered."""
+        self.ready = False
         self._built = False
+        self.ready = False  # the table is recovered: the indexes can be built from it
         self._images.clear()
         self._partition.clear()
         self._hosts.clear()

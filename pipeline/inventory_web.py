@@ -2,18 +2,22 @@
 ``/aggregates/{aggregate}``.
 
 Scatter and gather, as ``/operations`` lists: the worker asked answers from the partitions it
-owns and adds what every other worker answers with ``?local=1``. All hosts of one image in one
-region live in one partition (:mod:`pipeline.inventory_store`), so each (region, image) summary
-comes whole from one worker; memberships are in every partition, so each worker restricts its
-rows to an aggregate's hosts itself.
+owns and adds what every other worker answers with ``?local=1``. Unlike ``/operations``, a
+peer that does not answer, or is still recovering its table (503), fails the whole request
+with 503: a partial inventory would pass a rollout gate it should fail.
+
+All hosts of one image in one region live in one partition (:mod:`pipeline.inventory_store`),
+so each (region, image) summary comes whole from one worker; memberships are in every
+partition, so each worker restricts its rows to an aggregate's hosts itself.
 """
 
+import asyncio
 import urllib.parse
 from typing import Any
 
 from precache.pipeline.inventory import Membership, image_summary, view
 from precache.pipeline.inventory_agent import Inventory
-from precache.pipeline.web import fan_out, owned_partitions
+from precache.pipeline.web import owned_partitions, peer_urls
 
 Query = dict[str, str]
 
@@ -27,9 +31,22 @@ def attach(p: Any, inv: Inventory) -> None:
             return []
         query = urllib.parse.urlencode(_params(request))
         found: list[dict[str, Any]] = []
-        for body in await fan_out(p, f"{path}?local=1&{query}"):
+        for body in await ask_peers(p, f"{path}?local=1&{query}"):
             found.extend(body.get(key, []))
         return found
+
+    def guard(handler: Any) -> Any:
+        """503 while this worker's table is not recovered, or a peer did not answer."""
+
+        async def guarded(view_: Any, request: Any, **path: str) -> Any:
+            if not inv.store.ready:
+                return view_.json({"error": "inventory is recovering, ask again"}, status=503)
+            try:
+                return await handler(view_, request, **path)
+            except PeerFailed as exc:
+                return view_.json({"error": str(exc)}, status=503)
+
+        return guarded
 
     async def list_images(view_: Any, request: Any) -> Any:
         q = _params(request)
@@ -88,7 +105,27 @@ def attach(p: Any, inv: Inventory) -> None:
         ("/hosts/{host:[^/]+}", get_host, "hosts-detail"),
         ("/aggregates/{aggregate:[^/]+}", get_aggregate, "aggregates-detail"),
     ):
-        app.page(path, name=name)(handler)
+        app.page(path, name=name)(guard(handler))
+
+
+class PeerFailed(Exception):
+    """Another worker did not answer its share of a read."""
+
+
+async def ask_peers(p: Any, path: str) -> list[dict[str, Any]]:
+    """GET ``path`` on every other worker; any failure fails the read (module doc)."""
+
+    async def one(url: str) -> dict[str, Any]:
+        try:
+            async with p.app.http_client.get(url + path, timeout=5) as response:
+                if response.status != 200:
+                    raise PeerFailed(f"worker {url} answered {response.status}")
+                body: dict[str, Any] = await response.json()
+                return body
+        except (OSError, TimeoutError) as exc:
+            raise PeerFailed(f"worker {url} did not answer: {exc!r}") from exc
+
+    return list(await asyncio.gather(*(one(u) for u in peer_urls(p))))
 
 
 def _params(request: Any) -> Query:

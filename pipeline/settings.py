@@ -141,6 +141,8 @@ class WorkerSettings(KafkaSettings, ConnectTimeout):
         event = self.max_event_bytes + RECORD_OVERHEAD
         return {
             self.raw_topic: self.max_record_bytes,
+            # a membership forwarded to the inventory: at most the host list of a raw record
+            self.inventory_topic: self.max_record_bytes,
             self.pipeline_dlq_topic: self.max_record_bytes + DLQ_HEADROOM,
             self.status_topic: event,
             self.completed_topic: event,

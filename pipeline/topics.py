@@ -61,6 +61,8 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
         NewTopic(settings.host_failed_topic, n, rf),
         NewTopic(settings.stalled_topic, n, rf),
         NewTopic(settings.pipeline_dlq_topic, 1, rf, topic_configs=dlq),
+        NewTopic(settings.inventory_topic, n, rf, topic_configs=big),
+        NewTopic(settings.image_cache_topic, n, rf, topic_configs=compact),
     ]
 
 
@@ -79,6 +81,8 @@ def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> lis
         TopicRule(settings.status_topic, True, need[settings.status_topic], n, event_why),
         *(TopicRule(name, False, need[name], n, event_why) for name in derived),
         TopicRule(dlq, False, need[dlq], None, raw_why + " (dead letters keep raw values)"),
+        TopicRule(settings.inventory_topic, False, need[settings.inventory_topic], n, raw_why),
+        TopicRule(settings.image_cache_topic, True, None, None),
         *(TopicRule(name, True, state, n, state_why) for name in changelogs),
     ]
 

@@ -17,7 +17,7 @@ def get(settings: ImagesSettings, path: str, **query: str | None) -> dict[str, A
     if params:
         url += "?" + urllib.parse.urlencode(params)
     try:
-        with urllib.request.urlopen(url, timeout=settings.connect_timeout_s) as response:  # noqa: S310 - http(s) only (settings pattern)
+        with urllib.request.urlopen(url, timeout=settings.connect_timeout_s) as response:
             body: dict[str, Any] = json.loads(response.read())
             return body
     except urllib.error.HTTPError as exc:

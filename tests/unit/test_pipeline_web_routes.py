@@ -15,4 +15,15 @@ def test_only_our_routes_are_registered(tmp_path: Path) -> None:
     web = pipeline.app.web
     web.init_server()  # applies faust's blueprints and our pages to the aiohttp router
     routes = {resource.canonical for resource in web.web_app.router.resources()}
-    assert routes == {"/operations", "/operations/", "/operations/{op_id}", "/stats", "/stats/"}
+    assert routes == {
+        "/operations",
+        "/operations/",
+        "/operations/{op_id}",
+        "/stats",
+        "/stats/",
+        "/images",
+        "/images/",
+        "/images/{image}",
+        "/hosts/{host}",
+        "/aggregates/{aggregate}",
+    }
