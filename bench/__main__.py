@@ -22,6 +22,10 @@ BENCHMARKS = {
     "bridge": ("bench.bridge_throughput", "raw kombu, raw aiokafka and the bridge process"),
     "amqp": ("bench.amqp_transport", "py-amqp's TCP transport against the bridge's chunked one"),
     "startup": ("bench.stack_startup", "precache stack up: cold, warm, already up"),
+    "inventory": (
+        "bench.inventory",
+        "image cache inventory, 100k hosts x 10 images: RSS, recovery, GET",
+    ),
 }
 
 Runner = Callable[[list[str]], Coroutine[Any, Any, tuple[str, dict[str, Any]]]]

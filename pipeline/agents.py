@@ -125,7 +125,7 @@ class Outbox:
     reasons: dict[str, int] = field(default_factory=dict)
     dirty_taken: list[int] = field(default_factory=list)
     due: set[str] = field(default_factory=set)  # coalesced snapshots sent at this tick
-    inventory: list[inventory_feed.Record] = field(default_factory=list)  # its input topic
+    inventory: list[inventory_feed.Input] = field(default_factory=list)  # for its agent
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -272,9 +272,7 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
     state.stage(step)
     outbox.add(prepared)
     if step.reject is None and p.inventory is not None:
-        outbox.inventory += inventory_feed.from_operation(
-            notification, step.op_id, p.inventory.partitions
-        )
+        outbox.inventory += inventory_feed.from_operation(notification, step.op_id)
     for dead in step.dead:
         dead_held(p, outbox, message, dead)
     outbox.count("late" if step.ignored else "applied")
@@ -290,15 +288,15 @@ def other_inputs(p: Pipeline, outbox: Outbox, message: Any, headers: dict[str, s
         outbox.count("ignored")
         return
     try:
-        records = inventory_feed.from_other(message.value, headers, p.inventory.partitions)
+        inputs = inventory_feed.from_other(message.value, headers)
     except MalformedNotification as exc:
         dead_letter(p, outbox, message, exc.reason, str(exc))
         return
     except Exception as exc:  # one record's failure
         dead_letter(p, outbox, message, APPLY_ERROR, repr(exc))
         return
-    outbox.inventory += records
-    if not records:
+    outbox.inventory += inputs
+    if not inputs:
         outbox.count("ignored")
 
 
@@ -361,7 +359,8 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
     for key, value, headers in outbox.dead:
         pending.append(await p.dlq.send(key=key, value=value, headers=headers))
     if p.inventory is not None:
-        for key, value, partition in outbox.inventory:
+        records = inventory_feed.records(outbox.inventory, p.inventory.partitions)
+        for key, value, partition in records:
             pending.append(await p.inventory.topic.send(key=key, value=value, partition=partition))
     for kind, op_id, value in outbox.critical:
         pending.append(

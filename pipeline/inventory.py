@@ -304,3 +304,55 @@ def image_summary(
         "never_expire": sum(1 for r in cached if r["expires_at"] is None),
         "aggregates": aggregates,
     }
+
+
+def summarize(
+    entries: Iterable[Entry], memberships: Iterable[Membership], policy: Policy, region: str
+) -> dict[str, Any]:
+    """:func:`image_summary` of the views of ``entries`` (one region's, one image's), without
+    building a view per entry: the forecast is computed for the earliest and latest copy only
+    (time text sorts as time). What ``GET /images/{image}`` answers for 100k hosts."""
+    state: dict[str, State] = {}
+    first = last = None
+    for e in entries:
+        st = state_of(e)
+        state[e["host"]] = st
+        if st == "cached":
+            at = e["cached"]["at"]
+            if first is None or at < first:
+                first = at
+            if last is None or at > last:
+                last = at
+    cached = sum(1 for st in state.values() if st == "cached")
+    expiry = policy.of(region)
+    never = expiry.never
+
+    def expires(at: str | None) -> str | None:
+        if at is None or never:
+            return None
+        return write_time(parse_time(at) + timedelta(seconds=expiry.min_age_s))
+
+    aggregates = []
+    for m in memberships:
+        if m.deleted:
+            continue
+        hosts = set(m.hosts)
+        found = [state.get(h) for h in hosts]
+        aggregates.append(
+            {
+                "uuid": m.uuid,
+                "name": m.name,
+                "hosts": len(hosts),
+                "cached": found.count("cached"),
+                "failed": found.count("failed"),
+                "missing": found.count(None),
+            }
+        )
+    return {
+        "cached": cached,
+        "failed": len(state) - cached,
+        "earliest_expiry": expires(first),
+        "latest_expiry": expires(last),
+        "never_expire": cached if never else 0,
+        "aggregates": aggregates,
+    }

@@ -26,7 +26,7 @@ from precache.contract.kafka_binding import HEADERS
 from precache.pipeline import inventory_events
 from precache.pipeline.batching import take_ready
 from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge, merge_membership
-from precache.pipeline.inventory_input import BadInput, decode
+from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.store import partition_scope
 
@@ -56,6 +56,8 @@ class Inventory:
     partitions: int
     confirm_timeout_s: float
     stats: InventoryStats = field(default_factory=InventoryStats)
+    # GET summaries by (image key, aggregates asked), with the store version they hold at
+    summaries: dict[Any, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,24 +123,28 @@ def stage(inv: Inventory, events: list[Any], partition: int) -> Staged:
     for event in events:
         message = event.message
         try:
-            item = decode(message.value)
+            items = decode(message.value)
         except BadInput as exc:
             s.dead.append((message, f"{BAD_RECORD}: {exc}"))
             continue
-        if isinstance(item, Touch):
-            inv.stats.touches += 1
-            key = (item.region, item.host, item.image)
-            current = s.entries.get(key) or inv.store.get_entry(*key)
-            after = merge(current, item)
-            if after is not None:
-                s.entries[key] = after
-        else:
-            current_m = s.members.get(item.key) or inv.store.partition_membership(
-                item.key, partition
-            )
-            if merge_membership(current_m, item) is not None:
-                s.members[item.key] = item
+        for item in items:
+            apply_one(inv, s, item, partition)
     return s
+
+
+def apply_one(inv: Inventory, s: Staged, item: Input, partition: int) -> None:
+    """Stage one input if it changes anything (a duplicate or an older one does not)."""
+    if isinstance(item, Touch):
+        inv.stats.touches += 1
+        key = (item.region, item.host, item.image)
+        current = s.entries.get(key) or inv.store.get_entry(*key)
+        after = merge(current, item)
+        if after is not None:
+            s.entries[key] = after
+        return
+    stored = s.members.get(item.key) or inv.store.partition_membership(item.key, partition)
+    if merge_membership(stored, item) is not None:
+        s.members[item.key] = item
 
 
 async def dead_letter(inv: Inventory, message: Any, why: str) -> Any:

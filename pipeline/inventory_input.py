@@ -119,69 +119,75 @@ def from_cache_images(n: Notification, op_id: str) -> list[Input]:
     return touches
 
 
-def encode(item: Input) -> tuple[bytes, bytes]:
-    """(key, value) of one input on the internal topic. A touch is keyed ``region/image``: all
-    hosts of one image live in one partition, so ``GET /images/{image}`` reads one worker's
-    index; memberships are sent to every partition (see ``pipeline.inventory_agent``)."""
-    value: dict[str, Any]
-    if isinstance(item, Touch):
-        value = {
-            "t": "touch",
-            "region": item.region,
-            "host": item.host,
-            "image": item.image,
-            "state": item.state,
-            "at": item.at,
-            "op": item.operation_id,
-            "req": item.request_id,
-            "src": item.source,
-            "reason": item.reason,
-        }
-        return f"{item.region}/{item.image}".encode(), orjson.dumps(value)
-    value = {
-        "t": "membership",
-        "region": item.region,
-        "uuid": item.uuid,
-        "name": item.name,
-        "hosts": list(item.hosts),
-        "at": item.at,
-        "deleted": item.deleted,
-        "src": item.source,
-    }
-    return item.key.encode(), orjson.dumps(value)
+TOUCHES_PER_RECORD = 1000  # a record of at most ~300 kB (255-char names at worst: 1.3 MB)
+
+
+def encode(items: list[Input]) -> list[tuple[bytes, bytes, bool]]:
+    """(key, value, to every partition) of the internal records for ``items``. Touches are
+    grouped per ``region/image``, their key: all hosts of one image live in one partition, so
+    ``GET /images/{image}`` reads one worker's index, and a batch of progress makes one record
+    per image instead of one per host and image. A membership is one record for every
+    partition (see ``pipeline.inventory_store``)."""
+    out: list[tuple[bytes, bytes, bool]] = []
+    groups: dict[tuple[str, str], list[list[Any]]] = {}
+    for item in items:
+        if isinstance(item, Touch):
+            group = groups.setdefault((item.region, item.image), [])
+            group.append(
+                [item.host, item.state, item.at, item.operation_id, item.request_id,
+                 item.source, item.reason]
+            )  # fmt: skip
+        else:
+            value = {
+                "t": "membership",
+                "region": item.region,
+                "uuid": item.uuid,
+                "name": item.name,
+                "hosts": list(item.hosts),
+                "at": item.at,
+                "deleted": item.deleted,
+                "src": item.source,
+            }
+            out.append((item.key.encode(), orjson.dumps(value), True))
+    for (region, image), touches in groups.items():
+        key = f"{region}/{image}".encode()
+        for i in range(0, len(touches), TOUCHES_PER_RECORD):
+            part = touches[i : i + TOUCHES_PER_RECORD]
+            group_value = {"t": "touches", "region": region, "image": image, "items": part}
+            out.append((key, orjson.dumps(group_value), False))
+    return out
 
 
 class BadInput(ValueError):
     """A record on the internal topic that is not one the worker wrote."""
 
 
-def decode(value: bytes | None) -> Input:
+def decode(value: bytes | None) -> list[Input]:
+    """The inputs of one internal record; :class:`BadInput` when it is not one we write."""
     try:
         d = orjson.loads(value or b"")
-        if d["t"] == "touch":
-            if d["state"] not in ("cached", "failed"):
-                raise BadInput(f"bad state {d['state']!r}")
-            return Touch(
-                d["region"],
-                d["host"],
-                d["image"],
-                d["state"],
-                d["at"],
-                d["op"],
-                d["req"],
-                d["src"],
-                d["reason"],
-            )
+        if d["t"] == "touches":
+            region, image = d["region"], d["image"]
+            out: list[Input] = []
+            for host, state, at, op, req, src, reason in d["items"]:
+                if state not in ("cached", "failed"):
+                    raise BadInput(f"bad state {state!r}")
+                out.append(Touch(region, host, image, state, at, op, req, src, reason))
+            return out
         if d["t"] == "membership":
-            return Membership(
-                d["region"],
-                d["uuid"],
-                d["name"],
-                tuple(d["hosts"]),
-                d["at"],
-                d["deleted"],
-                d["src"],
-            )
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            return [
+                Membership(
+                    d["region"],
+                    d["uuid"],
+                    d["name"],
+                    tuple(d["hosts"]),
+                    d["at"],
+                    d["deleted"],
+                    d["src"],
+                )
+            ]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, BadInput):
+            raise
         raise BadInput(f"not an inventory record: {exc!r}") from exc
     raise BadInput(f"unknown inventory record type {d.get('t')!r}")

@@ -38,10 +38,13 @@ class InventoryStore:
         self.chunk_bytes = chunk_bytes
         self._built = False
         self.ready = False  # the table is recovered: the indexes can be built from it
+        self._generation = 0  # bumped by every rebuild of the indexes
         self._images: dict[ImageKey, dict[str, Entry]] = {}  # (region, image) -> host -> entry
         self._partition: dict[ImageKey, int] = {}
         self._hosts: dict[tuple[str, str], set[str]] = {}  # (region, host) -> images
         self._members: dict[str, Membership] = {}  # region/uuid -> newest membership
+        self._changes: dict[ImageKey, int] = {}  # bumped by every change of an image's entries
+        self._member_changes = 0  # bumped by every membership change
 
     # -- entries ---------------------------------------------------------------------------
 
@@ -59,6 +62,7 @@ class InventoryStore:
         image_key = (entry["region"], entry["image"])
         self._images.setdefault(image_key, {})[entry["host"]] = entry
         self._partition[image_key] = partition
+        self._changes[image_key] = self._changes.get(image_key, 0) + 1
         self._hosts.setdefault((entry["region"], entry["host"]), set()).add(entry["image"])
 
     def image_keys(self, owned: set[int]) -> list[ImageKey]:
@@ -76,6 +80,11 @@ class InventoryStore:
     def regions_of_host(self, host: str) -> list[str]:
         self._build()
         return sorted({r for r, h in self._hosts if h == host})
+
+    def versions(self, key: ImageKey) -> tuple[int, int, int]:
+        """Changes when the image's entries or any membership change (or the index is rebuilt):
+        a summary computed at one version holds while it does not move."""
+        return (self._generation, self._changes.get(key, 0), self._member_changes)
 
     def partition_of(self, key: ImageKey) -> int | None:
         return self._partition.get(key)
@@ -133,6 +142,7 @@ class InventoryStore:
         newest = merge_membership(self._members.get(m.key), m)
         if newest is not None:
             self._members[m.key] = newest
+            self._member_changes += 1
 
     def memberships(self, region: str | None = None) -> Iterator[Membership]:
         self._build()
@@ -170,6 +180,7 @@ class InventoryStore:
         self.ready = False
         self._built = False
         self.ready = False  # the table is recovered: the indexes can be built from it
+        self._generation = 0  # bumped by every rebuild of the indexes
         self._images.clear()
         self._partition.clear()
         self._hosts.clear()

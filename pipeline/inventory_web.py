@@ -15,7 +15,7 @@ import asyncio
 import urllib.parse
 from typing import Any
 
-from precache.pipeline.inventory import Membership, image_summary, view
+from precache.pipeline.inventory import Membership, summarize, view
 from precache.pipeline.inventory_agent import Inventory
 from precache.pipeline.web import owned_partitions, peer_urls
 
@@ -159,25 +159,46 @@ def local_images(
         r, i = key
         if (image is not None and i != image) or (region is not None and r != region):
             continue
-        entries = inv.store.entries(key)
         candidates = aggs if aggs is not None else list(inv.store.memberships(r))
         in_region = [m for m in candidates if m.region == r and not m.deleted]
+        if aggs is not None and not in_region:
+            continue
+        entries = inv.store.entries(key)
         if aggs is not None:
-            if not in_region:
-                continue
             members = set().union(*(m.hosts for m in in_region))
-            rows = [view(e, inv.policy) for h, e in entries.items() if h in members]
-        else:
-            rows = [view(e, inv.policy) for e in entries.values()]
-        summary = {"region": r, "image": i, **image_summary(rows, in_region)}
+            entries = {h: e for h, e in entries.items() if h in members}
+        summary = {"region": r, "image": i, **cached_summary(inv, key, entries, in_region, aggs)}
         if detail:
-            rows.sort(key=lambda row: row["host"])
-            summary["hosts"] = rows
+            summary["hosts"] = [view(entries[h], inv.policy) for h in sorted(entries)]
             if aggs is not None:
                 for agg, m in zip(summary["aggregates"], in_region, strict=True):
                     agg["members"] = sorted(m.hosts)
         out.append(summary)
     return out
+
+
+def cached_summary(
+    inv: Inventory,
+    key: tuple[str, str],
+    entries: dict[str, Any],
+    memberships: list[Membership],
+    aggs: list[Membership] | None,
+) -> dict[str, Any]:
+    """:func:`summarize`, kept until the image's entries or any membership change: the
+    inventory changes far less often than it is read."""
+    version = inv.store.versions(key)
+    ask = (key, None if aggs is None else tuple(sorted(m.key for m in aggs)))
+    hit = inv.summaries.get(ask)
+    if hit is not None and hit[0] == version:
+        return {**hit[1], "aggregates": [dict(a) for a in hit[1]["aggregates"]]}
+    summary = summarize(entries.values(), memberships, inv.policy, key[0])
+    if len(inv.summaries) > SUMMARIES_KEPT:
+        inv.summaries.clear()
+    inv.summaries[ask] = (version, summary)
+    return {**summary, "aggregates": [dict(a) for a in summary["aggregates"]]}
+
+
+SUMMARIES_KEPT = 10_000
 
 
 def local_host_rows(p: Any, inv: Inventory, host: str, region: str | None) -> list[dict[str, Any]]:

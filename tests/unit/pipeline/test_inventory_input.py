@@ -113,10 +113,26 @@ def test_internal_records_round_trip():
         Touch("r1", "c1", "i1", "failed", AT, "op", "req", reason="reported_failed"),
         Membership("r1", "agg", None, ("c1",), AT, True, "aggregate.delete.end"),
     ]
-    for item in items:
-        assert inventory_input.decode(inventory_input.encode(item)[1]) == item
-    with pytest.raises(inventory_input.BadInput):
-        inventory_input.decode(b'{"t": "touch"}')
+    decoded = [d for _, v, _ in inventory_input.encode(items) for d in inventory_input.decode(v)]
+    assert sorted(decoded, key=repr) == sorted(items, key=repr)
+    for bad in (
+        b'{"t": "touches"}',
+        b"[]",
+        b"x",
+        b'{"t": "touches", "region": "r", '
+        b'"image": "i", "items": [["h", "gone", "t", null, null, "s", null]]}',
+    ):
+        with pytest.raises(inventory_input.BadInput):
+            inventory_input.decode(bad)
+
+
+def test_touches_are_grouped_per_region_and_image():
+    touches = [Touch("r1", f"h{n}", f"i{n % 2}", "cached", AT) for n in range(2500)]
+    records = inventory_input.encode(list(touches))
+    keys = [k for k, _, _ in records]
+    assert sorted(keys) == [b"r1/i0"] * 2 + [b"r1/i1"] * 2  # at most 1000 touches a record
+    decoded = [d for _, v, _ in records for d in inventory_input.decode(v)]
+    assert sorted(decoded, key=repr) == sorted(touches, key=repr)
 
 
 @pytest.mark.parametrize("event_type", sorted(inventory_input.EVENT_TYPES))

@@ -20,6 +20,7 @@ from precache.pipeline.inventory import (
     merge,
     merge_membership,
     state_of,
+    summarize,
     view,
 )
 from tests.support.schemas import schema_validator
@@ -180,3 +181,16 @@ def test_the_image_cache_event_meets_its_schema_and_keeps_its_id():
     schema_validator("precache.image.cache").validate(event)
     assert ImageCacheEvent.model_validate(event).data.expires_at == at(86_400)
     assert inventory_events.encode(entry, POLICY) == (key, value)
+
+
+@given(
+    st.lists(touch, max_size=40),
+    st.lists(st.sampled_from(["h1", "h2", "h3", "h4"]), unique=True),
+    st.sampled_from(["r1", "never"]),
+)
+def test_the_fast_summary_is_the_summary_of_the_views(touches, hosts, region):
+    touches = [Touch(region, t.host, "i1", t.state, t.at, t.operation_id) for t in touches]
+    entries = list(apply(touches).values())
+    agg = [Membership(region, "agg", "a", tuple(hosts), at(0))]
+    views = [view(e, POLICY) for e in entries]
+    assert summarize(entries, agg, POLICY, region) == image_summary(views, agg)
