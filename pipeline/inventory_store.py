@@ -55,8 +55,9 @@ class InventoryStore:
     def put_entry(self, entry: Entry, partition: int) -> None:
         self._build()
         key = f"e|{entry['region']}/{entry['host']}/{entry['image']}"
-        self.table[key] = {**entry, "p": partition}
-        self._index(entry, partition)
+        value = {**entry, "p": partition}
+        self.table[key] = value
+        self._index(value, partition)  # the same dict: one copy with the memory store
 
     def _index(self, entry: Entry, partition: int) -> None:
         image_key = (entry["region"], entry["image"])
@@ -162,9 +163,8 @@ class InventoryStore:
                 continue
             if key.startswith("e|"):
                 value = self.table.get(key)
-                if value is not None:  # a copy: the memory store hands out its own dict
-                    entry = {k: v for k, v in value.items() if k != "p"}
-                    self._index(entry, value.get("p", -1))
+                if value is not None:  # never changed in place: merging makes a new dict
+                    self._index(value, value.get("p", -1))
             elif key.startswith("m|") and key.count("|") == 2:
                 head = self.table.get(key)
                 if head is not None:

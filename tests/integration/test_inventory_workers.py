@@ -89,6 +89,11 @@ async def test_two_workers_answer_alike_and_a_sigkill_loses_nothing(
     assert status_a == status_b == 200
     assert hosts_a == hosts_b
     assert sorted(r["image"] for r in hosts_a["rows"]) == IMAGES
+    _, list_a = restarted.get("/images")
+    _, list_b = second.get("/images")
+    assert list_a == list_b
+    assert [s["image"] for s in list_a["images"]] == IMAGES
+    assert [s["aggregates"][0]["missing"] for s in list_a["images"]] == [0] * len(IMAGES)
     _, agg_a = restarted.get(f"/aggregates/{older.aggregate_uuid}")
     _, agg_b = second.get(f"/aggregates/{older.aggregate_uuid}")
     assert agg_a == agg_b
