@@ -9,6 +9,7 @@ from precache.cli import (
     demo_cmd,
     images_cmd,
     nova_api_cmd,
+    rollout_cmd,
     simulate_cmd,
     stack_cmd,
     watch_cmd,
@@ -32,3 +33,5 @@ app.command("cache", cls=watch_cmd.OneLineUsageErrors)(cache_cmd.cache)
 app.command("nova-api", cls=watch_cmd.OneLineUsageErrors)(nova_api_cmd.nova_api)
 app.command("audit", cls=watch_cmd.OneLineUsageErrors)(audit_cmd.audit)
 app.command("images", cls=watch_cmd.OneLineUsageErrors)(images_cmd.images)
+app.command("rollout", cls=watch_cmd.OneLineUsageErrors)(rollout_cmd.rollout)
+app.command("keep-warm", cls=watch_cmd.OneLineUsageErrors)(rollout_cmd.keep_warm)
