@@ -119,7 +119,7 @@ class TextReporter:
     """Plain lines per change; with ``live``, a rich table of every target redrawn instead."""
 
     def __init__(self, console: Console | None = None, live: bool = False) -> None:
-        self._console = console or Console(highlight=False)
+        self._console = console or Console(highlight=False, soft_wrap=True)
         self._rows: dict[TargetKey, list[str]] = {}
         self._live = (
             Live(self._table(), console=self._console, auto_refresh=False) if live else None
