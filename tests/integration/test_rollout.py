@@ -147,7 +147,7 @@ async def test_keep_warm_refreshes_adds_hosts_and_restarts_without_duplicates(
     worker_settings: Callable[..., Awaitable[WorkerSettings]],
     start_worker: Callable[[WorkerSettings], WorkerProcess],
 ) -> None:
-    worker = await worker_settings(image_min_age_s=25.0, image_manager_interval_s=5.0)
+    worker = await worker_settings(image_min_age_s=40.0, image_manager_interval_s=5.0)
     aggregates = {"region-a": [{"id": 1, "name": "web", "hosts": 3}]}
     async with two_regions(
         amqp_url, tmp_path, unique_name, worker, start_worker, aggregates
@@ -177,10 +177,11 @@ jitter = "0%"
 
         await asyncio.to_thread(add_host, fleet.clouds, "cloud-region-a", 1, "region-a-web-4")
         await two.until(lambda c: len(c.of("request")) == 1)
-        assert requests(two) == [("region-a", "web", 1, ("missing on 1 host",))]
+        [joined] = two.of("request")
+        assert joined["reasons"][0] == "missing on 1 host", joined  # refresh due: a 2nd reason
 
-        # then before expiry (25 s after each cache, 15 s ahead): a refresh, once per window
-        await two.until(lambda c: len(c.of("request")) == 3, limit_s=90)
+        # then before expiry (40 s after each cache, 15 s ahead): a refresh, once per window
+        await two.until(lambda c: len(c.of("request")) == 3, limit_s=150)
         two.signal(signal.SIGTERM)
         assert await two.wait(30) == 0
         assert "keep-warm: stopped" in two.err
