@@ -49,6 +49,7 @@ def own_topics(app_id: str) -> dict[str, str]:
         "pipeline_dlq_topic": f"{app_id}.dlq",
         "inventory_topic": f"{app_id}.inventory",
         "image_cache_topic": f"{app_id}.image-cache",
+        "rollout_topic": f"{app_id}.rollout",
     }
 
 

@@ -63,6 +63,7 @@ def topic_specs(settings: WorkerSettings) -> list[NewTopic]:
         NewTopic(settings.pipeline_dlq_topic, 1, rf, topic_configs=dlq),
         NewTopic(settings.inventory_topic, n, rf, topic_configs=big),
         NewTopic(settings.image_cache_topic, n, rf, topic_configs=compact),
+        NewTopic(settings.rollout_topic, n, rf),  # written by precache rollout / keep-warm
     ]
 
 
@@ -83,6 +84,7 @@ def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> lis
         TopicRule(dlq, False, need[dlq], None, raw_why + " (dead letters keep raw values)"),
         TopicRule(settings.inventory_topic, False, need[settings.inventory_topic], n, raw_why),
         TopicRule(settings.image_cache_topic, True, None, None),
+        TopicRule(settings.rollout_topic, False, None, None),
         *(TopicRule(name, True, state, n, state_why) for name in changelogs),
     ]
 

@@ -42,6 +42,9 @@ class TopicNames(PrecacheSettings):
     image_cache_topic: str = Field(
         "precache.image.cache", description="image cache inventory, compacted by region/host/image"
     )
+    rollout_topic: str = Field(
+        "precache.rollout", description="what precache rollout and keep-warm asked Nova for"
+    )
 
 
 class KafkaSettings(TopicNames, KafkaConnection):

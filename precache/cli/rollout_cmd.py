@@ -31,8 +31,14 @@ JSON = typer.Option(False, "--json", help="one JSON object per change, per line"
 
 
 def _reconciler(
-    policy_file: Path, mode: "Mode", json_lines: bool, then: str | None, worker: str | None
+    policy_file: Path,
+    mode: "Mode",
+    json_lines: bool,
+    then: str | None,
+    worker: str | None,
+    dry_run: bool,
 ) -> "Reconciler":
+    from precache.rollout.events import EventSink
     from precache.rollout.loop import Reconciler  # openstacksdk loads slowly
     from precache.rollout.nova_side import Fleet
     from precache.rollout.policy import load_policy
@@ -43,7 +49,8 @@ def _reconciler(
     settings = build_settings(RolloutSettings, worker_url=worker)
     reporter: Reporter = JsonReporter() if json_lines else TextReporter(live=sys.stdout.isatty())
     fleet = Fleet(policy, settings.connect_timeout_s)
-    return Reconciler(policy, mode, settings, fleet, reporter, then)
+    events = None if dry_run else EventSink(settings).start()
+    return Reconciler(policy, mode, settings, fleet, reporter, then, events)
 
 
 @one_line_errors
@@ -66,8 +73,11 @@ def rollout(
     """
     from precache.rollout.loop import rollout as run
 
-    rec = _reconciler(policy, "rollout", json_lines, then, worker)
-    raise typer.Exit(run(rec, timeout, dry_run))
+    rec = _reconciler(policy, "rollout", json_lines, then, worker, dry_run)
+    try:
+        raise typer.Exit(run(rec, timeout, dry_run))
+    finally:
+        rec.close()
 
 
 @one_line_errors
@@ -84,7 +94,7 @@ def keep_warm(
     """
     from precache.rollout.loop import keep_warm as run
 
-    rec = _reconciler(policy, "keep-warm", json_lines, None, worker)
+    rec = _reconciler(policy, "keep-warm", json_lines, None, worker, dry_run)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -92,4 +102,7 @@ def keep_warm(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    raise typer.Exit(run(rec, stop, dry_run))
+    try:
+        raise typer.Exit(run(rec, stop, dry_run))
+    finally:
+        rec.close()

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from precache.cache.errors import NovaRefused, NovaUnreachable
+from precache.contract.events import CloudEvent
 from precache.errors import WorkerUnreachable
+from precache.rollout.events import EventSink, request_event, target_event
 from precache.rollout.nova_side import Fleet, Resolved
 from precache.rollout.observe import by_request, in_flight, observe, operations
 from precache.rollout.planner import (
@@ -63,6 +65,7 @@ class Reconciler:
     fleet: Fleet
     reporter: Reporter
     then: str | None = None
+    events: EventSink | None = None
     clock: Clock = utcnow
     targets: list[Resolved] = field(default_factory=list)
     attempts: dict[TargetKey, Attempts] = field(default_factory=dict)
@@ -112,6 +115,7 @@ class Reconciler:
             )
             self.ours[rid] = request.key
             self.reporter.requested(target, request, accepted)
+            self._publish(request_event(self.mode, target, request, accepted))
         self._reap_thens()
         return result
 
@@ -142,11 +146,20 @@ class Reconciler:
         ):
             return
         self.reporter.target(target, verdict)
+        settled = verdict.state in (TargetState.READY, TargetState.FAILED)
+        if settled and (before is None or before.state is not verdict.state):
+            self._publish(target_event(self.mode, target, verdict))
         became_ready = verdict.state is TargetState.READY and (
             before is None or before.state is not TargetState.READY
         )
         if became_ready and self.then and self.mode == "rollout":
             self.thens.append(_Then(key, _start_then(self.then, target)))
+
+    def _publish(self, event: CloudEvent) -> None:
+        if self.events is not None:
+            warning = self.events.send(event)
+            if warning:
+                self.reporter.note(warning)
 
     def _reap_thens(self, wait: bool = False) -> None:
         for t in list(self.thens):
@@ -157,6 +170,10 @@ class Reconciler:
             if status != 0:
                 self.then_failed.add(t.key)
             self.reporter.then_done(t.key, status)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
 
     def finished(self) -> bool:
         return not self.pending and all(

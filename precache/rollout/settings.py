@@ -1,14 +1,16 @@
 """Settings of ``precache rollout`` and ``keep-warm``: where the worker's HTTP view is (the
 inventory and the operations) and how often to look. Nova's side is openstacksdk's
-configuration (clouds.yaml), as for ``precache cache``."""
+configuration (clouds.yaml), as for ``precache cache``; Kafka is where the events go."""
 
 from pydantic import Field
 
+from precache.config import KafkaSettings
 from precache.images.settings import ImagesSettings
 
 
-class RolloutSettings(ImagesSettings):
-    """Env vars ``PRECACHE_*``."""
+class RolloutSettings(ImagesSettings, KafkaSettings):
+    """Env vars ``PRECACHE_*``; Kafka's (``PRECACHE_KAFKA_*``, ``PRECACHE_ROLLOUT_TOPIC``) for the
+    ``precache.rollout.*`` events."""
 
     rollout_poll_s: float = Field(
         2.0, gt=0, description="seconds between two reads of the inventory and the operations"

@@ -3,13 +3,18 @@ stand-ins (two regions) -> oslo's Notifier -> RabbitMQ -> a bridge per region ->
 worker's inventory and operations -> the reconciler."""
 
 import asyncio
+import json
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 
+from precache.contract.events import MODELS, EventType
 from precache.pipeline.settings import WorkerSettings
+from tests.support.kafka import read_topic
 from tests.support.rollout import (
     IMAGE,
     IMAGE_NAME,
@@ -123,6 +128,27 @@ async def test_rollout_two_regions_three_aggregates(
         ]
         assert {e["status"] for e in first.of("then")} == {0}
 
+        # what it did, as precache.rollout.* CloudEvents on Kafka, valid against the contract
+        def published(records: list[ConsumerRecord[bytes, bytes]]) -> list[Any]:
+            return [MODELS[EventType(json.loads(r.value)["type"])].model_validate_json(r.value)
+                    for r in records]  # fmt: skip
+
+        records = await read_topic(
+            worker.kafka_bootstrap, worker.rollout_topic, lambda r: len(r) >= 8
+        )
+        events_ = published(records)
+        asked = [e.data for e in events_ if e.type == EventType.ROLLOUT_REQUEST]
+        assert sorted((d.region, d.aggregate.name, d.attempt) for d in asked) == sorted(
+            (r[0], r[1], r[2]) for r in requests(first)
+        )
+        assert {d.request_id for d in asked} == {e["request_id"] for e in first.of("request")}
+        settled = [e.data for e in events_ if e.type == EventType.ROLLOUT_TARGET]
+        assert sorted((d.region, d.aggregate.name, d.state) for d in settled) == [
+            ("region-a", "batch", "ready"), ("region-a", "web", "ready"),
+            ("region-b", "web", "failed"),
+        ]  # fmt: skip
+        assert all(r.key == f"{e.subject}".encode() for r, e in zip(records, events_, strict=True))
+
         # a rerun of a finished rollout (b/web passes at 75%) asks Nova for nothing
         lenient = fleet.policy(policy("75%"), "lenient.toml")
         rerun = await fleet.run("rollout", str(lenient), "--json", "--timeout", "60")
@@ -188,7 +214,8 @@ jitter = "0%"
         refreshes = two.of("request")[1:]
         for r in refreshes:
             [reason] = r["reasons"]
-            assert reason.startswith("expires in ") and reason.endswith(" on 4 hosts"), reason
+            assert reason.startswith("expires in "), reason  # before expiry, not after
+            assert reason.endswith(" on 4 hosts"), reason
         # each refresh follows the previous operation's completion: never two in one window
         ops = {e["request_id"] for e in two.of("operation") if e["state"] == "completed"}
         assert {r["request_id"] for r in two.of("request")[:2]} <= ops
@@ -215,13 +242,20 @@ async def test_nova_refusing_and_unreachable(
             text = f'images = ["{image}"]\n[[target]]\ncloud = "{cloud}"\nregion = "region-a"\n'
             return fleet.policy(text + f'aggregates = ["{aggregate}"]\n', f"{cloud}-{image}.toml")
 
+        asking = "Nova refused ({}) asking Nova to cache the images: {}"
         cases = [
-            (one("viewer-a"), "Nova refused (403) asking Nova to cache the images: Policy doesn't allow"),
-            (one("cloud-region-a", UNKNOWN_IMAGE), f"Nova refused (400) asking Nova to cache the images: Image {UNKNOWN_IMAGE} could not be found."),
-            (one("cloud-region-a", "no-such-image"), "the image service has no image named 'no-such-image'"),
+            (one("viewer-a"), asking.format(403, "Policy doesn't allow")),
+            (
+                one("cloud-region-a", UNKNOWN_IMAGE),
+                asking.format(400, f"Image {UNKNOWN_IMAGE} could not be found."),
+            ),
+            (
+                one("cloud-region-a", "no-such-image"),
+                "the image service has no image named 'no-such-image'",
+            ),
             (one("cloud-region-a", aggregate="nope"), "Nova has no aggregate named 'nope'"),
             (one("down"), "cannot reach"),
-        ]  # fmt: skip
+        ]
         for path, message in cases:
             done = await fleet.run("rollout", str(path), "--timeout", "60")
             assert done.proc.returncode == 3, done.text()

@@ -189,8 +189,8 @@ async def two_regions(
 def add_host(clouds: Path, cloud: str, aggregate_id: int, host: str) -> None:
     """Through real openstacksdk, as an operator adds a compute host to an aggregate."""
     script = (
-        "import openstack, sys; "
-        "openstack.connect(cloud=sys.argv[1]).compute.add_host_to_aggregate(int(sys.argv[2]), sys.argv[3])"
+        "import openstack, sys; openstack.connect(cloud=sys.argv[1])"
+        ".compute.add_host_to_aggregate(int(sys.argv[2]), sys.argv[3])"
     )  # a child process: openstacksdk warns (RemovedInSDK60Warning) where pytest makes it an error
     subprocess.run(
         [sys.executable, "-c", script, cloud, str(aggregate_id), host],
