@@ -96,16 +96,26 @@ class EventSink:
     def start(self) -> "EventSink":
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # we report Kafka ourselves
         s = self._settings
-        producer = AIOKafkaProducer(**client_options(s), acks="all", client_id="precache-rollout")
+
+        async def started() -> AIOKafkaProducer:  # aiokafka binds to the loop it is made in
+            producer = AIOKafkaProducer(
+                **client_options(s), acks="all", client_id="precache-rollout"
+            )
+            try:
+                await asyncio.wait_for(producer.start(), s.connect_timeout_s)
+            except BaseException:
+                await producer.stop()
+                raise
+            return producer
+
         try:
-            self._loop.run_until_complete(asyncio.wait_for(producer.start(), s.connect_timeout_s))
+            self._producer = self._loop.run_until_complete(started())
         except (KafkaError, OSError, TimeoutError) as exc:
-            self._loop.run_until_complete(producer.stop())
+            self._loop.close()
             raise BrokerUnreachable(
                 f"cannot reach Kafka at {s.kafka_bootstrap} (PRECACHE_KAFKA_BOOTSTRAP) to publish "
                 f"the rollout events: {str(exc) or type(exc).__name__}"
             ) from exc
-        self._producer = producer
         return self
 
     def send(self, event: CloudEvent) -> str | None:

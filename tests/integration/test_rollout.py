@@ -95,6 +95,7 @@ async def test_rollout_two_regions_three_aggregates(
         )
         assert first.proc.returncode == 1, first.text()
         missing = ("missing on 4 hosts",)
+        assert first.of("request"), first.text()
         assert sorted(requests(first)) == [
             ("region-a", "batch", 1, ("missing on 5 hosts",)),
             ("region-a", "batch", 2, ("failed last time on 1 host",)),
