@@ -16,7 +16,7 @@ entry's region (:class:`Expiry`): changing a setting needs no rewrite of the sta
 """
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -307,7 +307,11 @@ def image_summary(
 
 
 def summarize(
-    entries: Iterable[Entry], memberships: Iterable[Membership], policy: Policy, region: str
+    entries: Iterable[Entry],
+    memberships: Iterable[Membership],
+    policy: Policy,
+    region: str,
+    hosts_of: Callable[[Membership], Collection[str]] = lambda m: frozenset(m.hosts),
 ) -> dict[str, Any]:
     """:func:`image_summary` of the views of ``entries`` (one region's, one image's), without
     building a view per entry: the forecast is computed for the earliest and latest copy only
@@ -336,7 +340,7 @@ def summarize(
     for m in memberships:
         if m.deleted:
             continue
-        hosts = set(m.hosts)
+        hosts = hosts_of(m)
         found = [state.get(h) for h in hosts]
         aggregates.append(
             {

@@ -23,6 +23,7 @@ or a rebalance: :meth:`InventoryStore.recovered`): entries by (region, image) an
 inventory.
 """
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +46,7 @@ class InventoryStore:
         self._members: dict[str, Membership] = {}  # region/uuid -> newest membership
         self._changes: dict[ImageKey, int] = {}  # bumped by every change of an image's entries
         self._member_changes = 0  # bumped by every membership change
+        self._sets: dict[str, tuple[Membership, frozenset[str]]] = {}
 
     # -- entries ---------------------------------------------------------------------------
 
@@ -145,6 +147,13 @@ class InventoryStore:
             self._members[m.key] = newest
             self._member_changes += 1
 
+    def member_set(self, m: Membership) -> frozenset[str]:
+        """``m``'s hosts as a set, made once per membership (summaries ask for it per read)."""
+        found = self._sets.get(m.key)
+        if found is None or found[0] is not m:
+            found = self._sets[m.key] = (m, frozenset(m.hosts))
+        return found[1]
+
     def memberships(self, region: str | None = None) -> Iterator[Membership]:
         self._build()
         for m in self._members.values():
@@ -164,7 +173,7 @@ class InventoryStore:
             if key.startswith("e|"):
                 value = self.table.get(key)
                 if value is not None:  # never changed in place: merging makes a new dict
-                    self._index(value, value.get("p", -1))
+                    self._index(shared(value), value.get("p", -1))
             elif key.startswith("m|") and key.count("|") == 2:
                 head = self.table.get(key)
                 if head is not None:
@@ -185,6 +194,16 @@ class InventoryStore:
         self._partition.clear()
         self._hosts.clear()
         self._members.clear()
+
+
+def shared(entry: Entry) -> Entry:
+    """An entry read from RocksDB with the strings many entries share interned (as decoded
+    touches are: ``pipeline.inventory_input``)."""
+    for kind in ("cached", "failed"):
+        mark = entry.get(kind)
+        if mark:
+            entry[kind] = {k: sys.intern(v) if type(v) is str else v for k, v in mark.items()}
+    return entry
 
 
 def chunk_list(hosts: list[str], budget: int) -> list[list[str]]:

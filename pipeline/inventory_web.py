@@ -165,7 +165,7 @@ def local_images(
             continue
         entries = inv.store.entries(key)
         if aggs is not None:
-            members = set().union(*(m.hosts for m in in_region))
+            members = set().union(*(inv.store.member_set(m) for m in in_region))
             entries = {h: e for h, e in entries.items() if h in members}
         summary = {"region": r, "image": i, **cached_summary(inv, key, entries, in_region, aggs)}
         if detail:
@@ -191,7 +191,7 @@ def cached_summary(
     hit = inv.summaries.get(ask)
     if hit is not None and hit[0] == version:
         return {**hit[1], "aggregates": [dict(a) for a in hit[1]["aggregates"]]}
-    summary = summarize(entries.values(), memberships, inv.policy, key[0])
+    summary = summarize(entries.values(), memberships, inv.policy, key[0], inv.store.member_set)
     if len(inv.summaries) > SUMMARIES_KEPT:
         inv.summaries.clear()
     inv.summaries[ask] = (version, summary)
