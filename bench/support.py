@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,21 @@ class WorkerProcess:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
+
+    def get_when(
+        self, path: str, accept: Callable[[int, Any], bool], timeout: float = 30
+    ) -> tuple[int, Any]:
+        """GET ``path`` until ``accept(status, body)`` holds or ``timeout`` passes; the last answer.
+
+        The worker writes an operation's state after Kafka confirmed its events (docs/pipeline.md),
+        so the HTTP view can lag an event just read by one batch.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.get(path)
+            if accept(status, body) or time.monotonic() >= deadline:
+                return status, body
+            time.sleep(0.1)
 
     def stats(self) -> dict[str, Any] | None:
         try:
