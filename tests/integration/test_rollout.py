@@ -23,7 +23,7 @@ from tests.support.rollout import (
     add_host,
     two_regions,
 )
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -263,6 +263,15 @@ async def test_nova_refusing_and_unreachable(
             assert len(done.err) == 1, done.text()
             assert done.err[0].startswith("error: "), done.err
             assert message in done.err[0], done.err
+
+        # the worker (the inventory) unreachable at the start: exit 3 too
+        closed = f"http://127.0.0.1:{free_port()}"
+        blind = await fleet.run("rollout", str(one("cloud-region-a")), PRECACHE_WORKER_URL=closed)
+        assert blind.proc.returncode == 3, blind.text()
+        assert blind.err == [
+            f"error: cannot read the inventory from the worker at {closed} "
+            "(PRECACHE_WORKER_URL): [Errno 111] Connection refused"
+        ]
 
         # keep-warm backs off while Nova cannot be reached, and stops on SIGTERM
         warm = await fleet.start("keep-warm", str(one("down")))
