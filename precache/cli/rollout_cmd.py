@@ -75,9 +75,13 @@ def rollout(
 
     rec = _reconciler(policy, "rollout", json_lines, then, worker, dry_run)
     try:
-        raise typer.Exit(run(rec, timeout, dry_run))
+        status = run(rec, timeout, dry_run)
+    except KeyboardInterrupt:
+        typer.echo("rollout: interrupted; operations already accepted go on in Nova", err=True)
+        status = 130
     finally:
         rec.close()
+    raise typer.Exit(status)
 
 
 @one_line_errors
