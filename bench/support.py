@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,21 @@ class WorkerProcess:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
+
+    def get_when(
+        self, path: str, accept: Callable[[int, Any], bool], timeout: float = 30
+    ) -> tuple[int, Any]:
+        """GET ``path`` until ``accept(status, body)`` holds or ``timeout`` passes; the last answer.
+
+        The worker writes an operation's state after Kafka confirmed its events (docs/pipeline.md),
+        so the HTTP view can lag an event just read by one batch.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.get(path)
+            if accept(status, body) or time.monotonic() >= deadline:
+                return status, body
+            time.sleep(0.1)
 
     def stats(self) -> dict[str, Any] | None:
         try:
@@ -319,5 +334,8 @@ def bridge_argv(settings: Any) -> list[str]:
         f"--prefetch={settings.prefetch}",
         f"--region={settings.region}",
         f"--{'' if settings.exchange_durable else 'no-'}exchange-durable",
-        "--metrics-port=0",
+        f"--metrics-port={settings.metrics_port}",
+        f"--{'' if settings.single_active_consumer else 'no-'}single-active-consumer",
+        f"--amqp-heartbeat-s={settings.amqp_heartbeat_s}",
+        *([f"--bridge-id={settings.bridge_id}"] if settings.bridge_id else []),
     ]

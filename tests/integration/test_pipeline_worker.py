@@ -55,7 +55,7 @@ async def test_95_hosts_8_failures_shuffled_and_duplicated(
     host_failed = of_type(events, "host.failed")
     assert sorted(e["data"]["host"] for e in host_failed) == sorted(failed)
     assert {e["data"]["reason"] for e in host_failed} == {"image_failed"}
-    status, body = worker.get(f"/operations/{op.operation_id}")
+    status, body = worker.get_when(f"/operations/{op.operation_id}", lambda s, b: s == 200)
     assert status == 200
     assert body["hosts_failed"] == 8
 
@@ -128,10 +128,15 @@ async def test_concurrent_operations_same_aggregate_twice_two_regions_and_http_v
     assert fixture["completed_at"] == "2026-11-23T19:04:24.697120Z"
     assert len(of_type(events, "host.failed")) == 1 + 30 + 4
 
-    status, listing = worker.get("/operations")
+    status, listing = worker.get_when(
+        "/operations", lambda s, b: s == 200 and len(b["operations"]) == len(expected)
+    )
     assert status == 200
     assert {o["operation_id"] for o in listing["operations"]} == set(expected)
-    status, one = worker.get(f"/operations/{other_region.operation_id}")
+    status, one = worker.get_when(
+        f"/operations/{other_region.operation_id}",
+        lambda s, b: s == 200 and b["state"] == "completed",
+    )
     assert (status, one["region"], one["state"]) == (200, "b", "completed")
     assert worker.get("/operations/nowhere/req-x")[0] == 404
 
