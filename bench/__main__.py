@@ -20,6 +20,7 @@ BENCHMARKS = {
     "scale": ("bench.scale", "CPU per 1,000 notifications and RSS per component, 10k -> 1M"),
     "pipeline": ("bench.pipeline_throughput", "worker notifications/s, small and large operations"),
     "bridge": ("bench.bridge_throughput", "raw kombu, raw aiokafka and the bridge process"),
+    "failover": ("bench.failover", "standby bridge: SIGKILL/SIGSTOP of the active one to takeover"),
     "amqp": ("bench.amqp_transport", "py-amqp's TCP transport against the bridge's chunked one"),
     "startup": ("bench.stack_startup", "precache stack up: cold, warm, already up"),
     "inventory": (

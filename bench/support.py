@@ -335,5 +335,8 @@ def bridge_argv(settings: Any) -> list[str]:
         f"--prefetch={settings.prefetch}",
         f"--region={settings.region}",
         f"--{'' if settings.exchange_durable else 'no-'}exchange-durable",
-        "--metrics-port=0",
+        f"--metrics-port={settings.metrics_port}",
+        f"--{'' if settings.single_active_consumer else 'no-'}single-active-consumer",
+        f"--amqp-heartbeat-s={settings.amqp_heartbeat_s}",
+        *([f"--bridge-id={settings.bridge_id}"] if settings.bridge_id else []),
     ]

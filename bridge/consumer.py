@@ -39,7 +39,8 @@ from precache.bridge.flow import FlowControl, Step
 from precache.bridge.metrics import BridgeMetrics
 from precache.bridge.records import Delivery
 from precache.bridge.settings import BridgeSettings
-from precache.bridge.topology import declared_queues
+from precache.bridge.status import BridgeStatus, Role
+from precache.bridge.topology import SINGLE_ACTIVE_CONSUMER, declared_queues
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,6 @@ _POLL_S = 0.02
 # deliveries handed to asyncio at once: small enough that Kafka's confirms (and so the acks
 # that reopen the prefetch window) start while RabbitMQ is still sending; 500 measured slower
 _BATCH_MAX = 200
-_HEARTBEAT_S = 30
 # RabbitMQ said no (bad credentials, a vhost that does not exist or is not ours, a queue
 # declared with other arguments): retrying cannot help, the bridge exits with one line
 _FATAL = (
@@ -70,8 +70,10 @@ class AmqpConsumer:
         deliver: DeliverFn,
         on_fatal: FatalFn,
         metrics: BridgeMetrics,
+        status: BridgeStatus,
     ) -> None:
         self._settings = settings
+        self._status = status
         self._deliver = deliver
         self._on_fatal = on_fatal
         self._metrics = metrics
@@ -107,7 +109,12 @@ class AmqpConsumer:
     def _new_flow(self, consumers: int) -> FlowControl:
         settings = self._settings
         return FlowControl(
-            settings.max_in_flight_bytes, settings.prefetch, settings.max_body_bytes, consumers
+            settings.max_in_flight_bytes,
+            settings.prefetch,
+            settings.max_body_bytes,
+            consumers,
+            # a cancel would hand the queue to a standby bridge: one consumer per connection
+            fixed=settings.single_active_consumer,
         )
 
     def ack(self, epoch: int, tag: int) -> None:
@@ -157,6 +164,7 @@ class AmqpConsumer:
         try:
             self._reconnecting()
         finally:
+            self._status.set_role(Role.DISCONNECTED)
             self.paused.set()
 
     def _reconnecting(self) -> None:
@@ -171,6 +179,9 @@ class AmqpConsumer:
             began = time.monotonic()
             try:
                 self._session()
+            except AmqpSetupError as exc:  # our own words already
+                self._on_fatal(exc)
+                return
             except _FATAL as exc:
                 self._on_fatal(AmqpSetupError(f"RabbitMQ {where} refused the bridge: {exc}"))
                 return
@@ -195,6 +206,7 @@ class AmqpConsumer:
             self._stop.wait(self._delay)
 
     def _lost(self, exc: BaseException, backoff: Backoff, began: float) -> None:
+        self._status.set_role(Role.DISCONNECTED, error=str(exc))
         if time.monotonic() - began > 30:
             backoff.reset()  # it ran a while: a fresh failure, not a retry storm
         self._delay = backoff.next()
@@ -203,7 +215,7 @@ class AmqpConsumer:
     def _session(self) -> None:
         with Connection(
             **kombu_options(self._settings),
-            heartbeat=_HEARTBEAT_S,
+            heartbeat=self._settings.amqp_heartbeat_s,
             connect_timeout=5,
             transport=KombuTransport,
         ) as conn:
@@ -221,6 +233,7 @@ class AmqpConsumer:
             self._tags, self._retired = [], []
             self._ours = (channel.channel_id, frozenset())
             names = [q.name for q in queues]
+            self._status.set_role(Role.CONNECTED, epoch=self._epoch)
             if not self._pause.is_set() and self._may_fetch.is_set():
                 self._fetch(channel, names)
             # else the drain loop fetches once allowed
@@ -250,8 +263,27 @@ class AmqpConsumer:
             except amqp.exceptions.NotFound:
                 channel = conn.channel()  # the 404 closed the channel
                 channel.auto_decode = False
-        queue.bind(channel).declare()
+        try:
+            queue.bind(channel).declare()
+        except amqp.exceptions.PreconditionFailed as exc:
+            if SINGLE_ACTIVE_CONSUMER in str(exc):
+                raise AmqpSetupError(self._sac_mismatch(queue.name)) from exc
+            raise
         return channel
+
+    def _sac_mismatch(self, name: str) -> str:
+        """RabbitMQ refused our declaration for its single-active-consumer argument."""
+        if self._settings.single_active_consumer:
+            return (
+                f"queue {name!r} exists without {SINGLE_ACTIVE_CONSUMER} and RabbitMQ cannot add "
+                f"it to an existing queue: stop its bridge(s), run `precache bridge-queue "
+                f"migrate` with the same settings (it moves the queue's messages), then start them "
+                f"with --single-active-consumer"
+            )
+        return (
+            f"queue {name!r} was declared with {SINGLE_ACTIVE_CONSUMER} (standby bridges): "
+            f"run every bridge of this queue with --single-active-consumer"
+        )
 
     def _consume(self, channel: Channel, queue: str) -> str:
         """basic.consume straight on py-amqp's channel: no kombu Message per delivery."""
@@ -263,6 +295,8 @@ class AmqpConsumer:
         if isinstance(body, str):  # only if a channel decoded it despite auto_decode=False
             body = body.encode()
         tag = info["delivery_tag"]
+        if self._status.role is not Role.ACTIVE:
+            self._status.delivered()
         self._flow.delivered(tag, len(body))
         self._batch.append(Delivery(tag, body, info["routing_key"]))
 
@@ -319,6 +353,10 @@ class AmqpConsumer:
         self._tags = [self._consume(channel, name) for name in queues]
         self._metrics.window.set(window)
         self._ours = (channel.channel_id, frozenset(self._tags + self._retired))
+        if self._status.role is not Role.ACTIVE:
+            # RabbitMQ tells a waiting consumer nothing: standby until something is delivered
+            sac = self._settings.single_active_consumer
+            self._status.set_role(Role.STANDBY if sac else Role.ACTIVE)
 
     def _widen(self, channel: Channel, queues: list[str]) -> None:
         """Consume again with a wider window (a consumer's prefetch cannot change)."""
@@ -368,6 +406,8 @@ class AmqpConsumer:
             return False
         conn.connection.bytes_recv += 1  # what py-amqp's heartbeat check looks at
         tag, body = raw.delivery_tag, raw.body
+        if self._status.role is not Role.ACTIVE:
+            self._status.delivered()
         self._flow.delivered(tag, len(body))
         self._batch.append(Delivery(tag, body, raw.routing_key))
         return True
@@ -379,6 +419,7 @@ class AmqpConsumer:
         self._metrics.window.set(0)
         for tag in tags:
             channel.basic_cancel(tag)
+        self._status.set_role(Role.CONNECTED, stopping=True)
         self._flush(epoch)
         self.paused.set()
 

@@ -8,6 +8,11 @@ out, a drain pass ended, whether it may fetch) and asks what to do; it does the 
 The rules: above ``max_in_flight_bytes`` stop fetching (throttle); at the resume mark fetch
 again (resume); a consumer whose window is full of bodies smaller than assumed is replaced by
 one with at least twice the window (widen), since a consumer's prefetch cannot change.
+
+With ``fixed`` (a single-active-consumer queue) there is one consumer per connection with the
+whole ``prefetch`` window, never throttled nor widened: cancelling it would make RabbitMQ hand
+the queue to a standby bridge while this one still holds deliveries. The bytes in flight are
+then bounded by ``prefetch`` times the body size, not by ``max_in_flight_bytes``.
 """
 
 import enum
@@ -27,7 +32,7 @@ class Step(enum.Enum):
 class FlowControl:
     """In-flight bytes, the current prefetch window and whether fetching waits to resume."""
 
-    __slots__ = ("_size", "consumers", "held", "prefetch", "throttled", "window")
+    __slots__ = ("_size", "consumers", "fixed", "held", "prefetch", "throttled", "window")
 
     def __init__(
         self,
@@ -35,7 +40,10 @@ class FlowControl:
         prefetch: int,
         max_body_bytes: int,
         consumers: int = 1,
+        *,
+        fixed: bool = False,
     ) -> None:
+        self.fixed = fixed
         self.held = InFlightBytes(max_in_flight_bytes)
         self.prefetch = prefetch
         self.consumers = consumers  # one per queue; they share the free bytes
@@ -61,13 +69,15 @@ class FlowControl:
         """Whether to take one more delivery into this batch: the batch is cut at the delivery
         that crosses the bound, so the cancel goes out at once; once the consumers are
         cancelled, whatever RabbitMQ still sends is taken as usual."""
-        return self.held.total <= self.held.limit or not self.consuming
+        return self.held.total <= self.held.limit or not self.consuming or self.fixed
 
     def step(self, *, paused: bool, may_fetch: bool) -> Step:
         """After a drain pass: what to do. ``paused``: shutting down (no new consumers);
         ``may_fetch``: Kafka is ready."""
         held = self.held
         if self.consuming:
+            if self.fixed:
+                return Step.HOLD
             if held.over:
                 return Step.THROTTLE
             if self.window < self.prefetch and len(held) >= self.window and not paused:
@@ -91,7 +101,10 @@ class FlowControl:
         seen = self.held.take_largest()
         if seen:
             self._size = seen
-        self.window = self.held.window(self.prefetch, self._size, self.consumers)
+        if self.fixed:
+            self.window = self.prefetch
+        else:
+            self.window = self.held.window(self.prefetch, self._size, self.consumers)
         self.throttled = False
         return self.window
 

@@ -1,9 +1,9 @@
-"""Prometheus metrics: what went where, why something went to the DLQ, what is in flight."""
+"""Prometheus metrics: what went where, why something went to the DLQ, what is in flight, and
+whether this bridge is the active one (served by ``health``)."""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from precache.bridge.decode import Reason
-from precache.errors import ConfigError
 
 
 class BridgeMetrics:
@@ -53,17 +53,15 @@ class BridgeMetrics:
             "times fetching stopped because max_in_flight_bytes was reached",
             registry=self.registry,
         )
+        self.role = Gauge(
+            "precache_bridge_role",
+            "1 for the bridge's current role on its queue (active, standby, connected: not "
+            "consuming, disconnected), 0 for the others",
+            ["role"],
+            registry=self.registry,
+        )
         for reason in Reason:
             self.dead_letters.labels(reason=reason.value)
-
-    def serve(self, port: int) -> None:
-        """Expose /metrics on ``port`` (0: not at all)."""
-        if not port:
-            return
-        try:
-            start_http_server(port, registry=self.registry)
-        except OSError as exc:
-            raise ConfigError(f"setting metrics_port: cannot listen on {port}: {exc}") from exc
 
     def dead_letter_counts(self) -> dict[str, int]:
         return {

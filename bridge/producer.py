@@ -136,6 +136,10 @@ class KafkaSink:
             raise ProducerClosed()  # being replaced: the caller's records are sent again
         return self._producer
 
+    async def check(self) -> None:
+        """Ask Kafka for the cluster's metadata (raises KafkaError if no broker answers)."""
+        await self._current().client.fetch_all_metadata()
+
     async def flush(self) -> None:
         if self._producer is not None:
             await self._producer.flush()

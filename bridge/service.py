@@ -34,16 +34,22 @@ from precache.bridge.acks import AckWindow
 from precache.bridge.backoff import Backoff, RateLimitedLog
 from precache.bridge.consumer import AmqpConsumer
 from precache.bridge.exceptions import KafkaSetupError
+from precache.bridge.health import HealthApp
+from precache.bridge.health import serve as serve_http
 from precache.bridge.kafka_errors import Kind, classify, describe
 from precache.bridge.metrics import BridgeMetrics
 from precache.bridge.producer import KafkaSink
 from precache.bridge.records import SHRUNK_BYTES, Delivery, Item, RecordBuilder, received_at
 from precache.bridge.sender import BatchSender, Shipment
 from precache.bridge.settings import BridgeSettings
+from precache.bridge.status import BridgeStatus, Role
 from precache.bridge.unconfirmed import Entry, Unconfirmed
 from precache.heap import freeze_startup_heap
 
 log = structlog.get_logger(__name__)
+
+# how often the bridge asks Kafka for metadata, so /readyz sees an outage with no traffic
+KAFKA_CHECK_S = 2.0
 
 
 class Bridge:
@@ -52,6 +58,7 @@ class Bridge:
     def __init__(self, settings: BridgeSettings, metrics: BridgeMetrics | None = None) -> None:
         self._settings = settings
         self.metrics = metrics or BridgeMetrics()
+        self.status = BridgeStatus(self.metrics.role)
         self._builder = RecordBuilder(settings)
         self._sink = KafkaSink(settings)
         self._inbox: asyncio.Queue[tuple[int, list[Delivery]]] = asyncio.Queue()
@@ -71,6 +78,7 @@ class Bridge:
         self._log = RateLimitedLog(log)
         self._consumer: AmqpConsumer | None = None
         self._fatal: asyncio.Future[None] | None = None
+        self._started = False
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -83,14 +91,16 @@ class Bridge:
             ),
             on_fatal=lambda exc: loop.call_soon_threadsafe(_fail, fatal, exc),
             metrics=self.metrics,
+            status=self.status,
         )
         self._consumer.start()  # connects at once: a bad URL is reported while Kafka is away
         starting = asyncio.create_task(self._start_kafka())
         worker = asyncio.create_task(self._process())
         stopping = asyncio.create_task(stop.wait())
+        checking = asyncio.create_task(self._check_kafka())
         waited: list[asyncio.Future[Any]] = [worker, stopping, fatal]
         await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
-        await self._shutdown(self._consumer, [worker, stopping, starting])
+        await self._shutdown(self._consumer, [worker, stopping, starting, checking])
         if fatal.done():
             fatal.result()
         if worker.done() and not worker.cancelled():
@@ -103,9 +113,47 @@ class Bridge:
             self._fail(exc)
             return
         freeze_startup_heap()  # started: what start-up made leaves the collector's view
+        self._started = True
+        self.status.kafka_answered(None)
         self._healthy.set()
         if self._consumer is not None:
             self._consumer.allow_fetch()
+
+    async def _check_kafka(self) -> None:
+        """Ask Kafka for metadata every ``KAFKA_CHECK_S``: an outage shows with no traffic."""
+        while True:
+            await asyncio.sleep(KAFKA_CHECK_S)
+            if not self._healthy.is_set():
+                continue  # starting or healing: readiness says so already
+            try:
+                await asyncio.wait_for(self._sink.check(), KAFKA_CHECK_S * 2)
+            except Exception as exc:  # whatever it is, Kafka did not answer
+                self.status.kafka_answered(describe(exc) or type(exc).__name__)
+            else:
+                self.status.kafka_answered(None)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """``/readyz``: connected to both brokers (active or standby), else why not."""
+        role = self.status.role
+        body: dict[str, Any] = {"role": role.value}
+        if role is Role.DISCONNECTED:
+            reason = "not connected to RabbitMQ"
+        elif not self._healthy.is_set():
+            reason = (
+                "Kafka: sending again what it did not confirm"
+                if self._started
+                else "Kafka: producer not started yet"
+            )
+        elif self.status.kafka_error is not None:
+            reason = f"Kafka does not answer: {self.status.kafka_error}"
+        elif role is Role.CONNECTED:
+            reason = "connected to RabbitMQ, not consuming"
+        else:
+            reason = None
+        body["status"] = "ready" if reason is None else "not ready"
+        if reason is not None:
+            body["reason"] = reason
+        return reason is None, body
 
     async def _process(self) -> None:
         while True:
@@ -322,7 +370,8 @@ async def serve(settings: BridgeSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bridge = Bridge(settings)
-    bridge.metrics.serve(settings.metrics_port)
+    app = HealthApp(bridge.metrics.registry, loop, bridge.readiness)
+    server = serve_http(settings.metrics_port, app)
     log.info(
         "bridge starting",
         region=settings.region,
@@ -330,5 +379,10 @@ async def serve(settings: BridgeSettings) -> None:
         amqp=settings.amqp_url_masked,
         kafka=settings.kafka_bootstrap,
         topic=settings.raw_topic,
+        single_active_consumer=settings.single_active_consumer,
     )
-    await bridge.run(stop)
+    try:
+        await bridge.run(stop)
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)

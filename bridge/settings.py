@@ -48,6 +48,19 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
         description="consume Nova's versioned_notifications.info queue instead of our own "
         "(takes messages away from any other reader of that queue)",
     )
+    single_active_consumer: bool = Field(
+        False,
+        description="declare our queue with x-single-active-consumer: several bridges on one "
+        "queue, one active and the others hot standby (a queue declared without it must be "
+        "migrated: precache bridge-queue migrate)",
+    )
+    amqp_heartbeat_s: int = Field(
+        30,
+        ge=1,
+        le=600,
+        description="AMQP heartbeat period: RabbitMQ drops a frozen bridge's connection (and a "
+        "standby takes over) two to three periods after it stopped answering",
+    )
     legacy: bool = Field(False, description="also bridge the unversioned notifications.* stream")
     legacy_topic: str = Field("nova.notifications.legacy", description="Kafka topic for legacy")
     prefetch: int = Field(
@@ -74,7 +87,9 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
     max_batch_bytes: int = Field(262_144, ge=16_384, description="Kafka producer batch size")
     retry_backoff_max_s: float = Field(10.0, gt=0, description="cap of reconnect backoff")
     shutdown_timeout_s: float = Field(8.0, gt=0, description="SIGTERM: time to flush and ack")
-    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0: off")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="HTTP port of /metrics, /healthz and /readyz; 0: off"
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
 
     model_config = SettingsConfigDict(
@@ -107,6 +122,15 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
             raise ValueError(
                 f"max_in_flight_bytes ({self.max_in_flight_bytes}) must be at least "
                 f"max_body_bytes ({self.max_body_bytes}), so that one maximal message fits"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _standby_needs_our_queue(self) -> "BridgeSettings":
+        if self.single_active_consumer and self.use_nova_queue:
+            raise ValueError(
+                "single_active_consumer needs our own queue: Nova's queue is declared by "
+                "oslo.messaging, without x-single-active-consumer (drop use_nova_queue)"
             )
         return self
 

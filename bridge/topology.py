@@ -8,6 +8,9 @@ from kombu.entity import Exchange, Queue, binding
 
 from precache.bridge.settings import BridgeSettings, QueueType
 
+# RabbitMQ delivers to one consumer of the queue at a time; the others wait (hot standby)
+SINGLE_ACTIVE_CONSUMER = "x-single-active-consumer"
+
 
 def declared_queues(settings: BridgeSettings) -> list[Queue]:
     """Our queue(s), declared the way the settings say (or exactly as oslo declares Nova's)."""
@@ -29,12 +32,16 @@ def _queue(settings: BridgeSettings, exchange: Exchange, name: str, keys: list[s
             durable=settings.exchange_durable,
             auto_delete=False,
         )
-    arguments = {"x-queue-type": settings.queue_type.value}
+    arguments: dict[str, object] = {}
+    if settings.queue_type is QueueType.QUORUM:
+        arguments["x-queue-type"] = settings.queue_type.value
+    if settings.single_active_consumer:
+        arguments[SINGLE_ACTIVE_CONSUMER] = True
     return Queue(
         name,
         bindings=[binding(exchange, routing_key=key) for key in keys],
         durable=True,
         auto_delete=False,
         exclusive=False,
-        queue_arguments=arguments if settings.queue_type is QueueType.QUORUM else None,
+        queue_arguments=arguments or None,
     )

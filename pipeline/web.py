@@ -2,7 +2,8 @@
 
 Each worker answers from the partitions it owns; a request for an operation it does not own is
 forwarded to the other workers (found in faust's assignor metadata, not its ``/router`` pages)
-with ``?local=1``, so the owning worker answers. ``GET /stats`` shows this worker's counters.
+with ``?local=1``, so the owning worker answers. ``GET /stats`` shows this worker's counters,
+``GET /healthz`` and ``GET /readyz`` are the probes of service managers (``health``).
 
 Only these routes are served: faust's own pages (``/table/<name>/<key>/`` serves raw table
 records, ``/router`` the cluster's layout) are off, through faust's ``web_*_enabled`` settings
@@ -16,6 +17,7 @@ from typing import Any
 import structlog
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from precache.pipeline import health
 from precache.pipeline.context import Pipeline
 from precache.pipeline.events import operation_data
 
@@ -85,6 +87,15 @@ def attach(p: Pipeline) -> None:
             }
         )
 
+    async def healthz(view: Any, request: Any) -> Any:
+        return view.json({"status": "ok"})  # answered by the event loop: it runs
+
+    async def readyz(view: Any, request: Any) -> Any:
+        ready, body = health.readiness(p, owned_partitions(p))
+        return view.json(body, status=200 if ready else 503)
+
+    app.page("/healthz", name="healthz")(healthz)
+    app.page("/readyz", name="readyz")(readyz)
     # both spellings: the issue and curl users say /operations, faust's own pages end in /
     app.page("/operations", name="operations-list")(list_operations)
     app.page("/operations/", name="operations-list-slash")(list_operations)

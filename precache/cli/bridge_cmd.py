@@ -7,6 +7,7 @@ the ``--config`` TOML file, then to the defaults.
 
 import asyncio
 import inspect
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from precache import logs
 from precache.bridge.backoff import limit_library_logs
+from precache.bridge.migrate import migrate
 from precache.bridge.service import serve
 from precache.bridge.settings import BridgeSettings, load_settings
 from precache.cli.errors import one_line_errors
@@ -66,8 +68,18 @@ def _option(name: str, field: FieldInfo) -> inspect.Parameter:
     )
 
 
-def _command() -> Any:
-    """``bridge`` with one keyword parameter per setting, as typer reads signatures."""
+def migrate_queue(config: Path | None = None, **options: Any) -> None:
+    """Give the bridge's existing queue x-single-active-consumer (for standby bridges): its
+    messages are moved through a temporary queue, none lost. Stop its bridges first."""
+    settings = load_settings(config, **options)
+    logs.configure(settings.log_level)
+    moved = migrate(settings)
+    for queue, count in moved.items():
+        typer.echo(f"{queue}: x-single-active-consumer, {count} messages moved")
+
+
+def _command(run: Callable[..., None] = bridge) -> Any:
+    """``run`` with one keyword parameter per setting, as typer reads signatures."""
     config = inspect.Parameter(
         "config",
         inspect.Parameter.KEYWORD_ONLY,
@@ -84,12 +96,13 @@ def _command() -> Any:
 
     @one_line_errors
     def command(**kwargs: Any) -> None:
-        bridge(**kwargs)
+        run(**kwargs)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = bridge.__doc__
+    command.__doc__ = run.__doc__
     return command
 
 
 command = _command()
+migrate_command = _command(migrate_queue)

@@ -39,7 +39,7 @@ def test_brokers_publish_the_ports_the_local_stack_uses(compose: dict[str, Any])
 def test_precache_services_point_at_the_compose_brokers(compose: dict[str, Any]) -> None:
     services = compose["services"]
     kafka_listener = _env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
-    for name in ("bridge", "worker", "simulate", "watch"):
+    for name in ("bridge-1", "bridge-2", "worker", "simulate", "watch"):
         env = _env(services[name])
         bootstrap = env[f"{ENV_PREFIX}KAFKA_BOOTSTRAP"]
         assert f"PLAINTEXT://{bootstrap}" in kafka_listener, name
@@ -51,7 +51,7 @@ def test_only_the_simulator_image_has_the_developer_tools(compose: dict[str, Any
     assert "ARG EXTRAS=rocksdb\n" in dockerfile
     assert 'RUN scripts/install-service /opt/precache "${EXTRAS}"' in dockerfile
     services = compose["services"]
-    for name in ("bridge", "worker", "watch"):
+    for name in ("bridge-1", "bridge-2", "worker", "watch"):
         assert services[name]["build"] == ".", name  # the Dockerfile's default: no tools
     simulate = services["simulate"]["build"]
     assert simulate["context"] == "."
@@ -87,3 +87,36 @@ def test_keep_warm_runs_the_policy_against_the_worker(compose: dict[str, Any]) -
     )
     clouds = env["OS_CLIENT_CONFIG_FILE"]
     assert any(v.endswith(f":{clouds}:ro") for v in service["volumes"])
+
+
+def _settings(service: dict[str, Any], cls: type[Any]) -> Any:
+    """The service's settings as its environment makes them (env vars only, no defaults file)."""
+    env = _env(service)
+    return cls(
+        **{k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+    )
+
+
+def test_two_bridges_on_one_queue_one_active_the_other_standby(compose: dict[str, Any]) -> None:
+    bridges = [s for s in compose["services"].values() if s.get("command") == ["bridge"]]
+    assert len(bridges) == 2
+    settings = [_settings(s, BridgeSettings) for s in bridges]
+    assert all(s.single_active_consumer for s in settings)
+    assert len({(s.region, s.queue_name, s.exchange) for s in settings}) == 1  # one queue
+    assert len({s.source for s in settings}) == 2  # told apart in Kafka's 'source' header
+
+
+def test_healthchecks_probe_healthz_on_the_port_each_service_serves(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    ports = {
+        name: _settings(services[name], BridgeSettings).metrics_port
+        for name in services
+        if services[name].get("command") == ["bridge"]
+    }
+    ports["worker"] = _settings(services["worker"], WorkerSettings).web_port
+    for name, port in ports.items():
+        assert port, name
+        probe = services[name]["healthcheck"]["test"]
+        assert f"http://127.0.0.1:{port}/healthz" in probe[-1], name

@@ -21,6 +21,8 @@ def test_only_our_routes_are_registered(tmp_path: Path) -> None:
         "/operations/{op_id}",
         "/stats",
         "/stats/",
+        "/healthz",
+        "/readyz",
         "/images",
         "/images/",
         "/images/{image}",

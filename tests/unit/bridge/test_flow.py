@@ -177,3 +177,16 @@ def test_driven_like_the_consumer_it_never_fetches_beyond_the_bound(
                 assert not value  # never while shutting down
                 flow.open()
             assert flow.consuming or flow.throttled
+
+
+def test_a_single_active_consumer_keeps_its_one_consumer_with_the_whole_window() -> None:
+    """Cancelling would hand the queue to a standby bridge: never throttled nor widened."""
+    flow = FlowControl(64 * MIB, 2000, 8 * MIB, fixed=True)
+    assert flow.step(**GO) is Step.RESUME  # the first consume, once Kafka is ready
+    assert flow.open() == 2000  # not what 64 MiB holds at 8 MiB bodies
+    _deliver(flow, [100] * 10)
+    assert flow.step(**GO) is Step.HOLD  # small bodies: no widening (it is as wide as can be)
+    flow.delivered(11, 65 * MIB)
+    assert flow.held.over
+    assert flow.taking  # the batch is not cut either
+    assert flow.step(**GO) is Step.HOLD  # over max_in_flight_bytes: no basic.cancel
