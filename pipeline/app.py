@@ -157,7 +157,7 @@ def build(settings: WorkerSettings) -> Pipeline:
     app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
     assert pipeline.inventory is not None
-    inventory_agent.attach(app, pipeline.inventory, settings.batch_max)
+    inventory_agent.attach(app, pipeline.inventory)
     web.attach(pipeline)
     inventory_web.attach(pipeline, pipeline.inventory)
     return pipeline
