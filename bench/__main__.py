@@ -27,6 +27,10 @@ BENCHMARKS = {
         "bench.inventory",
         "image cache inventory, 100k hosts x 10 images: RSS, recovery, GET",
     ),
+    "outage": (
+        "bench.outage",
+        "CPU and log lines of the bridge and the worker while Kafka is down",
+    ),
 }
 
 Runner = Callable[[list[str]], Coroutine[Any, Any, tuple[str, dict[str, Any]]]]

@@ -1,30 +1,37 @@
 """Exponential backoff and rate-limited logs for every retry path of the bridge.
 
 A retry loop without backoff turned a 37 s Kafka outage into ~430,000 log lines: every path
-that retries waits ``Backoff.next()`` (0.5 s doubling to a cap), and logs of repeated failures
-go through ``RateLimitedLog`` (one line per interval, with the count of lines held back).
+that retries waits ``Backoff.next()`` (0.5 s doubling to a cap, jittered), and logs of repeated
+failures go through ``RateLimitedLog`` (one line per interval, with the count of lines held back).
 """
 
-import logging
+import random
 import time
 from typing import Any
+
+from precache.logs import RepeatFilter as RepeatFilter  # re-exported: the bridge's callers
+from precache.logs import limit_library_logs as limit_library_logs
 
 _FIRST_S = 0.5
 
 
 class Backoff:
-    """0.5 s, 1 s, 2 s ... up to ``cap_s``; ``reset`` once the thing retried worked."""
+    """0.5 s, 1 s, 2 s ... up to ``cap_s``, each jittered by up to +-``jitter`` (so that
+    bridges do not retry in step); ``reset`` once the thing retried worked."""
 
-    __slots__ = ("_cap", "_next")
+    __slots__ = ("_cap", "_jitter", "_next")
 
-    def __init__(self, cap_s: float) -> None:
+    def __init__(self, cap_s: float, jitter: float = 0.25) -> None:
         self._cap = cap_s
+        self._jitter = jitter
         self._next = min(_FIRST_S, cap_s)
 
     def next(self) -> float:
         delay = self._next
         self._next = min(self._next * 2, self._cap)
-        return delay
+        if self._jitter:
+            delay *= random.uniform(1 - self._jitter, 1 + self._jitter)
+        return min(delay, self._cap)
 
     def reset(self) -> None:
         self._next = min(_FIRST_S, self._cap)
@@ -50,41 +57,3 @@ class RateLimitedLog:
         if held:
             fields["repeated"] = held
         self._log.warning(event, **fields)
-
-
-class RepeatFilter(logging.Filter):
-    """For library loggers (aiokafka, kombu, amqp): one record per message template per
-    ``interval_s``; the next one let through carries ``(N more like this)``.
-
-    aiokafka logs every failed produce request and connection attempt, several per second per
-    broker while Kafka is away; the bridge's own retry logs are rate-limited the same way.
-    """
-
-    def __init__(self, prefixes: tuple[str, ...], interval_s: float = 10.0) -> None:
-        super().__init__()
-        self._prefixes = prefixes
-        self._interval = interval_s
-        self._last: dict[tuple[str, str], float] = {}
-        self._held: dict[tuple[str, str], int] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or not record.name.startswith(self._prefixes):
-            return True
-        key = (record.name, str(record.msg))
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._held[key] = self._held.get(key, 0) + 1
-            return False
-        self._last[key] = now
-        held = self._held.pop(key, 0)
-        if held:
-            record.msg = f"{record.msg} ({held} more like this in the last {self._interval:g} s)"
-        return True
-
-
-def limit_library_logs(interval_s: float = 10.0) -> None:
-    """Attach ``RepeatFilter`` to the root handlers (set up by ``precache.logs.configure``)."""
-    repeat = RepeatFilter(("aiokafka", "kombu", "amqp"), interval_s)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(repeat)

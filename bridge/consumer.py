@@ -84,6 +84,9 @@ class AmqpConsumer:
         # connect (a bad URL, vhost or credentials is reported at once) but fetch only once
         # Kafka is ready: until then RabbitMQ keeps the messages ready, not held by the bridge
         self._may_fetch = threading.Event()
+        # set once RabbitMQ took our declarations: only then does the bridge touch Kafka (no
+        # topics created for a bridge that RabbitMQ then refuses, e.g. a bad vhost)
+        self.declared = threading.Event()
         self._batch: list[Delivery] = []
         self._epoch = 0
         # per connection: bytes held, prefetch window, throttled (flow), our consumers
@@ -226,6 +229,7 @@ class AmqpConsumer:
             for q in queues:
                 channel = self._declare(conn, channel, q)
             self._epoch += 1
+            self.declared.set()
             self._metrics.reconnects.inc()
             self._batch = []
             # RabbitMQ requeues what the old connection had not acked: we hold nothing

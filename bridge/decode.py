@@ -18,6 +18,8 @@ import orjson
 from precache.bridge import jsontext
 
 _NOTIFICATION_FIELDS = ("event_type", "publisher_id", "payload", "message_id")
+_ENVELOPE_VERSION = "2.0"  # oslo.messaging's _RPC_ENVELOPE_VERSION, the only one there is
+_DEPTH_ERROR = "depth limit exceeded"  # orjson's message (fenced by a unit test)
 
 
 class Reason(StrEnum):
@@ -28,8 +30,10 @@ class Reason(StrEnum):
     NOT_ENVELOPE = "not_envelope"
     NO_EVENT_TYPE = "no_event_type"
     TOO_LARGE = "too_large"
+    TOO_DEEP = "too_deep"  # JSON nested deeper than jsontext.MAX_DEPTH (orjson's own limit)
     KAFKA_REFUSED = "kafka_refused"  # Kafka refused the record for good (see kafka_errors)
-    BRIDGE_ERROR = "bridge_error"  # the bridge itself failed on this body (a bug); kept whole
+    UNKNOWN_OSLO_VERSION = "unknown_oslo_version"  # an envelope oslo.messaging would refuse
+    BRIDGE_ERROR = "bridge_error"  # the bridge itself failed on this body (a bug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +62,31 @@ def decode(body: bytes, max_bytes: int) -> Notification | DecodeError:
     if not isinstance(outer, dict):
         return DecodeError(Reason.NOT_ENVELOPE, f"body is a JSON {type(outer).__name__}")
     if "oslo.message" in outer:
+        version = outer.get("oslo.version")
+        if not _compatible(version):
+            detail = f"oslo.version {_show(version)} is not compatible with {_ENVELOPE_VERSION}"
+            return DecodeError(Reason.UNKNOWN_OSLO_VERSION, detail)
         return _unwrap(outer["oslo.message"])
     if any(field in outer for field in _NOTIFICATION_FIELDS):
         return _checked(outer, body)
     return DecodeError(Reason.NOT_ENVELOPE, "neither an oslo envelope nor a notification")
+
+
+def _compatible(version: Any) -> bool:
+    """oslo.messaging's own test (``deserialize_msg``, ``version_is_compatible``): same major,
+    minor and revision not above ours. Anything else oslo would refuse to unwrap; a new
+    envelope version may mean a new format, so the bridge does not guess (a dead letter)."""
+    if type(version) is not str or len(version) > 20:
+        return False
+    parts = version.split(".")
+    if len(parts) > 3 or not all(p.isascii() and p.isdigit() for p in parts) or len(parts) < 2:
+        return False
+    major, minor, rev = (int(p) for p in [*parts, "0"][:3])
+    return major == 2 and minor == 0 and rev == 0
+
+
+def _show(value: Any) -> str:
+    return repr(value)[:80]
 
 
 def _loads(data: bytes | str) -> Any:
@@ -81,7 +106,14 @@ def _not_json(body: bytes, exc: orjson.JSONDecodeError) -> DecodeError:
         body.decode("utf-8")
     except UnicodeDecodeError as bad:
         return DecodeError(Reason.NOT_UTF8, str(bad))
+    if _too_deep(exc):
+        return DecodeError(Reason.TOO_DEEP, f"nested deeper than {jsontext.MAX_DEPTH}: {exc}")
     return DecodeError(Reason.NOT_JSON, str(exc))
+
+
+def _too_deep(exc: orjson.JSONDecodeError) -> bool:
+    """orjson's depth limit (1024), which the stdlib's parser could not pass either."""
+    return str(exc).startswith(_DEPTH_ERROR)
 
 
 def _unwrap(inner: Any) -> Notification | DecodeError:
@@ -90,6 +122,8 @@ def _unwrap(inner: Any) -> Notification | DecodeError:
     try:
         message = _loads(inner)
     except orjson.JSONDecodeError as exc:
+        if _too_deep(exc):
+            return DecodeError(Reason.TOO_DEEP, f"oslo.message nested too deep: {exc}")
         return DecodeError(Reason.NOT_ENVELOPE, f"oslo.message is not JSON: {exc}")
     if not isinstance(message, dict):
         return DecodeError(Reason.NOT_ENVELOPE, "oslo.message is not a JSON object")

@@ -91,18 +91,40 @@ class RecordBuilder:
         if len(body) < len(delivery.body):
             value, scrubbed = self._secrets.cut_at_secret(body)  # a cut body is not JSON
         else:
-            value, scrubbed = self._secrets.dead_letter(body)
+            try:
+                value, scrubbed = self._secrets.dead_letter(body)
+            except Exception:
+                # the JSON scrubber failed on it (a bug): the text-only scrubber cannot fail
+                value, scrubbed = self._secrets.cut_at_secret(body)
         headers: Headers = [
             ("reason", error.reason.value.encode()),
-            ("error", error.detail[:_ERROR_CHARS].encode()),
+            ("error", error.detail[:_ERROR_CHARS].encode(errors="replace")),
             ("region", self._region),
             ("source", self._source),
             ("received_at", now),
-            ("routing_key", delivery.routing_key.encode()),
+            ("routing_key", delivery.routing_key.encode(errors="replace")),
             ("original_bytes", str(len(delivery.body)).encode()),
             ("scrubbed", scrubbed.encode()),
         ]
         return Record(self._settings.dlq_topic, value, None, headers, error.reason.value)
+
+    def last_resort(self, delivery: Delivery, exc: BaseException, now: bytes) -> Record:
+        """``bridge_error``: the dead letter of a delivery the bridge failed on, built with
+        nothing that parses (the body cut at ``max_body_bytes``, then ``cut_at_secret``)."""
+        value, scrubbed = self._secrets.cut_at_secret(
+            delivery.body[: self._settings.max_body_bytes]
+        )
+        headers: Headers = [
+            ("reason", Reason.BRIDGE_ERROR.value.encode()),
+            ("error", repr(exc)[:_ERROR_CHARS].encode(errors="replace")),
+            ("region", self._region),
+            ("source", self._source),
+            ("received_at", now),
+            ("routing_key", delivery.routing_key.encode(errors="replace")),
+            ("original_bytes", str(len(delivery.body)).encode()),
+            ("scrubbed", scrubbed.encode()),
+        ]
+        return Record(self._settings.dlq_topic, value, None, headers, Reason.BRIDGE_ERROR.value)
 
     def refused(self, delivery: Delivery, record: Record, kafka_error: str) -> Record:
         """The dead letter of a record Kafka refused for good (``kafka_refused``)."""

@@ -93,7 +93,7 @@ class Bridge:
             metrics=self.metrics,
             status=self.status,
         )
-        self._consumer.start()  # connects at once: a bad URL is reported while Kafka is away
+        self._consumer.start()  # connects at once; Kafka is set up once RabbitMQ took us
         starting = asyncio.create_task(self._start_kafka())
         worker = asyncio.create_task(self._process())
         stopping = asyncio.create_task(stop.wait())
@@ -107,6 +107,9 @@ class Bridge:
             worker.result()
 
     async def _start_kafka(self) -> None:
+        consumer = self._consumer
+        while consumer is not None and not consumer.declared.is_set():  # noqa: ASYNC110 - set by the AMQP thread
+            await asyncio.sleep(0.05)  # RabbitMQ first: a refusal there creates no topic
         try:
             await self._sink.start()
         except Exception as exc:  # a wrong topic (KafkaSetupError): the bridge cannot start
@@ -182,8 +185,13 @@ class Bridge:
         now = received_at()
         groups: dict[tuple[str, int], list[Item]] = {}
         for delivery in batch:
-            record = self._builder.build(delivery, now)
-            partition = self._sink.partition(record.topic, record.key)
+            try:
+                record = self._builder.build(delivery, now)
+                partition = self._sink.partition(record.topic, record.key)
+            except Exception as exc:
+                record = self._builder.last_resort(delivery, exc, now)
+                partition = self._sink.partition(record.topic, None)
+                self._log.warning("bridge failed on a delivery: dead letter", error=repr(exc))
             groups.setdefault((record.topic, partition), []).append((delivery, record))
         return groups
 

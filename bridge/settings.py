@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +18,7 @@ from pydantic_settings import (
 from precache.amqp_connection import AmqpConnection
 from precache.config import ENV_PREFIX, KafkaSettings, describe
 from precache.errors import ConfigError
+from precache.region import region_problem
 
 _HEADER_ROOM = 64 * 1024  # headers and record overhead
 
@@ -106,6 +107,15 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @field_validator("region")
+    @classmethod
+    def _region_the_worker_takes(cls, value: str) -> str:
+        """The worker dead-letters every record of a region it refuses (``bad_region``)."""
+        problem = region_problem(value)
+        if problem is not None:
+            raise ValueError(f"region {value!r} {problem}")
+        return value
 
     @model_validator(mode="after")
     def _body_fits_a_record(self) -> "BridgeSettings":

@@ -39,7 +39,7 @@ import orjson
 import structlog
 
 from precache.contract.kafka_binding import HEADERS
-from precache.pipeline import events, inventory_feed, operation
+from precache.pipeline import events, inventory_feed, metrics, operation
 from precache.pipeline.batching import take_ready
 from precache.pipeline.context import Pipeline
 from precache.pipeline.engine import Batch
@@ -62,6 +62,9 @@ def attach(p: Pipeline) -> None:
             batch.acks_after = await guarded(p, batch)
             p.stats.batch_age_ms.append((began - newest) * 1000)
             p.stats.batch_ms.append((time.time() - began) * 1000)
+            p.metrics.observe_batch(
+                len(batch), time.time() - began, began - newest, raw_offsets(p, batch)
+            )
             p.stats.batches += 1
             p.stats.batched += len(batch)
 
@@ -74,6 +77,16 @@ def attach(p: Pipeline) -> None:
 
     p.app.agent(p.inputs, concurrency=1, name="operations")(operations)
     p.app.timer(p.settings.tick_interval_s)(send_ticks)
+
+
+def raw_offsets(p: Pipeline, batch: list[Any]) -> dict[int, int]:
+    """The highest raw offset of the batch per partition (the consumer lag metric)."""
+    out: dict[int, int] = {}
+    for event in batch:
+        message = event.message
+        if message.topic == p.settings.raw_topic:
+            out[message.partition] = max(out.get(message.partition, -1), message.offset)
+    return out
 
 
 async def guarded(
@@ -126,6 +139,7 @@ class Outbox:
     dirty_taken: list[int] = field(default_factory=list)
     due: set[str] = field(default_factory=set)  # coalesced snapshots sent at this tick
     inventory: list[inventory_feed.Input] = field(default_factory=list)  # for its agent
+    nova_times: list[str] = field(default_factory=list)  # of applied notifications (metrics)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -142,9 +156,12 @@ class Outbox:
                     out.encoded = events.encode(summary, effect, p.limits)
             else:
                 out.critical.append((effect.kind, events.encode(summary, effect, p.limits)))
+        out.counts = metrics.effect_counts(step, summary)
         return out
 
     def add(self, prepared: "Prepared") -> None:
+        for name in prepared.counts:
+            self.count(name)
         for kind, value in prepared.critical:
             self.critical.append((kind, prepared.op_id, value))
         if prepared.status is not None:
@@ -159,6 +176,7 @@ class Prepared:
     critical: list[tuple[str, bytes]] = field(default_factory=list)
     status: Summary | None = None
     encoded: bytes | None = None
+    counts: list[str] = field(default_factory=list)  # outbox count keys (pipeline.metrics)
 
 
 class RateLimitedLog:
@@ -265,10 +283,17 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         if step.reject is not None:
             dead_letter(p, outbox, message, *step.reject)
             return
+        before = state.get_summary(step.op_id) if step.summary is not None else None
         prepared = outbox.prepare(p, step, state_after(state, step))
     except Exception as exc:  # one record's failure
         dead_letter(p, outbox, message, APPLY_ERROR, repr(exc))
         return
+    if step.summary is not None:
+        reported = step.summary["hosts_reported"] - (before["hosts_reported"] if before else 0)
+        if reported > 0:
+            outbox.count(metrics.HOSTS_REPORTED, reported)
+    if not step.ignored:
+        outbox.nova_times.append(notification.timestamp)
     state.stage(step)
     outbox.add(prepared)
     if step.reject is None and p.inventory is not None:
@@ -407,6 +432,7 @@ def account(p: Pipeline, outbox: Outbox, now: float) -> None:
     for reason, n in outbox.reasons.items():
         stats.malformed += n
         stats.by_reason[reason] = stats.by_reason.get(reason, 0) + n
+    p.metrics.account(outbox.counts, outbox.reasons, outbox.nova_times, time.time())
     if outbox.counts.get("applied") or outbox.counts.get("late"):
         stats.last_applied_at = now
         if stats.first_applied_at is None:

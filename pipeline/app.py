@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from precache.kafka_connection import client_options, faust_credentials
-from precache.pipeline import agents, inventory_agent, inventory_web, web
+from precache.pipeline import agents, dashboard, inventory_agent, inventory_web, metrics_view, web
 from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.inventory_agent import Inventory
@@ -141,6 +141,7 @@ def build(settings: WorkerSettings) -> Pipeline:
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
         pipeline.store.forget_index()
         pipeline.gaps.reset()
+        pipeline.metrics.forget_positions()
         if pipeline.inventory is not None:  # its indexes too
             pipeline.inventory.store.forget_index()
 
@@ -157,9 +158,11 @@ def build(settings: WorkerSettings) -> Pipeline:
     app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
     assert pipeline.inventory is not None
-    inventory_agent.attach(app, pipeline.inventory, settings.batch_max)
+    inventory_agent.attach(app, pipeline.inventory)
     web.attach(pipeline)
     inventory_web.attach(pipeline, pipeline.inventory)
+    metrics_view.attach(pipeline)
+    dashboard.attach(pipeline)
     return pipeline
 
 
@@ -172,6 +175,7 @@ def limits(settings: WorkerSettings) -> Limits:
         list_bytes=settings.list_bytes,
         chunk_bytes=settings.state_chunk_bytes,
         event_bytes=settings.max_event_bytes,
+        clock_skew_s=settings.max_clock_skew_s,
     )
 
 

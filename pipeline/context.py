@@ -10,6 +10,7 @@ from typing import Any
 
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.inventory_agent import Inventory
+from precache.pipeline.metrics import WorkerMetrics
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.store import TableStore
@@ -73,6 +74,7 @@ class Pipeline:
     limits: Limits
     gaps: GapGuard
     stats: Stats = field(default_factory=Stats)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
     settling: Any = None  # the last batch's state confirmation (pipeline.agents)
     inventory: Inventory | None = None  # the image cache inventory (pipeline.inventory_agent)

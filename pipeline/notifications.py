@@ -15,6 +15,8 @@ from typing import Any, TypeGuard
 
 import orjson
 
+from precache.region import region_problem
+
 PREFIX = "aggregate.cache_images."
 # other event types the worker reads, for the image cache inventory (pipeline.inventory_input)
 INVENTORY_TYPES = frozenset(
@@ -237,7 +239,7 @@ def _region(value: str | None) -> str:
     """No header: ``unknown`` (as before). No ``/``: it separates the operation id's parts."""
     if value is None:
         return UNKNOWN_REGION
-    if not _text(value) or "/" in value:
+    if type(value) is not str or region_problem(value) is not None:
         raise MalformedNotification("bad_region", f"bad region header {_show(value)}")
     return value
 

@@ -22,9 +22,10 @@ by the agent and the batch's state is as if it had never been applied.
 """
 
 import bisect
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -40,6 +41,7 @@ HELD = "\x00held:"  # marker key prefix of held progress: host names have no con
 
 # rule codes of dead letters (docs/pipeline-rules.md)
 NO_HOSTS = "no_hosts"
+UNLISTED_HOSTS = "hosts_not_in_operation"  # a later start or end names hosts the list has not
 NOT_IN_OPERATION = "host_not_in_operation"
 TOTAL_MISMATCH = "total_mismatch"
 
@@ -53,6 +55,10 @@ class Limits:
     list_bytes: int = 100_000  # JSON bytes of one host list kept in state or sent in an event
     chunk_bytes: int = 256 * 1024  # JSON bytes of one state record (marker chunk, host list)
     event_bytes: int = 512 * 1024  # JSON bytes of one derived event
+    # R8 plausibility: a time further than this ahead of the worker's clock, or behind the
+    # operation's latest time, is not Nova's real time (None: not checked, as in rule tests
+    # that run at ``now`` 0)
+    clock_skew_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,7 @@ def apply(
     keeps of the record, to dead-letter it later (see :func:`hold_entry`).
     """
     op_id = op_id or operation_id(n, None)
+    n, implausible = _plausible(n, summary, now, limits)
     s = dict(summary) if summary else new_summary(n, op_id, partition, now)
     if isinstance(n, (Start, End)):
         hosts = list(dict.fromkeys(n.hosts))
@@ -179,8 +186,11 @@ def apply(
         if s["state"] == "completed":
             step = _ignored(op_id, n)
             _repair_resolved(s, held, step)
-            return step
-        return _list(s, n, hosts, now, limits, listed, held)
+        else:
+            step = _list(s, n, hosts, now, limits, listed, held)
+        _unlisted(step, n, hosts, summary, listed, offset, raw)
+        step.note = step.note or implausible
+        return step
     assert isinstance(n, Progress)
     if s["hosts_total"] is None:
         return _hold(s, n, offset, marker, now, limits, raw)
@@ -196,12 +206,71 @@ def apply(
         return Step(op_id=op_id, reject=(TOTAL_MISMATCH, detail))
     if counted:
         return _duplicate(n, offset, s, marker)
-    step = Step(op_id=op_id)
+    step = Step(op_id=op_id, note=implausible)
     new_marker = _marker(n, offset)
     _check_size(n.host, new_marker, limits)
     _count(s, n.host, new_marker, step, limits)
     _touch(s, n.timestamp, now)
     return _finish(s, step, limits, now)
+
+
+def _plausible(
+    n: Notification, summary: Summary | None, now: float, limits: Limits
+) -> tuple[Notification, str | None]:
+    """R8 plausibility: ``n`` with a time the rules may use, and a note if it was replaced.
+
+    Ahead of the worker's clock by more than ``clock_skew_s``: the worker's clock is used
+    (no ``updated_at`` in the future). Behind the operation's latest applied time by more than
+    that: the latest time is used (one aggregate's records arrive in Nova's order, so a time
+    hours back is a wrong clock, not a late record). The host still counts: only its time
+    is not believed. A time behind the worker's clock alone is accepted: a backlog replayed
+    after an outage is hours old and right.
+    """
+    skew = limits.clock_skew_s
+    if skew is None:
+        return n, None
+    at = n.timestamp
+    try:
+        when = _time(at)
+    except ValueError:
+        return n, None
+    latest = summary.get("updated_at") if summary else None
+    if when.timestamp() - now > skew:
+        fixed = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        why = "ahead of the worker's clock"
+    elif latest is not None and (_time(latest) - when).total_seconds() > skew:
+        fixed, why = latest, "behind the operation's latest time"
+    else:
+        return n, None
+    note = f"{n.kind} time {at} is more than {skew:g} s {why}: {fixed} used (R8)"
+    return dataclasses.replace(n, timestamp=fixed), note
+
+
+def _unlisted(
+    step: Step,
+    n: Start | End,
+    hosts: list[str],
+    summary: Summary | None,
+    listed: Listed | None,
+    offset: int,
+    raw: Callable[[], Marker] | None,
+) -> None:
+    """R3: a start or end after the list that names hosts the list has not is applied (an
+    end still ends the operation) and, so those hosts are not dropped in silence, its record
+    is also dead-lettered (``hosts_not_in_operation``) naming them."""
+    if summary is None or summary["hosts_total"] is None or listed is None:
+        return  # this record's list is the operation's
+    extra = [host for host in hosts if not listed(host)]
+    if not extra:
+        return
+    shown = ", ".join(repr(host) for host in extra[:5])
+    more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+    detail = (
+        f"{n.kind} names {len(extra)} host(s) not in the list of {step.op_id} "
+        f"({summary['hosts_total']} hosts): {shown}{more}; applied to the listed hosts only"
+    )
+    entry = {"o": offset, **(raw() if raw else hold_entry(None, []))}
+    step.dead.append(Dead(entry, UNLISTED_HOSTS, detail))
 
 
 def _ignored(op_id: str, n: Notification) -> Step:

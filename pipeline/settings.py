@@ -34,6 +34,12 @@ class WorkerSettings(KafkaSettings, ConnectTimeout):
     ticks_topic: str = Field("precache.pipeline.ticks", description="internal timer topic")
     grace_period_s: float = Field(30.0, gt=0, description="wait after .end for missing hosts")
     stall_after_s: float = Field(300.0, gt=0, description="no progress for this long = stalled")
+    max_clock_skew_s: float = Field(
+        300.0,
+        gt=0,
+        description="a notification time further ahead of the worker's clock, or behind its "
+        "operation's latest time, is replaced (R8 plausibility)",
+    )
     tick_interval_s: float = Field(1.0, gt=0, description="how often grace/stall are checked")
     status_coalesce: bool = Field(
         False, description="send running operations' progress snapshots once per tick"

@@ -7,6 +7,7 @@ checks. :func:`client_options` turns it into aiokafka keyword arguments and
 :func:`faust_credentials` into faust's ``broker_credentials``: nothing else reads these fields.
 """
 
+import re
 import ssl
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Self
 from aiokafka.helpers import create_ssl_context
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types.auth import CredentialsT
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from precache.secrets import blank_is_unset, read_secret_files
 from precache.settings_base import PrecacheSettings
@@ -37,6 +38,8 @@ class SaslMechanism(StrEnum):
 _TLS = (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
 _SASL = (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
 SECRET_FIELDS = ("kafka_sasl_password", "kafka_ssl_key_password")
+# a host name, an IPv4 address, or an IPv6 address (bare or in brackets)
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[?[0-9A-Fa-f:.]+\]?", re.ASCII)
 
 
 class KafkaConnection(PrecacheSettings):
@@ -67,6 +70,23 @@ class KafkaConnection(PrecacheSettings):
     kafka_ssl_key_password_file: Path | None = Field(
         None, description="file holding the client key's password"
     )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        """Fail at the entry point on a typo (one line, exit 3), for every command alike:
+        aiokafka would take it and fail later with a traceback, or retry for ever."""
+        for item in value.split(","):
+            host, sep, port = item.strip().rpartition(":")
+            if (
+                not sep
+                or not _HOST.fullmatch(host)
+                or not port.isascii()
+                or not port.isdigit()
+                or not 0 < int(port) < 65536
+            ):
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -6,6 +6,7 @@ URL with its password (use :func:`mask_url`).
 
 import logging
 import sys
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -56,3 +57,41 @@ def mask_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RepeatFilter(logging.Filter):
+    """For library loggers (aiokafka, kombu, amqp): one record per message template per
+    ``interval_s``; the next one let through carries ``(N more like this)``.
+
+    aiokafka logs every failed produce request and connection attempt, several per second per
+    broker while Kafka is away; the bridge's own retry logs are rate-limited the same way.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...], interval_s: float = 10.0) -> None:
+        super().__init__()
+        self._prefixes = prefixes
+        self._interval = interval_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self._prefixes):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {self._interval:g} s)"
+        return True
+
+
+def limit_library_logs(interval_s: float = 10.0) -> None:
+    """Attach ``RepeatFilter`` to the root handlers (set up by ``precache.logs.configure``)."""
+    repeat = RepeatFilter(("aiokafka", "kombu", "amqp"), interval_s)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(repeat)

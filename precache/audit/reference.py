@@ -126,6 +126,8 @@ class _Reference:
                 self.dead_letter(ref, "duplicate_host")
                 return
         op = self.operation(n)
+        if isinstance(n, Start | End) and op.hosts is not None and set(n.hosts) - set(op.hosts):
+            self.dead_letter(ref, "hosts_not_in_operation")  # R3: applied and dead-lettered
         if op.done:
             self.result.ignored["after_completed"] += 1  # R7
             return

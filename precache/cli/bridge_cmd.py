@@ -16,12 +16,12 @@ import typer
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from precache import logs
+from precache import kafka_backoff, logs
 from precache.bridge.backoff import limit_library_logs
 from precache.bridge.migrate import migrate
 from precache.bridge.service import serve
 from precache.bridge.settings import BridgeSettings, load_settings
-from precache.cli.errors import one_line_errors
+from precache.cli.errors import one_line_errors, warn_password_on_command_line
 from precache.config import ENV_PREFIX
 
 # topics of the pipeline, which the bridge neither reads nor writes
@@ -34,9 +34,11 @@ _ALIASES = {"kafka_bootstrap": ("--kafka",)}
 
 def bridge(config: Path | None = None, **options: Any) -> None:
     """Consume Nova's versioned notifications from RabbitMQ and produce them into Kafka."""
+    warn_password_on_command_line()
     settings = load_settings(config, **options)
     logs.configure(settings.log_level)
     limit_library_logs()
+    kafka_backoff.install(settings.retry_backoff_max_s)
     asyncio.run(serve(settings))
 
 

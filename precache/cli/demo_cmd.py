@@ -16,6 +16,10 @@ def demo(
         None, help="port of the Nova API stand-in [default: a free port]", show_default=False
     ),
     keep_stack: bool = typer.Option(False, help="leave the brokers running afterwards"),
+    stay: bool = typer.Option(
+        False,
+        help="after the operation, keep the worker's dashboard (and the rest) up until Ctrl-C",
+    ),
     secure: bool = typer.Option(
         False, help="on the secure stack (stack up --secure): TLS, SASL_SSL, client certificates"
     ),
@@ -35,6 +39,7 @@ def demo(
         web_port=web_port,
         nova_port=nova_port,
         keep_stack=keep_stack,
+        stay=stay,
     )
     stack = StackSettings()
     raise typer.Exit(run_demo(stack.secured(secure or stack.secure), options))

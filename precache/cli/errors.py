@@ -1,8 +1,10 @@
 """Our own errors become one line on stderr and an exit status, never a traceback."""
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 
@@ -46,3 +48,23 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper
+
+
+def warn_password_on_command_line(argv: Sequence[str] | None = None) -> None:
+    """One line on stderr when ``--amqp-url`` carries a password: it works, but every user of
+    the machine reads it in ``ps``; the password belongs in PRECACHE_AMQP_PASSWORD_FILE."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    urls = [arg.partition("=")[2] for arg in args if arg.startswith("--amqp-url=")]
+    urls += [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--amqp-url"]
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            continue  # a bad URL: the settings say so
+        if password:
+            typer.echo(
+                "warning: the password in --amqp-url is visible to every user of this machine "
+                "(ps): give it in PRECACHE_AMQP_PASSWORD_FILE instead",
+                err=True,
+            )
+            return

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from precache import logs
-from precache.cli.errors import one_line_errors
+from precache.cli.errors import one_line_errors, warn_password_on_command_line
 
 
 @one_line_errors
@@ -36,5 +36,6 @@ def nova_api(
 
     logs.configure(log_level)
     stand_in = load_config(config)
+    warn_password_on_command_line()
     settings = build_settings(SimulateSettings, amqp_url=amqp_url)
     serve(stand_in, settings, host, port)

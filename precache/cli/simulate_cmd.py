@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from precache.cli.errors import one_line_errors
+from precache.cli.errors import one_line_errors, warn_password_on_command_line
 from precache.config import build_settings
 from precache.simulate.plan import DEMO_IMAGE, SimulationPlan, parse_host_ranges
 from precache.simulate.settings import SimulateSettings
@@ -44,6 +44,7 @@ def simulate(
     ),
 ) -> None:
     """Emit one aggregate image cache operation through oslo.messaging's Notifier."""
+    warn_password_on_command_line()
     settings = build_settings(SimulateSettings, amqp_url=amqp_url)
     plan = SimulationPlan(
         hosts=hosts,

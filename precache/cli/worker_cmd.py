@@ -60,10 +60,11 @@ def run(settings: Any) -> None:
     within ``connect_timeout_s`` and every topic. The worker fails fast rather than waiting
     for Kafka: under systemd or Kubernetes the supervisor's restart policy does the waiting.
     """
-    from precache import logs
+    from precache import kafka_backoff, logs
     from precache.pipeline.startup import check_port_free, data_dir_lock
 
     logs.configure(settings.log_level)
+    kafka_backoff.install()  # reconnects back off (a small module: kafka_backoff)
     with data_dir_lock(settings.data_dir):
         check_port_free(settings.web_bind, settings.web_port)
         _run_faust(settings)
@@ -82,6 +83,7 @@ def _run_faust(settings: Any) -> None:
             """mode has just put its own handler on the root logger: use ours instead, so
             faust's, aiokafka's and the pipeline's lines share one structured format."""
             logs.configure(settings.log_level)
+            logs.limit_library_logs()
 
         async def on_startup_finished(self) -> None:
             """Started and recovered: what start-up made leaves the collector's view."""

@@ -51,6 +51,7 @@ class DemoOptions:
     nova_port: int | None = None  # default: a free port
     keep_stack: bool = False
     timeout_s: float = 300.0
+    stay: bool = False  # keep bridge, worker (and its dashboard) and Nova up until Ctrl-C
 
 
 def run_demo(stack: StackSettings, options: DemoOptions) -> int:
@@ -93,12 +94,15 @@ def run_demo(stack: StackSettings, options: DemoOptions) -> int:
                 f"{component.name:<8} precache {component.argv[3]}  pid {component.process.pid}, "
                 f"log {component.log}"
             )
-        _say(f"worker   HTTP view http://127.0.0.1:{options.web_port}/operations")
+        _say(f"worker   dashboard http://127.0.0.1:{options.web_port}/ (JSON: /operations)")
         _say(f"nova-api {nova_url}/v2.1 (cloud '{CLOUD}' in {clouds})")
         _wait_for_http(f"http://127.0.0.1:{options.web_port}/operations", components)
         _wait_for_http(f"{nova_url}/", components)
         check_alive(components)
-        return _cache(env, clouds, options, components)
+        exit_status = _cache(env, clouds, options, components)
+        if options.stay:
+            _stay(options, components)
+        return exit_status
     finally:
         for component in components:
             component.stop()
@@ -117,6 +121,20 @@ def _cache(
     args = ["cache", "my-application", DEMO_IMAGE, "--timeout", str(options.timeout_s)]
     _say(f"precache {' '.join(args)}")
     return run_foreground(args, env=cache_env, background=components)
+
+
+def _stay(options: DemoOptions, components: list[Component]) -> None:
+    """Keep the components up after the operation, for a look at the dashboard."""
+    _say(
+        f"dashboard http://127.0.0.1:{options.web_port}/ stays up with the bridge, the worker "
+        "and the Nova stand-in: Ctrl-C to stop"
+    )
+    try:
+        while True:
+            check_alive(components)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return
 
 
 def _write_nova_config(demo_dir: Path, aggregate: StandInAggregate) -> Path:

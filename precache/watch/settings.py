@@ -2,7 +2,7 @@
 
 from typing import TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from precache.config import ConnectTimeout, KafkaSettings
 from precache.errors import ConfigError
@@ -27,16 +27,6 @@ class WatchSettings(KafkaSettings, ConnectTimeout):
         description="host.failed is re-read from the operation's start minus this margin "
         "(clock skew between Nova and the pipeline)",
     )
-
-    @field_validator("kafka_bootstrap")
-    @classmethod
-    def _host_port_list(cls, value: str) -> str:
-        """Fail at the entry point on a typo, not after a connect timeout."""
-        for item in value.split(","):
-            host, sep, port = item.strip().rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
-        return value
 
 
 S = TypeVar("S", bound=WatchSettings)

@@ -1,8 +1,11 @@
 """README's first command, `precache demo`, on the real local stack (smaller than the default)."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -16,6 +19,7 @@ pytestmark = pytest.mark.integration
 def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
     stack: StackSettings, unique_name: Callable[[str], str]
 ) -> None:
+    port = free_port()
     argv = [
         sys.executable,
         "-m",
@@ -28,7 +32,8 @@ def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
         "--delay",
         "0.05",
         "--web-port",
-        str(free_port()),
+        str(port),
+        "--stay",
     ]
     env = {**os.environ, "PRECACHE_STACK_STATE_DIR": str(stack.state_dir)}  # the tests' stack
     # its own topics, group and queue: what other tests left on the shared stack is not its
@@ -42,7 +47,26 @@ def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
     env["PRECACHE_PIPELINE_DLQ_TOPIC"] = f"{app}.dlq"
     env["PRECACHE_APP_ID"] = app
     env["PRECACHE_QUEUE"] = app
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False, env=env)
+    demo = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert demo.stderr is not None
+    said = []
+    try:
+        for line in demo.stderr:  # --stay: once the operation is done, the dashboard stays up
+            said.append(line)
+            if line.startswith(f"dashboard http://127.0.0.1:{port}/ stays up"):
+                break
+        page, operations = _get(port, "/"), json.loads(_get(port, "/operations"))
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    done = subprocess.CompletedProcess(argv, demo.returncode, out, "".join(said) + err)
+    assert "<title>precache: image pre-cache operations</title>" in page
+    [operation] = operations["operations"]
+    assert (operation["state"], operation["hosts_failed"]) == ("completed", 3)
 
     assert done.returncode == 1, done.stderr  # hosts 2-4 fail on purpose
     lines = done.stdout.splitlines()
@@ -60,3 +84,8 @@ def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
     assert all(s.answering for s in stack_status(stack)), (
         "the demo stopped a stack it did not start"
     )
+
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return str(response.read().decode())

@@ -43,7 +43,7 @@ def bridge_settings(
         queue=unique_name("precache-bridge"),
         raw_topic=worker.raw_topic,
         dlq_topic=f"{worker.raw_topic}.dlq",
-        shutdown_timeout_s=5.0,
+        shutdown_timeout_s=15.0,  # a loaded machine: the bridge may take longer to stop
     )
 
 

@@ -194,7 +194,8 @@ def wait_for_operation(base: str, timeout: float = 60) -> str:
 
 
 FAUST_PAGES = [
-    "/",
+    "/static/../../etc/passwd",  # only the dashboard's own files are served
+    "/static/dashboard.py",
     "/router/",
     "/router/topics",
     "/router/operations/",
@@ -221,8 +222,10 @@ async def test_only_our_routes_are_served(
     key = urllib.parse.quote(json.dumps(op_id), safe="")
 
     ours = ["/operations", "/operations/", f"/operations/{op_id}", "/stats", "/stats/"]
+    ours += ["/metrics", "/", "/static/dashboard.js", "/static/dashboard.css"]
     for path in ours:
         assert http_get(worker.url + path)[0] == 200, path
+    assert b"<title>precache: image pre-cache operations</title>" in http_get(worker.url + "/")[1]
     for path in FAUST_PAGES:
         status, body = http_get(worker.url + path.format(key=key))
         assert status == 404, (path, body[:200])

@@ -172,3 +172,24 @@ def test_a_bad_connection_setting_is_one_line_and_exit_3(command: list[str]) -> 
     assert result.exit_code == 3
     assert "PRECACHE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "bootstrap",
+    ["not a host:xx", "127.0.0.1:99999", "host:0", ":9092", "kafka-1", "a:1,,b:2", "h:\uff19"],
+)
+def test_a_bad_kafka_address_is_refused_by_every_component(bootstrap: str) -> None:
+    """Once, in the shared connection settings: bridge, worker, watch, cache and audit."""
+    with pytest.raises(ValidationError, match="expected host:port"):
+        KafkaConnection(kafka_bootstrap=bootstrap)
+    with pytest.raises(ValidationError, match="expected host:port"):
+        WorkerSettings(kafka_bootstrap=bootstrap)
+    with pytest.raises(ConfigError, match="expected host:port"):
+        load_settings(kafka_bootstrap=bootstrap)
+
+
+@pytest.mark.parametrize(
+    "bootstrap", ["127.0.0.1:9092", "kafka-1:9092,kafka-2.example:19092", "[::1]:9092"]
+)
+def test_good_kafka_addresses_pass(bootstrap: str) -> None:
+    assert KafkaConnection(kafka_bootstrap=bootstrap).kafka_bootstrap == bootstrap

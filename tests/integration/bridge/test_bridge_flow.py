@@ -136,6 +136,8 @@ async def test_bad_bodies_go_to_the_dlq_and_good_ones_still_get_through(
         **expected_counts,
         "bridge_error": 0,
         "kafka_refused": 0,
+        "too_deep": 0,
+        "unknown_oslo_version": 0,
     }
     assert queue_counts(amqp_url, settings.queue)[0] == 0
 

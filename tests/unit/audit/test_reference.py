@@ -125,6 +125,20 @@ def test_later_list_that_differs_is_ignored() -> None:
     result = compute(log.records)
     assert result.ignored["list_differs"] == 1
     assert result.operations[op_id(op)].candidates[-1].hosts_total == 2
+    # the host only the end names is a dead letter too (R3, issue 19)
+    assert list(result.dead_letters.values()) == ["hosts_not_in_operation"]
+
+
+def test_an_end_after_completion_naming_a_stranger_is_a_dead_letter() -> None:
+    op = make(2)
+    log = Log()
+    start, *progress, end = op.records()
+    for r in [start, *progress]:
+        log.add(r)
+    log.add(with_data(end, hosts=["guaranine1", "stranger"]))
+    result = compute(log.records)
+    assert list(result.dead_letters.values()) == ["hosts_not_in_operation"]
+    assert result.operations[op_id(op)].candidates[-1].hosts_total == 2
 
 
 def test_one_request_id_on_two_aggregates_is_two_operations() -> None:

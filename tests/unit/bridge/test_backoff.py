@@ -10,10 +10,18 @@ from precache.bridge.backoff import Backoff, RateLimitedLog, RepeatFilter
 
 
 def test_backoff_doubles_to_its_cap_and_starts_over_on_reset() -> None:
-    backoff = Backoff(4.0)
+    backoff = Backoff(4.0, jitter=0.0)
     assert [backoff.next() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     backoff.reset()
     assert backoff.next() == 0.5
+
+
+def test_backoff_is_jittered_within_its_bounds_and_never_above_its_cap() -> None:
+    delays = [next(Backoff(4.0).next() for _ in range(1)) for _ in range(200)]
+    assert all(0.375 <= d <= 0.625 for d in delays)
+    assert len(set(delays)) > 1  # not in step
+    backoff = Backoff(4.0)
+    assert all(backoff.next() <= 4.0 for _ in range(20))
 
 
 class _Log:
