@@ -33,8 +33,8 @@ from kombu.messaging import Consumer
 from bench.machine import BusyCores
 from bench.support import bridge_argv
 from precache.amqp_connection import kombu_options
-from precache.bridge.producer import ensure_topics
 from precache.bridge.settings import BridgeSettings
+from precache.bridge.topics import ensure_topics
 from precache.bridge.topology import declared_queues
 from precache.kafka_connection import client_options
 from precache.stack import StackSettings

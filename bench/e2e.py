@@ -48,8 +48,8 @@ from bench.support import (
     table,
     worker_settings,
 )
+from bench.synthetic import SyntheticOperation, hostnames, other_message
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames, other_message
 from precache.stack import StackSettings
 
 ROUTING_KEY = "versioned_notifications.info"

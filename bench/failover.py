@@ -30,8 +30,8 @@ from kombu.entity import Exchange
 from bench.bridge_throughput import ROUTING_KEY, bodies
 from bench.support import bridge_argv, free_port
 from precache.amqp_connection import kombu_options
-from precache.bridge.producer import ensure_topics
 from precache.bridge.settings import BridgeSettings
+from precache.bridge.topics import ensure_topics
 from precache.bridge.topology import declared_queues
 from precache.stack import StackSettings
 

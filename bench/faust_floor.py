@@ -117,7 +117,7 @@ def _run(settings: WorkerSettings, expect: int, records: int) -> None:
     def check() -> None:
         """Stop once everything was seen: print the result, then stop as on SIGTERM."""
         nonlocal finished
-        floor.skipped = getattr(app.consumer, "skipped", 0)
+        floor.skipped = app.transport_options.skips.dropped
         if finished or floor.first_at is None:
             return
         if floor.seen < expect or floor.seen + floor.skipped < records:
@@ -139,7 +139,7 @@ def _run(settings: WorkerSettings, expect: int, records: int) -> None:
             floor.last_at = time.time()
             if floor.first_at is None:
                 floor.first_at, cpu0 = floor.last_at, time.process_time()
-                floor.read_at_first = floor.seen + getattr(app.consumer, "skipped", 0)
+                floor.read_at_first = floor.seen + app.transport_options.skips.dropped
             check()
 
     async def watch_skips() -> None:

@@ -17,7 +17,7 @@ import urllib.request
 from typing import Any
 
 from bench.support import WorkerProcess, proc_status, produce_many, table, worker_settings
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
+from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline.topics import ensure_topics
 from precache.stack import StackSettings
 

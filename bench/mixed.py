@@ -30,8 +30,8 @@ from bench.support import (
     table,
     worker_settings,
 )
+from bench.synthetic import Record, SyntheticOperation, hostnames, interleave
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames, interleave
 from precache.pipeline.topics import ensure_topics
 from precache.stack import StackSettings
 

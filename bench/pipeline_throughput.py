@@ -23,9 +23,9 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.faust_floor import LABEL, run_floor
 from bench.support import LOG_DIR, catch_up, produce, table, worker_settings
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.kafka_connection import client_options
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.topics import ensure_topics
 from precache.stack import StackSettings
 

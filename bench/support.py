@@ -22,8 +22,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.machine import describe
+from bench.synthetic import Record
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import Record
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECACHE = Path(sys.executable).parent / "precache"

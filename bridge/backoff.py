@@ -1,13 +1,13 @@
-"""Exponential backoff and rate-limited logs for every retry path of the bridge.
+"""Exponential backoff for every retry path of the bridge, and the filter that rate-limits
+the libraries' own logs.
 
 A retry loop without backoff turned a 37 s Kafka outage into ~430,000 log lines: every path
-that retries waits ``Backoff.next()`` (0.5 s doubling to a cap, jittered), and logs of repeated
-failures go through ``RateLimitedLog`` (one line per interval, with the count of lines held back).
+that retries waits ``Backoff.next()`` (0.5 s doubling to a cap, jittered); our own logs of
+repeated failures go through :class:`precache.logs.RateLimitedLog`, the libraries' through
+:class:`precache.logs.RepeatFilter`.
 """
 
 import random
-import time
-from typing import Any
 
 from precache.logs import RepeatFilter as RepeatFilter  # re-exported: the bridge's callers
 from precache.logs import limit_library_logs as limit_library_logs
@@ -35,25 +35,3 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = min(_FIRST_S, self._cap)
-
-
-class RateLimitedLog:
-    """At most one line per ``interval_s`` per event; the line says how many were held back."""
-
-    def __init__(self, logger: Any, interval_s: float = 10.0) -> None:
-        self._log = logger
-        self._interval = interval_s
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def warning(self, event: str, **fields: Any) -> None:
-        now = time.monotonic()
-        last = self._last.get(event)
-        if last is not None and now - last < self._interval:
-            self._held[event] = self._held.get(event, 0) + 1
-            return
-        self._last[event] = now
-        held = self._held.pop(event, 0)
-        if held:
-            fields["repeated"] = held
-        self._log.warning(event, **fields)

@@ -33,7 +33,7 @@ from kombu.exceptions import OperationalError
 from precache.amqp_connection import kombu_options
 from precache.amqp_connection import refusal as amqp_refusal
 from precache.bridge.amqp_transport import ChunkedReads, KombuTransport
-from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.backoff import Backoff
 from precache.bridge.exceptions import AmqpSetupError
 from precache.bridge.flow import FlowControl, Step
 from precache.bridge.metrics import BridgeMetrics
@@ -41,6 +41,7 @@ from precache.bridge.records import Delivery
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.status import BridgeStatus, Role
 from precache.bridge.topology import SINGLE_ACTIVE_CONSUMER, declared_queues
+from precache.logs import RateLimitedLog
 
 log = structlog.get_logger(__name__)
 

@@ -1,26 +1,22 @@
-"""Errors the bridge raises on purpose.
+"""Errors the bridge raises on purpose, in the project's one vocabulary (:mod:`precache.errors`).
 
 ::
 
     PrecacheError
-     +-- BridgeError             the bridge cannot go on (it exits non-zero)
-          +-- AmqpSetupError     RabbitMQ refused our exchange/queue/binding declaration
-          +-- KafkaSetupError    Kafka refused to create or describe our topics
+     +-- StartupError
+          +-- BrokerRefused
+               +-- AmqpSetupError  RabbitMQ refused us (login, vhost, TLS, a declaration)
 
-Connection loss to either broker is not an error here: the bridge retries it forever.
-Bad notification bodies are not errors either: they become DLQ records (see ``decode``).
+Kafka's refusals are the shared :class:`~precache.errors.BrokerRefused` (login, TLS,
+authorization) and :class:`~precache.errors.TopicMismatch` (a topic set up wrongly, refused
+at creation, or refusing our records even cut). Connection loss to either broker is not an
+error here: the bridge retries it forever. Bad notification bodies are not errors either:
+they become DLQ records (see ``decode``).
 """
 
-from precache.errors import PrecacheError
+from precache.errors import BrokerRefused
 
 
-class BridgeError(PrecacheError):
-    """The bridge cannot go on."""
-
-
-class AmqpSetupError(BridgeError):
-    """RabbitMQ refused a declaration (e.g. the queue exists with other arguments)."""
-
-
-class KafkaSetupError(BridgeError):
-    """Kafka refused to create or describe a topic the bridge writes to."""
+class AmqpSetupError(BrokerRefused):
+    """RabbitMQ said no: a refused login or vhost, TLS settings, a queue that exists with
+    other arguments; waiting cannot help."""

@@ -20,13 +20,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 
-from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.backoff import Backoff
 from precache.bridge.records import Record
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.topics import ensure_topics
+from precache.errors import BrokerUnreachable
 from precache.kafka_connection import client_options
-
-__all__ = ["KafkaSink", "ensure_topics"]  # ensure_topics: for the bench
+from precache.logs import RateLimitedLog
 
 log = structlog.get_logger(__name__)
 
@@ -47,13 +47,13 @@ class KafkaSink:
         self._log = RateLimitedLog(log)
 
     async def start(self) -> None:
-        """Create or check the topics (a wrong topic raises KafkaSetupError), then a producer."""
+        """Create or check the topics (a wrong topic raises TopicMismatch), then a producer."""
         backoff = Backoff(self._settings.retry_backoff_max_s)
         while True:
             try:
                 counts = await ensure_topics(self._settings)
                 break
-            except KafkaError as exc:
+            except (KafkaError, BrokerUnreachable) as exc:
                 delay = backoff.next()
                 self._log.warning("kafka not ready", error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)

@@ -31,9 +31,8 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from precache.bridge.acks import AckWindow
-from precache.bridge.backoff import Backoff, RateLimitedLog
+from precache.bridge.backoff import Backoff
 from precache.bridge.consumer import AmqpConsumer
-from precache.bridge.exceptions import KafkaSetupError
 from precache.bridge.health import HealthApp
 from precache.bridge.health import serve as serve_http
 from precache.bridge.kafka_errors import Kind, classify, describe
@@ -44,7 +43,9 @@ from precache.bridge.sender import BatchSender, Shipment
 from precache.bridge.settings import BridgeSettings
 from precache.bridge.status import BridgeStatus, Role
 from precache.bridge.unconfirmed import Entry, Unconfirmed
+from precache.errors import BrokerRefused, TopicMismatch
 from precache.heap import freeze_startup_heap
+from precache.logs import RateLimitedLog
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +113,7 @@ class Bridge:
             await asyncio.sleep(0.05)  # RabbitMQ first: a refusal there creates no topic
         try:
             await self._sink.start()
-        except Exception as exc:  # a wrong topic (KafkaSetupError): the bridge cannot start
+        except Exception as exc:  # a wrong topic (TopicMismatch): the bridge cannot start
             self._fail(exc)
             return
         freeze_startup_heap()  # started: what start-up made leaves the collector's view
@@ -217,7 +218,7 @@ class Bridge:
         kind = classify(exc)
         if kind is Kind.FATAL:
             topics = sorted({s.topic for s in shipments})
-            self._fail(KafkaSetupError(f"Kafka refuses writes to {topics}: {describe(exc)}"))
+            self._fail(BrokerRefused(f"Kafka refuses writes to {topics}: {describe(exc)}"))
             return
         if kind is Kind.REFUSED:
             self._refused([s for s in shipments if s.epoch == self._epoch], exc)
@@ -254,7 +255,7 @@ class Bridge:
             self._log.warning("kafka refused a dead letter: sending it cut", error=error)
         else:
             self._fail(
-                KafkaSetupError(
+                TopicMismatch(
                     f"Kafka refuses dead letters on {record.topic} even cut to {SHRUNK_BYTES} "
                     f"bytes ({error}): fix the topic (cleanup.policy=delete, max.message.bytes)"
                 )

@@ -16,7 +16,7 @@ from pydantic_settings import (
 )
 
 from precache.amqp_connection import AmqpConnection
-from precache.config import ENV_PREFIX, KafkaSettings, describe
+from precache.config import ENV_PREFIX, KafkaClient, RawTopics, TopicCreation, describe
 from precache.errors import ConfigError
 from precache.region import region_problem
 
@@ -30,7 +30,7 @@ class QueueType(StrEnum):
     CLASSIC = "classic"
 
 
-class BridgeSettings(KafkaSettings, AmqpConnection):
+class BridgeSettings(RawTopics, TopicCreation, KafkaClient, AmqpConnection):
     """Settings of ``precache bridge``; one object, built at the entry point."""
 
     region: str = Field("local", min_length=1, description="region name put on every record")
@@ -81,7 +81,6 @@ class BridgeSettings(KafkaSettings, AmqpConnection):
     secret_fields: list[str] = Field(
         list(DEFAULT_SECRET_FIELDS), description="context fields removed before Kafka"
     )
-    topic_replication: int = Field(1, ge=1, description="replication factor of created topics")
     linger_ms: int = Field(
         0, ge=0, description="Kafka producer delay for a record sent alone (batches never wait)"
     )

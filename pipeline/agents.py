@@ -32,26 +32,36 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import structlog
 
-from precache.contract.kafka_binding import HEADERS
-from precache.pipeline import events, inventory_feed, metrics, operation
+from precache.pipeline import inventory_feed, metrics, operation
 from precache.pipeline.batching import take_ready
 from precache.pipeline.context import Pipeline
 from precache.pipeline.engine import Batch
 from precache.pipeline.notifications import MalformedNotification, header_map, parse
-from precache.pipeline.operation import Effect, Step, Summary
+from precache.pipeline.operation import Step, Summary
+from precache.pipeline.outbox import (
+    APPLY_ERROR,
+    Careful,
+    Outbox,
+    Prepared,
+    coalesce,
+    confirm,
+    dead_held,
+    dead_letter,
+    encode_statuses,
+    quarantine,
+    ratelog,
+    send,
+)
 from precache.pipeline.store import partition_scope
 
 log = structlog.get_logger(__name__)
 
 FATAL_EXIT = 70  # EX_SOFTWARE: the worker stopped itself; restart it (the batch is redelivered)
-ERROR_CHARS = 1000
-APPLY_ERROR = "apply_error"
 
 
 def attach(p: Pipeline) -> None:
@@ -60,13 +70,10 @@ def attach(p: Pipeline) -> None:
             began = time.time()
             newest = max((e.message.timestamp for e in batch), default=began)
             batch.acks_after = await guarded(p, batch)
-            p.stats.batch_age_ms.append((began - newest) * 1000)
-            p.stats.batch_ms.append((time.time() - began) * 1000)
+            p.stats.batch_done(began, newest, len(batch))
             p.metrics.observe_batch(
                 len(batch), time.time() - began, began - newest, raw_offsets(p, batch)
             )
-            p.stats.batches += 1
-            p.stats.batched += len(batch)
 
     async def send_ticks() -> None:
         """Wake the agent on every raw partition this worker owns (grace and stall checks)."""
@@ -117,87 +124,6 @@ def stop(exc: BaseException, exit: Callable[[int], Any]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     exit(FATAL_EXIT)
-
-
-class Careful(Exception):
-    """A status snapshot failed to build in the fast path: redo the batch record by record."""
-
-
-@dataclass
-class Outbox:
-    """A batch's output, sent only once every record was applied: dead letters, every
-    host-failed, completed and stalled event in order, and the latest status snapshot of each
-    operation (the status topic is compacted). Counters join the stats after the batch."""
-
-    careful: bool = False
-    dead: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
-    critical: list[tuple[str, str, bytes]] = field(default_factory=list)
-    statuses: dict[str, Summary] = field(default_factory=dict)
-    encoded: dict[str, bytes] = field(default_factory=dict)  # careful mode: built per record
-    counts: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
-    dirty_taken: list[int] = field(default_factory=list)
-    due: set[str] = field(default_factory=set)  # coalesced snapshots sent at this tick
-    inventory: list[inventory_feed.Input] = field(default_factory=list)  # for its agent
-    nova_times: list[str] = field(default_factory=list)  # of applied notifications (metrics)
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
-
-    def prepare(self, p: Pipeline, step: Step, summary: Summary | None) -> "Prepared":
-        """Build the step's events (raises for this step alone); nothing is recorded yet."""
-        out = Prepared(step.op_id)
-        if summary is None:
-            return out
-        for effect in step.effects:
-            if effect.kind == "status":
-                out.status = summary
-                if self.careful:
-                    out.encoded = events.encode(summary, effect, p.limits)
-            else:
-                out.critical.append((effect.kind, events.encode(summary, effect, p.limits)))
-        out.counts = metrics.effect_counts(step, summary)
-        return out
-
-    def add(self, prepared: "Prepared") -> None:
-        for name in prepared.counts:
-            self.count(name)
-        for kind, value in prepared.critical:
-            self.critical.append((kind, prepared.op_id, value))
-        if prepared.status is not None:
-            self.statuses[prepared.op_id] = prepared.status
-        if prepared.encoded is not None:
-            self.encoded[prepared.op_id] = prepared.encoded
-
-
-@dataclass
-class Prepared:
-    op_id: str
-    critical: list[tuple[str, bytes]] = field(default_factory=list)
-    status: Summary | None = None
-    encoded: bytes | None = None
-    counts: list[str] = field(default_factory=list)  # outbox count keys (pipeline.metrics)
-
-
-class RateLimitedLog:
-    """One warning per key and period; the lines left out are counted in the next one."""
-
-    def __init__(self, period_s: float = 10.0) -> None:
-        self.period_s = period_s
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def warning(self, key: str, event: str, **kw: Any) -> None:
-        now = time.monotonic()
-        last, skipped = self._last.get(key, (-self.period_s, 0))
-        if now - last < self.period_s:
-            self._last[key] = (last, skipped + 1)
-            return
-        self._last[key] = (now, 0)
-        log.warning(event, suppressed=skipped, **kw)
-
-
-ratelog = RateLimitedLog()
-EVENT_HEADERS = list(HEADERS)  # the CloudEvents Kafka binding, structured mode
 
 
 async def apply_events(p: Pipeline, batch: list[Any]) -> list[Any]:
@@ -275,7 +201,7 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         other_inputs(p, outbox, message, headers)
         return
 
-    def raw() -> dict[str, Any]:
+    def raw() -> operation.RawKept:
         return operation.hold_entry(message.value, list(headers.items()))
 
     try:
@@ -304,7 +230,7 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
     if any(key.startswith(operation.HELD) for key, _ in step.markers) and step.summary:
         outbox.count("held")
     if step.note:
-        ratelog.warning(step.note, step.note, op=step.op_id, offset=message.offset)
+        ratelog.warning(step.note, op=step.op_id, offset=message.offset)
 
 
 def other_inputs(p: Pipeline, outbox: Outbox, message: Any, headers: dict[str, str]) -> None:
@@ -350,7 +276,7 @@ def on_tick(
         state.stage(step)
         outbox.add(prepared)
         if step.note:
-            ratelog.warning(step.note, step.note, op=step.op_id, partition=partition)
+            ratelog.warning(step.note, op=step.op_id, partition=partition)
 
 
 def coalesced_statuses(p: Pipeline, state: Batch, partition: int, outbox: Outbox) -> None:
@@ -363,56 +289,10 @@ def coalesced_statuses(p: Pipeline, state: Batch, partition: int, outbox: Outbox
             outbox.due.add(op_id)
 
 
-def encode_statuses(p: Pipeline, outbox: Outbox) -> dict[str, bytes]:
-    out = dict(outbox.encoded)
-    for op_id, summary in outbox.statuses.items():
-        if op_id in out:
-            continue
-        try:
-            out[op_id] = events.encode(summary, Effect("status"), p.limits)
-        except Exception as exc:
-            if outbox.careful:  # a coalesced snapshot: the state is fine, skip the snapshot
-                ratelog.warning("status", "status snapshot not built", op=op_id, error=repr(exc))
-                continue
-            raise Careful from exc
-    return out
-
-
-async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
-    """Send the batch's dead letters and events and wait until Kafka has every one."""
-    pending = []
-    for key, value, headers in outbox.dead:
-        pending.append(await p.dlq.send(key=key, value=value, headers=headers))
-    if p.inventory is not None:
-        records = inventory_feed.records(outbox.inventory, p.inventory.partitions)
-        for key, value, partition in records:
-            pending.append(await p.inventory.topic.send(key=key, value=value, partition=partition))
-    for kind, op_id, value in outbox.critical:
-        pending.append(
-            await p.outputs[kind].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)
-        )
-    for op_id, value in statuses.items():
-        summary = outbox.statuses.get(op_id)
-        if summary is not None and op_id not in outbox.due and coalesce(p, summary):
-            continue
-        pending.append(
-            await p.outputs["status"].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)
-        )
-    await confirm(p, pending)
-
-
-async def confirm(p: Pipeline, pending: list[Any]) -> None:
-    """Wait for Kafka to confirm ``pending``; a confirmation that never comes is a
-    worker-level failure too (``TimeoutError``), not a stall."""
-    if pending:
-        await asyncio.wait_for(asyncio.gather(*pending), p.settings.confirm_timeout_s)
-
-
 def state_writes(p: Pipeline) -> list[Any]:
     """The changelog writes sent since the last call, to wait for (faust only logs a
     failure)."""
-    take = getattr(p.store.table, "take_pending", None)
-    return take() if take is not None else []
+    return p.store.take_pending()
 
 
 def account(p: Pipeline, outbox: Outbox, now: float) -> None:
@@ -422,107 +302,5 @@ def account(p: Pipeline, outbox: Outbox, now: float) -> None:
     for op_id, summary in outbox.statuses.items():
         if op_id not in outbox.due and coalesce(p, summary):
             p.dirty.setdefault(summary["partition"], set()).add(op_id)
-    stats = p.stats
-    stats.applied += outbox.counts.get("applied", 0)
-    stats.ignored += outbox.counts.get("ignored", 0)
-    stats.late += outbox.counts.get("late", 0)
-    stats.held += outbox.counts.get("held", 0)
-    stats.ticks += outbox.counts.get("ticks", 0)
-    stats.quarantined += outbox.counts.get("quarantined", 0)
-    for reason, n in outbox.reasons.items():
-        stats.malformed += n
-        stats.by_reason[reason] = stats.by_reason.get(reason, 0) + n
+    p.stats.add(outbox.counts, outbox.reasons, now)
     p.metrics.account(outbox.counts, outbox.reasons, outbox.nova_times, time.time())
-    if outbox.counts.get("applied") or outbox.counts.get("late"):
-        stats.last_applied_at = now
-        if stats.first_applied_at is None:
-            stats.first_applied_at = now
-
-
-def coalesce(p: Pipeline, summary: Summary) -> bool:
-    """With ``status_coalesce``, a running operation's progress snapshot waits for the next
-    tick (the latest one wins); its first snapshot and state changes are sent at once."""
-    return (
-        p.settings.status_coalesce
-        and summary["state"] == "running"
-        and summary["hosts_reported"] > 1
-    )
-
-
-def dead_letter(p: Pipeline, outbox: Outbox, message: Any, reason: str, error: str) -> None:
-    """The record, unchanged, to the pipeline DLQ with why; the batch goes on."""
-    raw = message.headers or []
-    headers = list(raw.items() if isinstance(raw, dict) else raw)
-    dead_record(
-        outbox,
-        message.key,
-        message.value,
-        headers,
-        reason,
-        error,
-        message.topic,
-        message.partition,
-        message.offset,
-    )
-    ratelog.warning(reason, "dead letter", reason=reason, error=error[:200], offset=message.offset)
-
-
-def dead_held(p: Pipeline, outbox: Outbox, message: Any, dead: operation.Dead) -> None:
-    """A held progress the host list rejects: its record as it was kept (R5)."""
-    entry = dead.entry
-    headers = [(k, str(v).encode()) for k, v in entry.get("h", [])]
-    value = str(entry.get("v", "")).encode()
-    dead_record(
-        outbox,
-        message.key,
-        value,
-        headers,
-        dead.reason,
-        dead.error,
-        p.settings.raw_topic,
-        message.partition,
-        entry["o"],
-    )
-
-
-def quarantine(p: Pipeline, outbox: Outbox, message: Any, step: Step) -> None:
-    """An operation whose timer rules raised: one dead letter naming it, then never again."""
-    assert step.reject is not None
-    assert step.summary is not None
-    s = step.summary
-    value = orjson.dumps({k: s.get(k) for k in ("operation_id", "region", "aggregate", "state")})
-    dead_record(
-        outbox,
-        s["operation_id"].encode(),
-        value,
-        [],
-        *step.reject,
-        message.topic,
-        message.partition,
-        message.offset,
-    )
-    outbox.count("quarantined")
-    ratelog.warning("quarantine", "operation quarantined", op=step.op_id, error=step.reject[1])
-
-
-def dead_record(
-    outbox: Outbox,
-    key: bytes | None,
-    value: bytes | None,
-    headers: list[tuple[str, bytes]],
-    reason: str,
-    error: str,
-    topic: str,
-    partition: int,
-    offset: int,
-) -> None:
-    headers = [
-        *headers,
-        ("reason", reason.encode()),
-        ("error", error[:ERROR_CHARS].encode()),
-        ("source_topic", str(topic).encode()),
-        ("source_partition", str(partition).encode()),
-        ("source_offset", str(offset).encode()),
-    ]
-    outbox.dead.append((key, value or b"", headers))
-    outbox.reasons[reason] = outbox.reasons.get(reason, 0) + 1

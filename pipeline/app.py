@@ -9,18 +9,17 @@ Settings chosen against faust-streaming's open reports (see README, "Pipeline"):
   transaction markers;
 - faust flushes its producer before committing offsets, but a send that fails is only logged
   (``Topic._on_published``), so the agent awaits every event and every changelog write of a
-  batch itself (:class:`TrackedTable`) before returning; a failure there stops the worker
-  before the batch is acked (see :mod:`pipeline.agents`);
+  batch itself (:class:`~pipeline.store.TrackedTable`) before returning; a failure there stops
+  the worker before the batch is acked (see :mod:`pipeline.agents`);
 - ``producer_max_request_size`` covers a dead letter of the largest raw record; our own
   records are bounded far below it (``WorkerSettings.max_event_bytes``, ``state_chunk_bytes``).
 """
 
-import asyncio
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 
 from precache.kafka_connection import client_options, faust_credentials
 from precache.pipeline import agents, dashboard, inventory_agent, inventory_web, metrics_view, web
@@ -28,39 +27,34 @@ from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.inventory_agent import Inventory
 from precache.pipeline.inventory_store import InventoryStore
-from precache.pipeline.kafka_transport import broker_url
+from precache.pipeline.kafka_transport import (
+    SkipState,
+    TransportOptions,
+    WorkerApp,
+    broker_url,
+)
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.store import TableStore
+from precache.pipeline.store import TableStore, TrackedTable
 
 
-class TrackedTable(faust.Table[Any, Any]):
-    """A table whose changelog sends can be awaited: faust only logs a failed one."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pending: list[asyncio.Future[Any]] = []
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(*args, **kwargs)
-        self.pending.append(fut)
-        return fut
-
-    def take_pending(self) -> list[asyncio.Future[Any]]:
-        pending, self.pending = self.pending, []
-        return pending
-
-
-def faust_app(settings: WorkerSettings) -> Any:
+def faust_app(settings: WorkerSettings, skips: SkipState | None = None) -> WorkerApp:
+    """The worker's faust app; ``skips`` is shared with whoever else needs to know what the
+    consumer dropped (the gap guard, ``/stats``)."""
     store = "memory://" if settings.store == "memory" else "rocksdb://"
-    app: Any = faust.App(
+    options = TransportOptions(
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        skips=skips if skips is not None else SkipState(settings.raw_topic),
+    )
+    return WorkerApp(
         settings.app_id,
+        transport_options=options,
         broker=broker_url(settings.kafka_bootstrap),
         broker_credentials=faust_credentials(settings),
         store=store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.raw_partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_replication_factor=settings.topic_replication,
         table_standby_replicas=settings.standby_replicas,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
@@ -86,14 +80,12 @@ def faust_app(settings: WorkerSettings) -> Any:
         key_serializer="json",  # tables; topics below are raw bytes
         value_serializer="json",
     )
-    app.fetch_max_wait_ms = settings.fetch_max_wait_ms  # read by pipeline.kafka_transport
-    app.skip_topic = settings.raw_topic  # its other traffic is dropped there (same module)
-    return app
 
 
 def build(settings: WorkerSettings) -> Pipeline:
     """Create the app with its topics and tables; agents and views are attached here too."""
-    app = faust_app(settings)
+    skips = SkipState(settings.raw_topic)
+    app = faust_app(settings, skips)
     n = settings.raw_partitions
 
     async def fetch(partition: int, start: int, end: int) -> list[Any]:
@@ -103,13 +95,14 @@ def build(settings: WorkerSettings) -> Pipeline:
         return await committed_offsets(settings)
 
     def skipped(partition: int, offset: int) -> int | None:
-        before = getattr(app.consumer, "skipped_before", None)
-        return before(TopicPartition(settings.raw_topic, partition), offset) if before else None
+        return skips.skipped_before(TP(settings.raw_topic, partition), offset)
 
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
 
     dlq = out(settings.pipeline_dlq_topic)
+    table = app.Table("operations", partitions=n)
+    assert isinstance(table, TrackedTable)  # the app's Table class (faust_app)
     pipeline = Pipeline(
         settings=settings,
         app=app,
@@ -122,7 +115,8 @@ def build(settings: WorkerSettings) -> Pipeline:
             "stalled": out(settings.stalled_topic),
         },
         dlq=dlq,
-        store=TableStore(app.Table("operations", partitions=n), settings.state_chunk_bytes),
+        store=TableStore(table, settings.state_chunk_bytes, pending=table.take_pending),
+        skips=skips,
         limits=limits(settings),
         gaps=GapGuard(fetch, committed, skipped),
         inventory=Inventory(  # pipeline.inventory_agent

@@ -1,6 +1,7 @@
 """Runs the pure rules against a key-value store: the same code in the worker and in tests.
 
-The worker's store is one faust table; tests use :class:`DictStore`. The worker computes each
+The worker's store is one faust table (tests use a dict: ``tests/support/dict_store.py``). The
+worker computes each
 notification's step against a :class:`Batch` (reads see the batch's own staged steps), stages
 it only once its events are built (a record that fails leaves no trace), and *after* the
 batch's events were emitted flushes it: per operation alias, expected hosts, one summary, then
@@ -14,7 +15,17 @@ from typing import Protocol
 
 from precache.pipeline import operation
 from precache.pipeline.notifications import End, Notification, Progress, Start
-from precache.pipeline.operation import HELD, Limits, Marker, Step, Summary, json_len
+from precache.pipeline.operation import (
+    HELD,
+    HeldEntry,
+    Limits,
+    Marker,
+    RawKept,
+    Step,
+    Summary,
+    as_held,
+    json_len,
+)
 
 CHUNK_BYTES = Limits().chunk_bytes
 
@@ -26,7 +37,7 @@ class Reader(Protocol):
     def get_marker(self, op_id: str, host: str) -> Marker | None: ...
     def get_expected(self, op_id: str) -> list[str] | None: ...
     def is_listed(self, op_id: str, host: str) -> bool: ...
-    def held(self, op_id: str) -> list[tuple[str, Marker]]: ...
+    def held(self, op_id: str) -> list[tuple[str, HeldEntry]]: ...
     def get_alias(self, key: str) -> str | None: ...
     def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]: ...
     def is_forgotten(self, op_id: str) -> bool: ...
@@ -48,7 +59,7 @@ def process(
     now: float,
     store: Reader,
     limits: Limits,
-    raw: Callable[[], Marker] | None = None,
+    raw: Callable[[], RawKept] | None = None,
 ) -> Step:
     """One notification's step; reads only, so it can be dropped if anything after fails."""
     alias = None if n.request_id else store.get_alias(operation.alias_key(n))
@@ -61,7 +72,7 @@ def process(
     marker = None
     if isinstance(n, Progress):
         marker = store.get_marker(op_id, n.host if listed else f"{HELD}{offset}")
-    held: list[tuple[str, Marker]] = []
+    held: list[tuple[str, HeldEntry]] = []
     if isinstance(n, (Start, End)) and summary:
         held = _held_for(store, op_id, summary, listed)
 
@@ -78,7 +89,7 @@ def process(
 
 def _held_for(
     store: Reader, op_id: str, summary: Summary, listed: bool
-) -> list[tuple[str, Marker]]:
+) -> list[tuple[str, HeldEntry]]:
     """Held progress a start/end needs: all of it to resolve, or after a crash the entries
     of resolved hosts whose markers were cut off (see ``operation._repair_resolved``)."""
     if not listed:
@@ -216,7 +227,7 @@ class Batch:
         partition: int,
         now: float,
         limits: Limits,
-        raw: Callable[[], Marker] | None = None,
+        raw: Callable[[], RawKept] | None = None,
     ) -> Step:
         return process(n, offset, partition, now, self, limits, raw)
 
@@ -295,10 +306,10 @@ class Batch:
             listed = self._listed[op_id] = expected_set(self._expected[op_id])
         return host in listed
 
-    def held(self, op_id: str) -> list[tuple[str, Marker]]:
+    def held(self, op_id: str) -> list[tuple[str, HeldEntry]]:
         staged = self._markers.get(op_id, {})
         stored = [(k, m) for k, m in self.store.held(op_id) if k not in staged]
-        return stored + [(k, m) for k, m in staged.items() if k.startswith(HELD)]
+        return stored + [(k, as_held(m)) for k, m in staged.items() if k.startswith(HELD)]
 
     def get_alias(self, key: str) -> str | None:
         return self._aliases.get(key) or self.store.get_alias(key)
@@ -322,66 +333,3 @@ class Batch:
 def is_open(summary: Summary) -> bool:
     """Ticked: not completed, not quarantined."""
     return summary["state"] != "completed" and not summary.get("quarantined")
-
-
-class DictStore:
-    """In-memory :class:`Store` for tests and the watcher."""
-
-    def __init__(self) -> None:
-        self.summary: dict[str, Summary] = {}
-        self.markers: dict[tuple[str, str], Marker] = {}
-        self.expected: dict[str, list[str]] = {}
-        self.aliases: dict[str, str] = {}
-        self.forgotten: set[str] = set()
-
-    def get_summary(self, op_id: str) -> Summary | None:
-        return self.summary.get(op_id)
-
-    def put_summary(self, op_id: str, summary: Summary) -> None:
-        self.summary[op_id] = summary
-
-    def get_marker(self, op_id: str, host: str) -> Marker | None:
-        return self.markers.get((op_id, host))
-
-    def put_markers(self, op_id: str, chunk: int, markers: dict[str, Marker]) -> None:
-        for host, marker in markers.items():
-            self.markers[(op_id, host)] = marker
-
-    def get_expected(self, op_id: str) -> list[str] | None:
-        return self.expected.get(op_id)
-
-    def is_listed(self, op_id: str, host: str) -> bool:
-        return host in self.expected.get(op_id, ())
-
-    def held(self, op_id: str) -> list[tuple[str, Marker]]:
-        return [(k, m) for (op, k), m in self.markers.items() if op == op_id and k[:1] == "\x00"]
-
-    def put_expected(self, op_id: str, hosts: list[str]) -> None:
-        self.expected[op_id] = hosts
-
-    def get_alias(self, key: str) -> str | None:
-        return self.aliases.get(key)
-
-    def put_alias(self, key: str, op_id: str) -> None:
-        self.aliases[key] = op_id
-
-    def open_summaries(self, partition: int) -> Iterator[tuple[str, Summary]]:
-        for op_id, s in self.summary.items():
-            if s["partition"] == partition and is_open(s):
-                yield op_id, s
-
-    def is_forgotten(self, op_id: str) -> bool:
-        return op_id in self.forgotten
-
-    def expired(self, partition: int, before: float) -> list[str]:
-        return [
-            op_id
-            for op_id, s in self.summary.items()
-            if s["partition"] == partition and s.get("completed_wall", before) < before
-        ]
-
-    def forget(self, op_id: str) -> None:
-        self.summary.pop(op_id, None)
-        self.expected.pop(op_id, None)
-        self.markers = {k: m for k, m in self.markers.items() if k[0] != op_id}
-        self.forgotten.add(op_id)

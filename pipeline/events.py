@@ -21,6 +21,7 @@ from precache.contract import (
 )
 from precache.pipeline.operation import (
     Effect,
+    HostFailure,
     Limits,
     Summary,
     cap_list,
@@ -104,7 +105,7 @@ def _cap_counts(counts: dict[str, int], limits: Limits) -> tuple[dict[str, int],
     return out, False
 
 
-def host_data(s: Summary, host: dict[str, Any], limits: Limits) -> HostFailedData:
+def host_data(s: Summary, host: HostFailure, limits: Limits) -> HostFailedData:
     failed, cut_failed = cap_list(host["images_failed"], limits, limits.list_bytes)
     cached, cut_cached = cap_list(host["images_cached"], limits, limits.list_bytes)
     return HostFailedData(

@@ -9,16 +9,20 @@ new host rebuilds its state first).
 
 from typing import Any
 
+from faust.tables.manager import TableManager
+
 from precache.pipeline.context import Pipeline
 
 
 def readiness(p: Pipeline, owned: set[int]) -> tuple[bool, dict[str, Any]]:
     """Whether this worker processes its partitions now; the reason when not."""
     app = p.app
-    recovery = app.tables.recovery
+    tables = app.tables
+    assert isinstance(tables, TableManager)  # faust's own: the one that recovers the tables
+    recovery = tables.recovery
     if app.rebalancing:
         reason = "rebalancing: partitions are being assigned"
-    elif getattr(app, "in_recovery", False) or not recovery.completed.is_set():
+    elif app.in_recovery or not recovery.completed.is_set():
         reason = "recovering tables from the changelog topics"
     elif not owned:
         reason = f"no partition of {p.settings.raw_topic} assigned"

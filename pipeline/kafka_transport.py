@@ -55,21 +55,27 @@
   (a timeout, say) could be followed by a later one of the same partition that landed, and
   the changelog would have a hole: a restart would recover an operation's markers without the
   host list or the summary they depend on (wrong counts, shown by
-  ``tests/unit/test_pipeline_agent_faults.py``). Idempotent, Kafka appends one producer's
+  ``tests/unit/pipeline/test_pipeline_agent_faults.py``). Idempotent, Kafka appends one producer's
   batches to a partition only in order, so the changelog is always a prefix of what was
   written, and the worker exits at the first failure (``pipeline.agents``).
 
-Selected with the broker URL scheme ``precache-kafka://`` (see :func:`broker_url`).
+Selected with the broker URL scheme ``precache-kafka://`` (see :func:`broker_url`). What the
+transport needs from the worker is declared, not pinned onto faust's objects: a
+:class:`WorkerApp` carries one :class:`TransportOptions`, made in :func:`pipeline.app.build`,
+whose :class:`SkipState` the gap guard and the web view share with the consumer.
 """
 
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import faust
 from aiokafka.errors import IllegalStateError
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, AppT, Message
 from faust.types.tuples import ack_lock
 from mode.services import WaitResults
 from mode.utils.futures import notify
@@ -79,12 +85,35 @@ from precache.pipeline.notifications import skippable
 SCHEME = "precache-kafka"
 
 
+@dataclass(frozen=True)
+class TransportOptions:
+    """What the worker's transport takes from the worker, and what it tells it back."""
+
+    fetch_max_wait_ms: int  # the consumer's broker wait for an empty fetch (module doc)
+    skips: "SkipState"  # the raw topic's dropped records: shared with the gap guard and /stats
+
+
+class WorkerApp(faust.App):
+    """faust's App with the worker's transport options as a declared field: faust builds the
+    consumer from the app, so this is where the consumer finds them."""
+
+    def __init__(self, id: str, *, transport_options: TransportOptions, **options: Any) -> None:
+        super().__init__(id, **options)
+        self.transport_options = transport_options
+
+
+def options_of(app: AppT) -> TransportOptions:
+    """The options of the app a consumer belongs to; ``precache-kafka://`` needs a WorkerApp."""
+    if not isinstance(app, WorkerApp):
+        raise TypeError(f"the {SCHEME}:// transport needs a WorkerApp, not {type(app).__name__}")
+    return app.transport_options
+
+
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        wait_ms = getattr(self.app, "fetch_max_wait_ms", None)
-        if wait_ms is not None:
-            consumer._fetch_max_wait_ms = int(wait_ms)  # read when aiokafka starts its fetcher
+        # read when aiokafka starts its fetcher; the fence checks aiokafka still stores it here
+        consumer._fetch_max_wait_ms = options_of(self.app).fetch_max_wait_ms
         return consumer
 
 
@@ -92,17 +121,18 @@ _SKIPPED = object()  # what ``_to_message`` returns for a record dropped before 
 
 
 class Consumer(faust_aiokafka.Consumer):
-    _held: set[Any] | None = None  # stream partitions fetchable at the next resume_flow()
-    skipped: int = 0  # records dropped unseen (module doc), for the worker's stats
-    _skip_state: "SkipState | None" = None
+    _held: set[TP] | None = None  # stream partitions fetchable at the next resume_flow()
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    _skip_state: "SkipState | None" = None
+
     @property
     def _skips(self) -> "SkipState":
+        """The app's SkipState (read per record: kept after the first look)."""
         if self._skip_state is None:
-            self._skip_state = SkipState(getattr(self.app, "skip_topic", None))
+            self._skip_state = options_of(self.app).skips
         return self._skip_state
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:  # noqa: ASYNC109 - faust's signature
@@ -126,7 +156,6 @@ class Consumer(faust_aiokafka.Consumer):
             r_offset = self._read_offset[tp]
             if r_offset is None or offset >= r_offset:  # faust's drain loop's own check
                 self._read_offset[tp] = offset  # no gap for the drain loop to fill in
-                self.skipped += 1
                 skips.skip(tp, offset)
                 if skips.busy(tp):
                     skips.defer(tp, offset)
@@ -135,19 +164,14 @@ class Consumer(faust_aiokafka.Consumer):
             return _SKIPPED
         return super()._to_message(tp, record)
 
-    def ack(self, message: Any) -> bool:
+    def ack(self, message: Message) -> bool:
         done = super().ack(message)
         deferred = self._skips.done(message)
         if deferred:
             self._ack_offsets(message.tp, deferred)
         return done
 
-    def skipped_before(self, tp: Any, offset: int) -> int | None:
-        """Where the run of records this consumer skipped right before the raw record at
-        ``offset`` began (None: none), for the worker's gap guard (:mod:`pipeline.gaps`)."""
-        return self._skips.skipped_before(tp, offset)
-
-    def _ack_offsets(self, tp: Any, offsets: Iterable[int]) -> None:
+    def _ack_offsets(self, tp: TP, offsets: Iterable[int]) -> None:
         """Mark skipped offsets acked, as ``Consumer.ack`` marks a message's."""
         with ack_lock:
             committed = self._committed_offset[tp]
@@ -171,7 +195,7 @@ class Consumer(faust_aiokafka.Consumer):
             active_partitions = set(active_partitions)
         return await super()._getmany(active_partitions, timeout)
 
-    def _hold(self, tps: Iterable[Any]) -> set[Any]:
+    def _hold(self, tps: Iterable[TP]) -> set[TP]:
         """Keep back the stream partitions of ``tps`` while a rebalance is in progress
         (module doc); returns the partitions that may be fetched now."""
         tps = set(tps)
@@ -190,13 +214,13 @@ class Consumer(faust_aiokafka.Consumer):
         active.intersection_update(self._hold(active))
         return active
 
-    def resume_partitions(self, tps: Iterable[Any]) -> None:
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
         now = self._hold(tps)
         self._paused_partitions.difference_update(tps - now)  # resumed, not yet fetchable
         super().resume_partitions(now)
 
-    def pause_partitions(self, tps: Iterable[Any]) -> None:
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
         tps = set(tps)
         if self._held:
             self._held -= tps
@@ -248,12 +272,13 @@ class SkipState:
     waiting for them (module doc). Messages are kept by identity: an ack of a message from
     before a reset finds nothing."""
 
-    def __init__(self, topic: str | None) -> None:
-        self.topic = topic
-        self._inflight: dict[Any, set[Any]] = {}
-        self._deferred: dict[Any, list[int]] = {}
-        self._run: dict[Any, tuple[int, int]] = {}  # tp -> (first, next) of the skips in a row
-        self._covered: dict[Any, dict[int, int]] = {}  # tp -> {delivered offset: run's first}
+    def __init__(self, topic: str) -> None:
+        self.topic = topic  # the raw topic: other topics are never skipped
+        self.dropped = 0  # records dropped unseen since the start, for the worker's stats
+        self._inflight: dict[TP, set[Message]] = {}
+        self._deferred: dict[TP, list[int]] = {}
+        self._run: dict[TP, tuple[int, int]] = {}  # tp -> (first, next) of the skips in a row
+        self._covered: dict[TP, dict[int, int]] = {}  # tp -> {delivered offset: run's first}
 
     def reset(self) -> None:
         self._inflight.clear()
@@ -261,27 +286,30 @@ class SkipState:
         self._run.clear()
         self._covered.clear()
 
-    def skip(self, tp: Any, offset: int) -> None:
+    def skip(self, tp: TP, offset: int) -> None:
+        self.dropped += 1
         first, next_ = self._run.get(tp, (offset, offset))
         self._run[tp] = (first if next_ == offset else offset, offset + 1)
 
-    def deliver(self, tp: Any, message: Any) -> None:
+    def deliver(self, tp: TP, message: Message) -> None:
         self._inflight.setdefault(tp, set()).add(message)
         run = self._run.pop(tp, None)
         if run is not None and run[1] == message.offset:
             self._covered.setdefault(tp, {})[message.offset] = run[0]
 
-    def skipped_before(self, tp: Any, offset: int) -> int | None:
+    def skipped_before(self, tp: TP, offset: int) -> int | None:
+        """Where the run of records skipped right before the raw record at ``offset`` began
+        (None: none), for the worker's gap guard (:mod:`pipeline.gaps`); told once."""
         covered = self._covered.get(tp)
         return covered.pop(offset, None) if covered else None
 
-    def busy(self, tp: Any) -> bool:
+    def busy(self, tp: TP) -> bool:
         return bool(self._inflight.get(tp))
 
-    def defer(self, tp: Any, offset: int) -> None:
+    def defer(self, tp: TP, offset: int) -> None:
         self._deferred.setdefault(tp, []).append(offset)
 
-    def done(self, message: Any) -> list[int]:
+    def done(self, message: Message) -> list[int]:
         """``message`` was acked: the skipped offsets that may be acked now."""
         inflight = self._inflight.get(message.tp)
         if not inflight or message not in inflight:

@@ -22,7 +22,7 @@ def attach(p: Pipeline) -> None:
         owned = owned_partitions(p)
         p.metrics.set_lag(await consumer_lag(p, owned))
         summaries = (s for s in p.store.summaries() if s["partition"] in owned)
-        skipped = getattr(p.app.consumer, "skipped", 0)  # dropped by the consumer, unseen
+        skipped = p.skips.dropped  # dropped by the consumer, unseen
         body = p.metrics.render(summaries, skipped)
         return view.bytes(body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -26,15 +26,113 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import orjson
 
 from precache.natural import natural_key as natural_key  # re-exported: callers sort as rules do
 from precache.pipeline.notifications import End, Notification, Progress, Start
 
-Summary = dict[str, Any]
-Marker = dict[str, Any]
+State = Literal["running", "stalled", "completed"]
+
+
+class AggregateRef(TypedDict):
+    uuid: str
+    name: str | None
+    id: int | None
+
+
+class Summary(TypedDict):
+    """An operation's summary record (the changelog keeps it as plain JSON: no runtime cost).
+
+    Times ending ``_at`` are the notifications' canonical UTC strings (string order is time
+    order); ``_wall`` ones are the worker's clock (epoch seconds).
+    """
+
+    operation_id: str
+    request_id: str | None
+    global_request_id: str | None
+    region: str
+    aggregate: AggregateRef
+    partition: int
+    images: list[str]
+    images_truncated: bool
+    hosts_total: int | None  # the host list's length once one is known (R3)
+    hosts_reported: int
+    hosts_failed: int
+    hosts_held: int
+    failed_hosts: list[str]  # capped; stored apart from the summary (pipeline.store)
+    image_failures: dict[str, int]
+    missing_hosts: list[str]
+    state: State
+    outcome: str | None
+    started_at: str | None
+    first_at: str | None  # min/max over applied notifications (R8)
+    updated_at: str | None
+    seen_at: str  # first notification, applied or held: shown until one applies
+    completed_at: str | None
+    has_start: bool
+    end_wall: float | None
+    activity_wall: float
+    stall_wall: float | None
+    stalls: int
+    version: int
+    last_hosts: list[str]  # hosts (or held keys) the last write counted (module doc)
+    missing_count: NotRequired[int]  # set at completion
+    completed_wall: NotRequired[float]  # set at completion: retention counts from here
+    quarantined: NotRequired[str]  # its timer rules raised: the error, frozen
+    marker_chunks: NotRequired[int]  # marker records written (pipeline.engine)
+
+
+class Marker(TypedDict):
+    """A counted host: the offset that counted it, images failed and cached, when."""
+
+    o: int
+    f: list[str]
+    c: list[str]
+    at: str
+
+
+class RawKept(TypedDict):
+    """What a held progress keeps of its record to dead-letter it later (:func:`hold_entry`)."""
+
+    v: str
+    h: list[tuple[str, str]]  # [key, value] lists once read back from the changelog
+
+
+class DeadEntry(TypedDict):
+    """What the dead letter of a kept record needs: its offset, and its value and headers
+    when they were kept (:class:`RawKept`). A :class:`HeldEntry` is one."""
+
+    o: int
+    v: NotRequired[str]
+    h: NotRequired[list[tuple[str, str]]]
+
+
+class HeldEntry(Marker):
+    """Progress held before any host list (R5), under a :data:`HELD` key among the markers."""
+
+    host: str
+    total: int
+    v: NotRequired[str]  # RawKept, when the caller keeps the record
+    h: NotRequired[list[tuple[str, str]]]
+
+
+class HostFailure(TypedDict):
+    """A host that failed (or never reported): the data of a host_failed event."""
+
+    host: str
+    images_failed: list[str]
+    images_cached: list[str]
+    reason: str  # image_failed, no_report
+    at: str
+
+
+def as_held(marker: Marker) -> HeldEntry:
+    """A marker stored under a :data:`HELD` key is a held entry (the key says which)."""
+    return cast(HeldEntry, marker)
+
+
 Listed = Callable[[str], bool]  # host -> is it in the operation's host list?
 
 HELD = "\x00held:"  # marker key prefix of held progress: host names have no control characters
@@ -66,14 +164,14 @@ class Effect:
     """A derived event to emit; ``kind`` is status, completed, host_failed or stalled."""
 
     kind: str
-    host: dict[str, Any] | None = None
+    host: HostFailure | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Dead:
     """A held progress that its operation's host list rejects: dead-lettered at resolution."""
 
-    entry: Marker
+    entry: "DeadEntry"
     reason: str
     error: str
 
@@ -165,8 +263,8 @@ def apply(
     partition: int = 0,
     op_id: str | None = None,
     listed: Listed | None = None,
-    held: Iterable[tuple[str, Marker]] = (),
-    raw: Callable[[], Marker] | None = None,
+    held: Iterable[tuple[str, HeldEntry]] = (),
+    raw: Callable[[], RawKept] | None = None,
 ) -> Step:
     """Apply one notification (at ``offset``); pure.
 
@@ -178,7 +276,7 @@ def apply(
     """
     op_id = op_id or operation_id(n, None)
     n, implausible = _plausible(n, summary, now, limits)
-    s = dict(summary) if summary else new_summary(n, op_id, partition, now)
+    s = summary.copy() if summary else new_summary(n, op_id, partition, now)
     if isinstance(n, (Start, End)):
         hosts = list(dict.fromkeys(n.hosts))
         if not hosts:
@@ -253,7 +351,7 @@ def _unlisted(
     summary: Summary | None,
     listed: Listed | None,
     offset: int,
-    raw: Callable[[], Marker] | None,
+    raw: Callable[[], RawKept] | None,
 ) -> None:
     """R3: a start or end after the list that names hosts the list has not is applied (an
     end still ends the operation) and, so those hosts are not dropped in silence, its record
@@ -269,7 +367,8 @@ def _unlisted(
         f"{n.kind} names {len(extra)} host(s) not in the list of {step.op_id} "
         f"({summary['hosts_total']} hosts): {shown}{more}; applied to the listed hosts only"
     )
-    entry = {"o": offset, **(raw() if raw else hold_entry(None, []))}
+    kept = raw() if raw else hold_entry(None, [])
+    entry: DeadEntry = {"o": offset, "v": kept["v"], "h": kept["h"]}
     step.dead.append(Dead(entry, UNLISTED_HOSTS, detail))
 
 
@@ -285,7 +384,7 @@ def _list(
     now: float,
     limits: Limits,
     listed: Listed | None,
-    held: Iterable[tuple[str, Marker]],
+    held: Iterable[tuple[str, HeldEntry]],
 ) -> Step:
     """R3: the first list is the truth; R5: held progress resolved against it, in order."""
     step = Step(op_id=s["operation_id"])
@@ -310,7 +409,7 @@ def _list(
 
 
 def _resolve(
-    s: Summary, hosts: set[str], held: Iterable[tuple[str, Marker]], step: Step, limits: Limits
+    s: Summary, hosts: set[str], held: Iterable[tuple[str, HeldEntry]], step: Step, limits: Limits
 ) -> None:
     counted: set[str] = set()
     for _key, entry in held:
@@ -322,13 +421,12 @@ def _resolve(
             step.dead.append(Dead(entry, TOTAL_MISMATCH, detail))
         elif host not in counted:
             counted.add(host)
-            marker = {k: entry[k] for k in ("o", "f", "c", "at")}
-            _count(s, host, marker, step, limits)
+            _count(s, host, _counted(entry), step, limits)
             _touch(s, entry["at"], s["activity_wall"])
     s["hosts_held"] = 0
 
 
-def _repair_resolved(s: Summary, lost: Iterable[tuple[str, Marker]], step: Step) -> None:
+def _repair_resolved(s: Summary, lost: Iterable[tuple[str, HeldEntry]], step: Step) -> None:
     """Redelivery of the record whose list resolved held progress, after a crash cut the
     resolved hosts' markers: ``lost`` are the held entries of the hosts the last summary
     counted without a marker; their markers are written again (the held records themselves
@@ -338,7 +436,7 @@ def _repair_resolved(s: Summary, lost: Iterable[tuple[str, Marker]], step: Step)
         host = entry["host"]
         if host not in done and entry["total"] == s["hosts_total"]:
             done.add(host)
-            step.markers.append((host, {k: entry[k] for k in ("o", "f", "c", "at")}))
+            step.markers.append((host, _counted(entry)))
 
 
 def _hold(
@@ -348,7 +446,7 @@ def _hold(
     entry: Marker | None,
     now: float,
     limits: Limits,
-    raw: Callable[[], Marker] | None,
+    raw: Callable[[], RawKept] | None,
 ) -> Step:
     """R5: progress before any host list: kept apart, not counted; a redelivery of the very
     record is recognised by its offset (and repaired when a crash lost its held entry)."""
@@ -356,15 +454,17 @@ def _hold(
     step = Step(op_id=s["operation_id"])
     if entry is not None:
         return step
-    held = {
+    held: HeldEntry = {
         "o": offset,
         "host": n.host,
         "total": n.total,
         "f": list(n.images_failed),
         "c": list(n.images_cached),
         "at": n.timestamp,
-        **(raw() if raw else {}),
     }
+    if raw:
+        kept = raw()
+        held["v"], held["h"] = kept["v"], kept["h"]
     _check_size(key, held, limits)
     step.markers.append((key, held))
     if key in s.get("last_hosts", ()):
@@ -402,13 +502,18 @@ def _marker(n: Progress, offset: int) -> Marker:
     }
 
 
+def _counted(entry: HeldEntry) -> Marker:
+    """The marker of a host counted from its held entry."""
+    return {"o": entry["o"], "f": entry["f"], "c": entry["c"], "at": entry["at"]}
+
+
 def _check_size(key: str, marker: Marker, limits: Limits) -> None:
     size = json_len(key) + json_len(marker)
     if size > limits.chunk_bytes:
         raise RecordTooLarge(f"state of {key[:80]!r} is {size} bytes > {limits.chunk_bytes}")
 
 
-def hold_entry(value: bytes | None, headers: list[tuple[str, str]]) -> Marker:
+def hold_entry(value: bytes | None, headers: list[tuple[str, str]]) -> RawKept:
     """What a held progress keeps of its record to dead-letter it later: value and headers
     (as text: a record that parsed is UTF-8 JSON; undecodable header values are dropped)."""
     return {"v": (value or b"").decode(), "h": headers}
@@ -424,7 +529,7 @@ def _duplicate(n: Progress, offset: int, s: Summary, marker: Marker | None) -> S
     return step
 
 
-def host_failure(host: str, marker: Marker, reason: str = "image_failed") -> dict[str, Any]:
+def host_failure(host: str, marker: Marker, reason: str = "image_failed") -> HostFailure:
     return {
         "host": host,
         "images_failed": marker["f"],
@@ -513,7 +618,7 @@ def _complete(s: Summary, missing: list[str], step: Step, limits: Limits, now: f
     step.effects.append(Effect("completed"))
 
 
-def _no_report(host: str, at: str) -> dict[str, Any]:
+def _no_report(host: str, at: str) -> HostFailure:
     return {"host": host, "images_failed": [], "images_cached": [], "reason": "no_report", "at": at}
 
 
@@ -533,7 +638,7 @@ def tick(
     """Timer rules: complete after the grace period following ``.end``, or report a stall."""
     if summary["state"] == "completed" or summary.get("quarantined"):
         return None
-    s = dict(summary)
+    s = summary.copy()
     step = Step(op_id=s["operation_id"])
     if s["end_wall"] is not None and now - s["end_wall"] >= limits.grace_period_s:
         missing = missing_hosts(expected(), is_counted)
@@ -555,14 +660,17 @@ def tick(
 def quarantine(summary: Summary, error: str) -> Step:
     """An operation whose timer rules raised: never ticked again (no crash loop), kept for
     the record; its inputs are still applied one by one (each failure dead-lettered)."""
-    s = {**summary, "quarantined": error[:1000], "version": summary["version"] + 1}
+    s = summary.copy()
+    s["quarantined"] = error[:1000]
+    s["version"] += 1
     return Step(op_id=s["operation_id"], summary=s, reject=("tick_error", error))
 
 
 def _stall_due(s: Summary, now: float, limits: Limits) -> bool:
     if now - s["activity_wall"] < limits.stall_after_s:
         return False
-    return s["state"] != "stalled" or bool(now - s["stall_wall"] >= limits.stall_after_s)
+    stalled_at = s["stall_wall"] or 0.0  # set whenever the state is stalled
+    return s["state"] != "stalled" or now - stalled_at >= limits.stall_after_s
 
 
 def missing_hosts(expected: Iterable[str] | None, is_counted: Callable[[str], bool]) -> list[str]:

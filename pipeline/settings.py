@@ -5,7 +5,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from precache.config import ConnectTimeout, KafkaSettings
+from precache.config import ConnectTimeout, KafkaSettings, TopicCreation
 from precache.pipeline.inventory import Expiry, Policy
 
 KAFKA_DEFAULT_MAX_MESSAGE = 1_048_588  # a topic's max.message.bytes unless configured
@@ -22,7 +22,7 @@ class RegionExpiry(BaseModel):
     manager_interval_s: float = Field(ge=-1, description="manager_interval; -1: never removed")
 
 
-class WorkerSettings(KafkaSettings, ConnectTimeout):
+class WorkerSettings(KafkaSettings, TopicCreation, ConnectTimeout):
     """``PRECACHE_*`` settings of ``precache worker``; field names are the env var names."""
 
     app_id: str = Field("precache-pipeline", description="faust app id = consumer group")
@@ -49,7 +49,6 @@ class WorkerSettings(KafkaSettings, ConnectTimeout):
         86_400.0, gt=0, description="a completed operation's state is deleted this long after"
     )
     standby_replicas: int = Field(0, ge=0, description="faust table_standby_replicas")
-    replication_factor: int = Field(1, ge=1, description="replication of created topics")
     commit_interval_s: float = Field(2.0, gt=0, description="offset commit interval")
     session_timeout_s: float = Field(
         30.0, gt=0, description="a dead worker's partitions move after"

@@ -14,17 +14,19 @@ and dropped when the operation completes: O(hosts) once per operation and worker
 notification.
 """
 
+import asyncio
 import contextlib
 import heapq
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
+import faust
 from faust.streams import _current_event
 
 from precache.pipeline.engine import CHUNK_BYTES, is_open
-from precache.pipeline.operation import HELD, Marker, Summary, json_len
+from precache.pipeline.operation import HELD, HeldEntry, Marker, Summary, as_held, json_len
 
 
 @contextlib.contextmanager
@@ -44,10 +46,43 @@ def partition_scope(event: Any) -> Iterator[None]:
         _current_event.reset(token)
 
 
+class TrackedTable(faust.Table[Any, Any]):
+    """A table whose changelog sends can be awaited: faust only logs a failed one.
+
+    faust routes every write and delete through ``send_changelog`` (``Table.on_key_set``,
+    ``on_key_del``); the transport fence checks it still does, or a batch would be acked
+    before its state was confirmed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: list[asyncio.Future[Any]] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self.pending.append(fut)
+        return fut
+
+    def take_pending(self) -> list[asyncio.Future[Any]]:
+        pending, self.pending = self.pending, []
+        return pending
+
+
+def no_writes() -> list[asyncio.Future[Any]]:
+    """A table without a changelog (a dict) has nothing to wait for."""
+    return []
+
+
 class TableStore:
-    def __init__(self, table: Any, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self,
+        table: MutableMapping[str, Any],
+        chunk_bytes: int = CHUNK_BYTES,
+        pending: Callable[[], list[asyncio.Future[Any]]] = no_writes,
+    ) -> None:
         self.table = table
         self.chunk_bytes = chunk_bytes
+        self.take_pending = pending  # the changelog writes sent since the last call
         self._listed: dict[str, frozenset[str]] = {}  # op id -> its host list, as a set
         self._open: dict[int, set[str]] = {}  # partition -> open op ids (rebuilt on rebalance)
         self._done: dict[int, list[tuple[float, str]]] = {}  # partition -> heap of completions
@@ -96,10 +131,10 @@ class TableStore:
                 hosts.update(self.table.get(f"m|{op_id}|{chunk}") or {})
         return hosts
 
-    def held(self, op_id: str) -> list[tuple[str, Marker]]:
+    def held(self, op_id: str) -> list[tuple[str, HeldEntry]]:
         """Held progress in arrival order (called only while the operation has no list, when
         its markers are held entries alone)."""
-        return [(k, m) for k, m in self._markers(op_id).items() if k.startswith(HELD)]
+        return [(k, as_held(m)) for k, m in self._markers(op_id).items() if k.startswith(HELD)]
 
     def is_listed(self, op_id: str, host: str) -> bool:
         listed = self._listed.get(op_id)

@@ -14,14 +14,18 @@ setting.
 import asyncio
 from typing import Any
 
+import aiohttp
 import structlog
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from precache.pipeline import health
 from precache.pipeline.context import Pipeline
 from precache.pipeline.events import operation_data
+from precache.pipeline.operation import Summary
 
 log = structlog.get_logger(__name__)
+
+PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)  # another worker that does not answer is skipped
 
 
 class OwnRoutesOnly(AiohttpWeb):
@@ -64,7 +68,7 @@ def attach(p: Pipeline) -> None:
 
     async def stats(view: Any, request: Any) -> Any:
         s = p.stats
-        skipped = getattr(p.app.consumer, "skipped", 0)  # dropped by the consumer, unseen
+        skipped = p.skips.dropped  # dropped by the consumer, unseen
         return view.json(
             {
                 "applied": s.applied,
@@ -109,7 +113,7 @@ def owned_partitions(p: Pipeline) -> set[int]:
     return {tp.partition for tp in p.app.consumer.assignment() if tp.topic == raw}
 
 
-def owned_summary(p: Pipeline, op_id: str) -> dict[str, Any] | None:
+def owned_summary(p: Pipeline, op_id: str) -> Summary | None:
     summary = p.store.get_summary(op_id)
     if summary is None or summary["partition"] not in owned_partitions(p):
         return None  # unknown here, or left over from a partition since handed to another worker
@@ -136,7 +140,7 @@ async def fan_out(p: Pipeline, path: str) -> list[dict[str, Any]]:
 
     async def one(url: str) -> dict[str, Any] | None:
         try:
-            async with p.app.http_client.get(url + path, timeout=5) as response:
+            async with p.app.http_client.get(url + path, timeout=PEER_TIMEOUT) as response:
                 if response.status != 200:
                     return None
                 body: dict[str, Any] = await response.json()

@@ -7,15 +7,17 @@
      +-- StackError             the local brokers could not be installed, started or reached
      |    +-- StackTimeout      a broker did not answer within its time limit
      +-- StartupError           a service cannot start; says what is wrong and how to fix it
-          +-- BrokerUnreachable Kafka or RabbitMQ did not answer within the connect timeout
-          +-- BrokerRefused     the broker answered but refused us (login, vhost)
+          +-- BrokerUnreachable Kafka or RabbitMQ did not answer (or failed while we asked)
+          +-- BrokerRefused     the broker answered but refused us (login, vhost, TLS, ACLs)
           +-- PortInUse         the HTTP port is taken by another process
           +-- DataDirLocked     another worker holds the data dir
-          +-- TopicMismatch     an existing topic is set up in a way the worker cannot use
+          +-- TopicMismatch     a topic is set up wrongly, or Kafka refused to create it
           +-- WorkerUnreachable a worker's HTTP view did not answer (precache images)
      +-- DeliveryError          the broker took the connection but not the messages
      +-- ServiceFailed          a running service stopped on an unexpected error (exit 1)
 
+The three broker errors are the one vocabulary of the bridge, the worker and the operator
+tools (watch, cache): each says which broker, which address or topic, and which setting to fix.
 Every command turns these into one line on stderr and its ``exit_status`` (3 unless the class
 says otherwise), never a traceback.
 """
@@ -60,7 +62,8 @@ class DataDirLocked(StartupError):
 
 
 class TopicMismatch(StartupError):
-    """An existing topic has the wrong partition count, cleanup policy or size limit."""
+    """A topic has the wrong partition count, cleanup policy or size limit, or Kafka refused
+    to create it (an illegal name, a policy) or to take our records at all."""
 
 
 class WorkerUnreachable(StartupError):

@@ -4,9 +4,12 @@ Components log through ``structlog.get_logger(__name__)`` with key/value fields;
 URL with its password (use :func:`mask_url`).
 """
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -95,3 +98,44 @@ def limit_library_logs(interval_s: float = 10.0) -> None:
     repeat = RepeatFilter(("aiokafka", "kombu", "amqp"), interval_s)
     for handler in logging.getLogger().handlers:
         handler.addFilter(repeat)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Silence ``name`` (e.g. aiokafka, which logs every failed connection attempt) while a
+    caller that reports the outcome in one line of its own retries."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+class RateLimitedLog:
+    """At most one warning per key and ``interval_s``; the next one let through says how many
+    were held back (``repeated``). A retry loop without it turned a 37 s Kafka outage into
+    ~430,000 lines; a stream of bad records would do the same to the worker's log.
+
+    The key is the event unless given: the worker keys dead letters by reason, say.
+    """
+
+    def __init__(self, logger: Any, interval_s: float = 10.0) -> None:
+        self._log = logger
+        self._interval = interval_s
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, event: str, *, key: str | None = None, **fields: Any) -> None:
+        key = event if key is None else key
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            fields["repeated"] = held
+        self._log.warning(event, **fields)

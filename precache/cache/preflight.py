@@ -12,9 +12,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from precache.cache.errors import PipelineMissing
+from precache.errors import BrokerUnreachable
 from precache.kafka_connection import client_options
 from precache.kafka_refusal import raise_if_refused
-from precache.watch.errors import KafkaUnreachable
 from precache.watch.settings import WatchSettings
 
 
@@ -32,7 +32,7 @@ async def check_pipeline(settings: WatchSettings, worker_group: str) -> list[str
     except (KafkaError, OSError, TimeoutError) as exc:
         await admin.close()
         await raise_if_refused(settings, settings.connect_timeout_s, exc)
-        raise KafkaUnreachable(
+        raise BrokerUnreachable(
             f"cannot reach Kafka at {settings.kafka_bootstrap} "
             f"(--kafka / PRECACHE_KAFKA_BOOTSTRAP): {str(exc) or type(exc).__name__}"
         ) from exc

@@ -3,10 +3,12 @@
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import typer
+from typer import _click  # typer vendors click; its UsageError is the one raised
+from typer.core import TyperCommand
 
 from precache.errors import PrecacheError
 
@@ -48,6 +50,23 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper
+
+
+class OneLineUsageErrors(TyperCommand):
+    """Bad arguments exit 3 with one line (click's default is 2, our "not completed")."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: _click.Context | None = None,
+        **extra: Any,
+    ) -> _click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _click.exceptions.UsageError as exc:
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            raise typer.Exit(EXIT_ERROR) from exc
 
 
 def warn_password_on_command_line(argv: Sequence[str] | None = None) -> None:

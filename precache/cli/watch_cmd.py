@@ -5,14 +5,11 @@ completed within --timeout, 3 bad arguments or Kafka unreachable (one line on st
 """
 
 import logging
-from typing import Any
 
 import typer
-from typer import _click  # typer vendors click; its UsageError is the one raised
-from typer.core import TyperCommand
 
 from precache import logs
-from precache.cli.errors import EXIT_ERROR, one_line_errors
+from precache.cli.errors import one_line_errors
 from precache.watch import WatchOptions
 from precache.watch.follow import Filters
 from precache.watch.kafka_source import open_kafka_source
@@ -21,23 +18,6 @@ from precache.watch.runner import follow
 from precache.watch.settings import WatchSettings, load_watch_settings
 
 SOURCE_KEY = "open_source"  # ctx.obj key through which tests feed events instead of Kafka
-
-
-class OneLineUsageErrors(TyperCommand):
-    """Bad arguments exit 3 with one line (click's default is 2, our "not completed")."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: _click.Context | None = None,
-        **extra: Any,
-    ) -> _click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except _click.exceptions.UsageError as exc:
-            typer.echo(f"error: {exc.format_message()}", err=True)
-            raise typer.Exit(EXIT_ERROR) from exc
 
 
 @one_line_errors

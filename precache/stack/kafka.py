@@ -2,12 +2,9 @@
 
 import asyncio
 import base64
-import contextlib
-import logging
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +12,7 @@ from aiokafka import AIOKafkaClient
 
 from precache.errors import StackError
 from precache.kafka_connection import KafkaConnection, client_options
+from precache.logs import quiet_logger
 from precache.stack import clients
 from precache.stack.install import ensure_java, ensure_kafka_jars
 from precache.stack.process import read_pid, spawn
@@ -165,20 +163,8 @@ def answers(settings: StackSettings) -> bool:
     return asyncio.run(_metadata_ok(clients.kafka_connection(settings)))
 
 
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """A probe expects refusals while the broker starts; they are not worth a log line."""
-    logger = logging.getLogger(logger_name)
-    previous = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
 async def _metadata_ok(connection: KafkaConnection) -> bool:
-    with _quiet("aiokafka"):
+    with quiet_logger("aiokafka"):  # refusals while the broker starts are expected
         return await _fetch_metadata(connection)
 
 

@@ -15,9 +15,9 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from precache.errors import BrokerUnreachable
 from precache.kafka_connection import client_options
 from precache.kafka_refusal import raise_if_refused
-from precache.watch.errors import KafkaUnreachable, WatchError
 from precache.watch.events import Event, read
 from precache.watch.settings import WatchSettings
 
@@ -42,7 +42,9 @@ async def open_kafka_source(settings: WatchSettings) -> AsyncIterator["KafkaEven
         await source.assign_existing()
         yield source
     except KafkaError as exc:  # while reading: one line and exit 3, like a failed connect
-        raise WatchError(f"reading Kafka at {settings.kafka_bootstrap} failed: {exc!r}") from exc
+        raise BrokerUnreachable(
+            f"reading Kafka at {settings.kafka_bootstrap} failed: {exc!r}"
+        ) from exc
     finally:
         await consumer.stop()
 
@@ -53,7 +55,7 @@ async def _connect(consumer: AIOKafkaConsumer, settings: WatchSettings) -> None:
     except (KafkaError, OSError, TimeoutError) as exc:
         reason = str(exc) or type(exc).__name__
         await raise_if_refused(settings, settings.connect_timeout_s, exc)
-        raise KafkaUnreachable(
+        raise BrokerUnreachable(
             f"cannot reach Kafka at {settings.kafka_bootstrap} "
             f"(--kafka / PRECACHE_KAFKA_BOOTSTRAP): {reason}"
         ) from exc

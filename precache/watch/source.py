@@ -25,4 +25,4 @@ class EventSource(Protocol):
 
 class SourceFactory(Protocol):
     def __call__(self, settings: WatchSettings) -> AbstractAsyncContextManager[EventSource]:
-        """Connects (or raises KafkaUnreachable) on enter, closes on exit."""
+        """Connects (or raises BrokerUnreachable) on enter, closes on exit."""

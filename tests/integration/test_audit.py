@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.contract.kafka_binding import HEADERS
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.kafka import produce
 from tests.support.watch_events import completed_for
 

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from bench.synthetic import oslo_record
 from precache.bridge.settings import BridgeSettings
 from precache.contract import ImageCacheEvent
 from precache.pipeline.notifications import nova_time
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import oslo_record
 from precache.simulate import SimulateSettings, SimulationPlan, nova_events
 from precache.simulate.conductor import simulate_operation
 from tests.support.amqp import delete_queue

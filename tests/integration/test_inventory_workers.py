@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.inventory import Rows, image_rows, wait_for
 from tests.support.kafka import produce
 from tests.support.worker import WorkerProcess

@@ -12,9 +12,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline.agents import FATAL_EXIT
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 from tests.support.kafka import completed_ids, of_type, produce, read_raw, read_until
 from tests.support.schemas import validate
 from tests.support.worker import WorkerProcess

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
+from bench.synthetic import SyntheticOperation, hostnames, interleave, other_records
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames, interleave, other_records
 from tests.support.kafka import completed_ids, of_type, produce, read_until
 from tests.support.schemas import validate
 from tests.support.worker import WorkerProcess

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.kafka import completed_ids, of_type, produce, read_until
 from tests.support.worker import WorkerProcess
 

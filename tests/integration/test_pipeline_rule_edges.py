@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 from tests.support.kafka import completed_ids, of_type, produce, read_raw, read_until
 from tests.support.worker import WorkerProcess
 

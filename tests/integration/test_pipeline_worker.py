@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from bench.synthetic import Record, SyntheticOperation, hostnames, oslo_record
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames, oslo_record
 from tests.support.kafka import completed_ids, of_type, produce, read_raw, read_until
 from tests.support.nova_samples import conductor_messages
 from tests.support.schemas import validate

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.kafka import produce
 from tests.support.worker import PRECACHE, WorkerProcess, free_port, settings_env
 
@@ -172,6 +172,18 @@ async def test_topic_set_up_wrongly_is_one_line_with_the_fix(
     line = refusal(run_worker(settings))
     for text in expected(settings):
         assert text in line
+
+
+async def test_a_topic_kafka_cannot_create_is_one_line_naming_topic_and_setting(
+    worker_settings: Settings,
+) -> None:
+    """aiokafka's ``create_topics`` answers per topic instead of raising: a refused creation
+    was reported as created, and the worker ran on without its completed topic."""
+    name = "precache.completed." + "x" * 236  # 255 characters; Kafka allows 249
+    settings = await worker_settings(create_topics=False, completed_topic=name)
+    line = refusal(run_worker(settings))
+    assert f"cannot create Kafka topic {name}" in line
+    assert "PRECACHE_COMPLETED_TOPIC" in line
 
 
 def http_get(url: str) -> tuple[int, bytes]:

@@ -4,8 +4,8 @@ from typing import Any
 
 import orjson
 
+from bench.synthetic import SyntheticOperation, oslo_record
 from precache.audit.records import AuditRecord
-from precache.pipeline.synthetic import SyntheticOperation, oslo_record
 
 
 class Log:

@@ -1,7 +1,7 @@
 """Raw pipeline records (the synthetic operation's) parsed the way the worker parses them."""
 
+from bench.synthetic import Record
 from precache.pipeline.notifications import Notification, header_map, parse
-from precache.pipeline.synthetic import Record
 
 
 def notification(record: Record) -> Notification:

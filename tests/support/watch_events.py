@@ -14,10 +14,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.synthetic import SyntheticOperation
 from precache.contract import EventType, HostFailedData, OperationData, canonical_time
 from precache.contract.events import MODELS
 from precache.contract.kafka_binding import HEADERS
-from precache.pipeline.synthetic import SyntheticOperation
 from precache.watch.events import Event, read
 
 REGION = "RegionOne"

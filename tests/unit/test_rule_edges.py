@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from precache.pipeline import engine
-from precache.pipeline.engine import DictStore
 from precache.pipeline.notifications import Aggregate, End, Notification, Progress, Start
-from precache.pipeline.operation import UNLISTED_HOSTS, Limits, Step, duration_s
+from precache.pipeline.operation import UNLISTED_HOSTS, Limits, RawKept, Step, Summary, duration_s
+from tests.support.dict_store import DictStore
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=600, clock_skew_s=300)
 NOW = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
@@ -55,15 +55,15 @@ class Run:
         self.offset = 0
 
     def __call__(self, n: Notification) -> Step:
-        raw = {"v": f"record {self.offset}", "h": [("region", "r")]}
+        raw: RawKept = {"v": f"record {self.offset}", "h": [("region", "r")]}
         step = engine.process(
-            n, self.offset, 0, NOW.timestamp(), self.store, LIMITS, lambda: dict(raw)
+            n, self.offset, 0, NOW.timestamp(), self.store, LIMITS, lambda: raw.copy()
         )
         engine.commit(step, self.store)
         self.offset += 1
         return step
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         summary = self.store.get_summary(OP)
         assert summary is not None
         return summary

@@ -63,9 +63,9 @@ def _one_line_exit_3(result: subprocess.CompletedProcess[str], *says: str) -> st
 @pytest.mark.parametrize(
     ("topic", "partitions", "configs", "says"),
     [
-        ("dlq_topic", 1, {"cleanup.policy": "compact"}, "is compacted"),
-        ("raw_topic", 4, {"cleanup.policy": "compact"}, "is compacted"),
-        ("raw_topic", 3, {}, "has 3 partitions, raw_partitions is 4"),
+        ("dlq_topic", 1, {"cleanup.policy": "compact"}, "must not be compacted"),
+        ("raw_topic", 4, {"cleanup.policy": "compact"}, "must not be compacted"),
+        ("raw_topic", 3, {}, "has 3 partitions, PRECACHE_RAW_PARTITIONS is 4"),
         ("raw_topic", 4, {"max.message.bytes": "1048576"}, "max.message.bytes=1048576"),
     ],
 )
@@ -81,6 +81,17 @@ async def test_our_topic_with_the_wrong_config_is_refused_at_start(
     name = getattr(made, topic)
     await create_topic(kafka_bootstrap, name, partitions, configs)
     _one_line_exit_3(_run(made), name, says)
+
+
+def test_a_topic_kafka_cannot_create_is_fatal_naming_topic_and_setting(
+    settings: Callable[..., BridgeSettings],
+) -> None:
+    """The same per-topic check as the worker's (precache.kafka_topics): Kafka allows 249
+    characters in a topic name."""
+    name = "nova.notifications.dlq." + "x" * 232  # 255 characters
+    _one_line_exit_3(
+        _run(settings(dlq_topic=name)), f"cannot create Kafka topic {name}", "(PRECACHE_DLQ_TOPIC)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from precache.stack import StackSettings, start_broker, stop_broker
 from tests.support.amqp import publish, wait_for_consumer
 from tests.support.bridge import start_bridge_process

@@ -4,9 +4,9 @@ from typing import Any
 
 import orjson
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.audit.reconcile import reconcile
 from precache.audit.records import AuditRecord, RunRecords
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.audit_records import Log, op_id
 from tests.support.watch_events import completed_for
 

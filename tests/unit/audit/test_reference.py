@@ -3,8 +3,8 @@
 import orjson
 import pytest
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.audit.reference import compute
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.audit_records import Log, op_id, with_data
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from precache.bridge.backoff import Backoff, RateLimitedLog, RepeatFilter
+from precache.bridge.backoff import Backoff, RepeatFilter
+from precache.logs import RateLimitedLog
 
 
 def test_backoff_doubles_to_its_cap_and_starts_over_on_reset() -> None:
@@ -36,7 +37,7 @@ def test_a_repeated_failure_is_one_line_per_interval_with_a_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr("precache.bridge.backoff.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("precache.logs.time.monotonic", lambda: now[0])
     log = _Log()
     limited = RateLimitedLog(log, interval_s=10)
     for _ in range(1000):
@@ -55,7 +56,7 @@ def test_library_warnings_are_let_through_once_per_template(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [0.0]
-    monkeypatch.setattr("precache.bridge.backoff.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("precache.logs.time.monotonic", lambda: now[0])
     repeat = RepeatFilter(("aiokafka",), interval_s=10)
 
     def record(name: str, msg: str, level: int = logging.WARNING) -> logging.LogRecord:

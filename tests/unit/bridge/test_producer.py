@@ -3,26 +3,35 @@
 import pytest
 from aiokafka import errors
 
-from precache.bridge.exceptions import KafkaSetupError
 from precache.bridge.kafka_errors import InvalidRecordError, Kind, classify, describe
 from precache.bridge.settings import BridgeSettings
-from precache.bridge.topics import check_topic
+from precache.bridge.topics import topic_rules
+from precache.kafka_topics import TopicRule, TopicState, problems
 
-SETTINGS = BridgeSettings(raw_partitions=4)
+SETTINGS = BridgeSettings(raw_partitions=4, legacy=True)
 GOOD = {"cleanup.policy": "delete", "max.message.bytes": str(SETTINGS.max_record_bytes)}
+KAFKA = "kafka.example:9092"
 
 
-def test_a_topic_as_the_bridge_creates_it_passes() -> None:
-    check_topic(SETTINGS, SETTINGS.raw_topic, 4, GOOD)
-    check_topic(SETTINGS, SETTINGS.dlq_topic, 1, GOOD)
+def rule(name: str) -> TopicRule:
+    return {r.name: r for r in topic_rules(SETTINGS)}[name]
+
+
+def test_topics_as_the_bridge_creates_them_pass() -> None:
+    for made in topic_rules(SETTINGS):
+        assert made.create is not None
+        partitions = made.partitions or made.create_partitions or 1
+        configs = {"cleanup.policy": "delete", **made.create}
+        assert problems(made, TopicState(partitions, configs), KAFKA) == [], made.name
 
 
 @pytest.mark.parametrize(
     ("topic", "partitions", "config", "says"),
     [
-        (SETTINGS.raw_topic, 3, GOOD, "has 3 partitions, raw_partitions is 4"),
-        (SETTINGS.raw_topic, 4, {**GOOD, "cleanup.policy": "compact"}, "is compacted"),
-        (SETTINGS.dlq_topic, 1, {**GOOD, "cleanup.policy": "compact,delete"}, "is compacted"),
+        (SETTINGS.raw_topic, 3, GOOD, "has 3 partitions, PRECACHE_RAW_PARTITIONS is 4"),
+        (SETTINGS.legacy_topic, 5, GOOD, "has 5 partitions, PRECACHE_RAW_PARTITIONS is 4"),
+        (SETTINGS.raw_topic, 4, {**GOOD, "cleanup.policy": "compact"}, "must not be compacted"),
+        (SETTINGS.dlq_topic, 1, {**GOOD, "cleanup.policy": "compact,delete"}, "must not be"),
         (SETTINGS.raw_topic, 4, {**GOOD, "max.message.bytes": "1048588"}, "max.message.bytes"),
         (SETTINGS.dlq_topic, 1, {**GOOD, "max.message.bytes": "1048588"}, "max.message.bytes"),
     ],
@@ -30,11 +39,14 @@ def test_a_topic_as_the_bridge_creates_it_passes() -> None:
 def test_a_wrong_topic_is_one_line_naming_it(
     topic: str, partitions: int, config: dict[str, str], says: str
 ) -> None:
-    with pytest.raises(KafkaSetupError) as raised:
-        check_topic(SETTINGS, topic, partitions, config)
-    assert says in str(raised.value)
-    assert topic in str(raised.value)
-    assert "\n" not in str(raised.value)
+    (found,) = problems(rule(topic), TopicState(partitions, config), KAFKA)
+    assert says in found
+    assert topic in found
+    assert "\n" not in found
+
+
+def test_the_dlq_may_have_any_partition_count() -> None:
+    assert problems(rule(SETTINGS.dlq_topic), TopicState(3, GOOD), KAFKA) == []
 
 
 def test_errors_are_refused_fatal_or_a_broken_producer() -> None:

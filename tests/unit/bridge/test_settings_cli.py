@@ -45,15 +45,7 @@ def test_nova_queue_mode_uses_oslo_queue_names() -> None:
     assert settings.legacy_queue_name == "notifications.info"
 
 
-# the pipeline's topics: in the shared settings, neither read nor written by the bridge
-NOT_THE_BRIDGES = {
-    "pipeline_dlq_topic",
-    "status_topic",
-    "completed_topic",
-    "host_failed_topic",
-    "stalled_topic",
-}
-SETTINGS = sorted(set(BridgeSettings.model_fields) - NOT_THE_BRIDGES)
+SETTINGS = sorted(BridgeSettings.model_fields)
 # secrets are never options (they would show in the process list): env, _FILE or the TOML file
 SECRETS = {"amqp_password", "kafka_sasl_password", "kafka_ssl_key_password"}
 OPTIONS = sorted(set(SETTINGS) - SECRETS)

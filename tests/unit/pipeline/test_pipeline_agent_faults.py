@@ -9,18 +9,21 @@ applied or dead-lettered, exactly once.
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from faust.types import AppT, TopicT
 
+from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline import agents, engine, events, operation
 from precache.pipeline.agents import FATAL_EXIT, guarded
-from precache.pipeline.context import Pipeline, Stats
+from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
+from precache.pipeline.kafka_transport import SkipState
 from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.stats import Stats
 from precache.pipeline.store import TableStore
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
 
 SETTINGS = WorkerSettings(raw_topic="raw", ticks_topic="ticks")
 LIMITS = Limits(grace_period_s=0.0)
@@ -143,19 +146,20 @@ def pipeline(table: Changelog, sent: list[tuple[str, Any]], faults: Faults) -> P
     async def nothing(*_: Any) -> Any:
         return {}
 
-    def topic(name: str) -> Topic:
-        return Topic(name, sent, faults)
+    def topic(name: str) -> TopicT:
+        return cast(TopicT, Topic(name, sent, faults))  # only send() is used
 
     return Pipeline(
         settings=SETTINGS,
-        app=None,
-        inputs=None,
-        ticks=None,
+        app=cast(AppT, None),  # the batch logic under test never reaches the app
+        inputs=topic("raw"),
+        ticks=topic("ticks"),
         outputs={k: topic(k) for k in ("status", "completed", "host_failed", "stalled")},
         dlq=topic("dlq"),
-        store=TableStore(table),
+        store=TableStore(table, pending=table.take_pending),
         limits=LIMITS,
         gaps=GapGuard(nothing, nothing),
+        skips=SkipState("raw"),
         stats=Stats(),
     )
 

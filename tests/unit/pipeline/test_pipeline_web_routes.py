@@ -5,6 +5,7 @@ pipeline.web relies on faust's ``web_*_enabled`` settings and on the blueprint l
 """
 
 from pathlib import Path
+from typing import Any
 
 from precache.pipeline.app import build
 from precache.pipeline.settings import WorkerSettings
@@ -12,7 +13,7 @@ from precache.pipeline.settings import WorkerSettings
 
 def test_only_our_routes_are_registered(tmp_path: Path) -> None:
     pipeline = build(WorkerSettings(data_dir=tmp_path))
-    web = pipeline.app.web
+    web: Any = pipeline.app.web  # faust's aiohttp driver
     web.init_server()  # applies faust's blueprints and our pages to the aiohttp router
     routes = {resource.canonical for resource in web.web_app.router.resources()}
     assert routes == {

@@ -2,10 +2,10 @@
 
 import orjson
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.pipeline import engine, events
 from precache.pipeline.operation import Limits, json_len
 from precache.pipeline.store import TableStore
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
 from tests.support.notifications import notification
 from tests.support.schemas import validate
 

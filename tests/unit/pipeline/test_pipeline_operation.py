@@ -7,10 +7,18 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline import engine
-from precache.pipeline.engine import DictStore
-from precache.pipeline.operation import HELD, Limits, Step, capped_insert, natural_key, outcome
-from precache.pipeline.synthetic import Record, SyntheticOperation, hostnames
+from precache.pipeline.operation import (
+    HELD,
+    Limits,
+    Step,
+    Summary,
+    capped_insert,
+    natural_key,
+    outcome,
+)
+from tests.support.dict_store import DictStore
 from tests.support.notifications import notification
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60, failed_hosts_cap=1000)
@@ -36,7 +44,7 @@ def operation(n_hosts: int, n_failed: int, seed: int = 0, **kw: Any) -> Syntheti
     return SyntheticOperation(hosts=hosts, images=[IMAGE, "img-2"], failed=failed, **kw)
 
 
-def only_summary(store: DictStore) -> dict[str, Any]:
+def only_summary(store: DictStore) -> Summary:
     (summary,) = store.summary.values()
     return summary
 
@@ -122,7 +130,7 @@ class RecordingStore(DictStore):
         self.aliases = dict(base.aliases)
         self.writes: list[Callable[[DictStore], None]] = []
 
-    def put_summary(self, op_id: str, summary: dict[str, Any]) -> None:
+    def put_summary(self, op_id: str, summary: Summary) -> None:
         super().put_summary(op_id, summary)
         self.writes.append(lambda s: s.put_summary(op_id, summary))
 
@@ -312,7 +320,7 @@ class CountingStore(DictStore):
         super().__init__()
         self.summary_writes = 0
 
-    def put_summary(self, op_id: str, summary: dict[str, Any]) -> None:
+    def put_summary(self, op_id: str, summary: Summary) -> None:
         super().put_summary(op_id, summary)
         self.summary_writes += 1
 

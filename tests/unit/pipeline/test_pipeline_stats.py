@@ -1,6 +1,6 @@
 """The worker's recent batch figures on ``GET /stats`` (``pipeline.context.Stats``)."""
 
-from precache.pipeline.context import RECENT_BATCHES, Stats
+from precache.pipeline.stats import RECENT_BATCHES, Stats
 
 
 def test_batch_latency_gives_quantiles_of_the_recent_batches() -> None:

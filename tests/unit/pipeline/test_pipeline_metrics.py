@@ -2,7 +2,7 @@
 a batch's outbox counts landing in the right series. (The counts of a real run through the
 whole chain: tests/integration/test_worker_metrics.py.)"""
 
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,14 +14,14 @@ from precache.pipeline.metrics import (
     effect_counts,
     nova_seconds,
 )
-from precache.pipeline.operation import Effect, Step
+from precache.pipeline.operation import Effect, HostFailure, Step, Summary
 from tests.support.scrape import Scrape
 
 BOUNDED_LABELS = {"state", "outcome", "reason", "partition", "le"}
 
 
 def parse(metrics: WorkerMetrics, summaries: list[dict[str, str]] | None = None) -> Scrape:
-    text = metrics.render(summaries or [], 0).decode()
+    text = metrics.render(cast(list[Summary], summaries or []), 0).decode()
     families = list(text_string_to_metric_families(text))
     return Scrape({f.name for f in families}, [s for f in families for s in f.samples])
 
@@ -122,8 +122,8 @@ def test_batch_positions_give_the_next_offset_per_partition() -> None:
 
 
 def test_effect_counts_name_each_event_of_a_step() -> None:
-    failed = {"host": "h1", "reason": "image_failed"}
-    missing = {"host": "h2", "reason": "no_report"}
+    failed = cast(HostFailure, {"host": "h1", "reason": "image_failed"})
+    missing = cast(HostFailure, {"host": "h2", "reason": "no_report"})
     step = Step(
         op_id="r/a/q",
         effects=[
@@ -133,12 +133,13 @@ def test_effect_counts_name_each_event_of_a_step() -> None:
             Effect("completed"),
         ],
     )
-    assert effect_counts(step, {"outcome": "partial"}) == [
+    assert effect_counts(step, cast(Summary, {"outcome": "partial"})) == [
         "host_failed:image_failed",
         "host_failed:no_report",
         "completed:partial",
     ]
-    assert effect_counts(Step(op_id="r/a/q", effects=[Effect("stalled")]), {}) == ["stalled"]
+    stalled = Step(op_id="r/a/q", effects=[Effect("stalled")])
+    assert effect_counts(stalled, cast(Summary, {})) == ["stalled"]
 
 
 def test_the_fast_histogram_exposes_what_prometheus_clients_histogram_does() -> None:

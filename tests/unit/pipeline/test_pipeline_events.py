@@ -4,10 +4,10 @@ from typing import Any
 
 import orjson
 
+from bench.synthetic import SyntheticOperation, hostnames
 from precache.pipeline import engine, events
-from precache.pipeline.engine import DictStore
 from precache.pipeline.operation import Effect, Limits, Summary
-from precache.pipeline.synthetic import SyntheticOperation, hostnames
+from tests.support.dict_store import DictStore
 from tests.support.notifications import notification
 from tests.support.schemas import validate
 

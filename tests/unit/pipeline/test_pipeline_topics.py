@@ -1,7 +1,9 @@
 """What the worker requires of existing topics, and the fix it prints (pure; no Kafka)."""
 
+from precache import kafka_topics
+from precache.kafka_topics import TopicRule, TopicState
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.topics import ONE_MIB, TopicRule, problems, topic_rules, topic_specs
+from precache.pipeline.topics import ONE_MIB, topic_rules
 
 SETTINGS = WorkerSettings(raw_partitions=4)
 GOOD = {"cleanup.policy": "delete", "max.message.bytes": str(SETTINGS.max_record_bytes)}
@@ -11,14 +13,22 @@ def rule(name: str) -> TopicRule:
     return {r.name: r for r in topic_rules(SETTINGS, ["app-operations-changelog"])}[name]
 
 
+def problems(
+    made: TopicRule, partitions: int, configs: dict[str, str], settings: WorkerSettings
+) -> list[str]:
+    return kafka_topics.problems(made, TopicState(partitions, configs), settings.kafka_bootstrap)
+
+
 def test_topics_as_the_worker_creates_them_have_no_problem() -> None:
     broker_default = "1048588"  # Kafka's message.max.bytes: what a topic without the config gets
-    for spec in topic_specs(SETTINGS):
+    for spec in topic_rules(SETTINGS):
+        assert spec.create is not None
         configs = {
-            "cleanup.policy": spec.topic_configs.get("cleanup.policy", "delete"),
-            "max.message.bytes": spec.topic_configs.get("max.message.bytes", broker_default),
+            "cleanup.policy": spec.create.get("cleanup.policy", "delete"),
+            "max.message.bytes": spec.create.get("max.message.bytes", broker_default),
         }
-        assert problems(rule(spec.name), spec.num_partitions, configs, SETTINGS) == [], spec.name
+        partitions = spec.partitions or spec.create_partitions or 1
+        assert problems(spec, partitions, configs, SETTINGS) == [], spec.name
     changelog = {"cleanup.policy": "compact", "max.message.bytes": broker_default}
     assert problems(rule("app-operations-changelog"), 4, changelog, SETTINGS) == []
 

@@ -2,14 +2,14 @@
 
 Notifications are built directly (canonical timestamps), so these test the rules alone."""
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from precache.pipeline import engine, events, operation
-from precache.pipeline.engine import DictStore
 from precache.pipeline.notifications import Aggregate, End, Notification, Progress, Start
-from precache.pipeline.operation import HELD, Limits, Step, duration_s
+from precache.pipeline.operation import HELD, HeldEntry, Limits, Step, Summary, duration_s
+from tests.support.dict_store import DictStore
 from tests.support.schemas import validate
 
 LIMITS = Limits(grace_period_s=5, stall_after_s=60)
@@ -77,7 +77,7 @@ class Run:
         self.steps += steps
         return steps
 
-    def summary(self, agg: Aggregate = AGG) -> dict[str, Any]:
+    def summary(self, agg: Aggregate = AGG) -> Summary:
         return self.store.summary[f"r/{agg.uuid}/{REQ}"]
 
     def kinds(self) -> list[str]:
@@ -209,7 +209,9 @@ def test_duration_is_first_to_last_in_time_order_never_negative():
     s = run.summary()
     assert (s["first_at"], s["updated_at"]) == (at(0), at(500))
     assert duration_s(s) == 0.5
-    assert duration_s({**s, "first_at": at(900), "updated_at": at(0)}) == 0.0
+    reversed_times = s.copy()
+    reversed_times["first_at"], reversed_times["updated_at"] = at(900), at(0)
+    assert duration_s(reversed_times) == 0.0
 
 
 def test_progress_before_any_list_is_held_then_resolved_in_order():
@@ -219,7 +221,7 @@ def test_progress_before_any_list_is_held_then_resolved_in_order():
     assert (s["hosts_reported"], s["hosts_held"], s["hosts_total"]) == (0, 4, None)
     assert run.kinds() == ["status"] * 4  # nothing counted, no failure reported yet
     (step,) = run(start(["a", "b", "c"]))
-    assert [(d.entry["host"], d.reason) for d in step.dead] == [
+    assert [(cast(HeldEntry, d.entry)["host"], d.reason) for d in step.dead] == [
         ("zz", "host_not_in_operation"),
         ("b", "total_mismatch"),
     ]
@@ -303,7 +305,7 @@ def test_an_operation_whose_timer_rules_raise_is_quarantined_once_the_others_go_
     run(start(["a", "b"]), end(["a", "b"]), start(["x", "y"], agg=other), end(["x"], agg=other))
     real = operation.tick
 
-    def tick(summary: dict[str, Any], *a: Any) -> Any:
+    def tick(summary: Summary, *a: Any) -> Any:
         if summary["aggregate"]["uuid"] == "agg-1":
             raise ValueError("poison")
         return real(summary, *a)
