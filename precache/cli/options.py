@@ -40,9 +40,8 @@ def settings_command(
         if name not in exclude
     ]
 
-    as_json = {name for name, field in settings.model_fields.items() if _is_json(field)} - set(
-        exclude
-    )
+    fields = settings.model_fields.items()
+    as_json = {name for name, field in fields if _is_json(field) and name not in exclude}
 
     @one_line_errors
     def command(**kwargs: Any) -> None:
@@ -58,9 +57,9 @@ def settings_command(
 
 
 def _is_json(field: FieldInfo) -> bool:
-    """A mapping or list setting: given as JSON, on the command line as in its env var."""
-    origin = getattr(field.annotation, "__origin__", None)
-    return origin in (dict, list)
+    """A mapping setting: given as JSON, on the command line as in its env var (typer takes
+    no dicts; a list is a repeated option)."""
+    return getattr(field.annotation, "__origin__", None) is dict
 
 
 def _json_option(name: str, value: str) -> Any:
