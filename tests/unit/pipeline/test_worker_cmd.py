@@ -51,9 +51,9 @@ def test_image_regions_option_is_json_as_its_env_var(monkeypatch):
     """A mapping setting cannot be a typer option as such: it is given as JSON, then checked
     as the env var is; a bad value names the option, not a path inside it."""
     import precache.cli.worker_cmd as worker_cmd
-    from precache.pipeline.settings import RegionExpiry
+    from precache.pipeline.settings import RegionExpiry, WorkerSettings
 
-    seen = []
+    seen: list[WorkerSettings] = []
     monkeypatch.setattr(worker_cmd, "serve", seen.append)
     regions = '{"RegionTwo": {"min_age_s": 3600, "manager_interval_s": -1}}'
     result = CliRunner().invoke(app, ["worker", "--image-regions", regions])
