@@ -23,6 +23,10 @@ BENCHMARKS = {
     "failover": ("bench.failover", "standby bridge: SIGKILL/SIGSTOP of the active one to takeover"),
     "amqp": ("bench.amqp_transport", "py-amqp's TCP transport against the bridge's chunked one"),
     "startup": ("bench.stack_startup", "precache stack up: cold, warm, already up"),
+    "inventory": (
+        "bench.inventory",
+        "image cache inventory, 100k hosts x 10 images: RSS, recovery, GET",
+    ),
     "outage": (
         "bench.outage",
         "CPU and log lines of the bridge and the worker while Kafka is down",

@@ -47,6 +47,9 @@ def own_topics(app_id: str) -> dict[str, str]:
         "host_failed_topic": f"{app_id}.host-failed",
         "stalled_topic": f"{app_id}.stalled",
         "pipeline_dlq_topic": f"{app_id}.dlq",
+        "inventory_topic": f"{app_id}.inventory",
+        "image_cache_topic": f"{app_id}.image-cache",
+        "rollout_topic": f"{app_id}.rollout",
     }
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 import structlog
 
-from precache.pipeline import metrics, operation
+from precache.pipeline import inventory_feed, metrics, operation
 from precache.pipeline.batching import take_ready
 from precache.pipeline.context import Pipeline
 from precache.pipeline.engine import Batch
@@ -198,7 +198,7 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         dead_letter(p, outbox, message, APPLY_ERROR, repr(exc))
         return
     if notification is None:
-        outbox.count("ignored")
+        other_inputs(p, outbox, message, headers)
         return
 
     def raw() -> operation.RawKept:
@@ -222,6 +222,8 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         outbox.nova_times.append(notification.timestamp)
     state.stage(step)
     outbox.add(prepared)
+    if step.reject is None and p.inventory is not None:
+        outbox.inventory += inventory_feed.from_operation(notification, step.op_id)
     for dead in step.dead:
         dead_held(p, outbox, message, dead)
     outbox.count("late" if step.ignored else "applied")
@@ -229,6 +231,24 @@ def apply_raw(p: Pipeline, state: Batch, message: Any, outbox: Outbox, now: floa
         outbox.count("held")
     if step.note:
         ratelog.warning(step.note, op=step.op_id, offset=message.offset)
+
+
+def other_inputs(p: Pipeline, outbox: Outbox, message: Any, headers: dict[str, str]) -> None:
+    """A record the operation rules do not use: the inventory's, dead-lettered, or ignored."""
+    if p.inventory is None:
+        outbox.count("ignored")
+        return
+    try:
+        inputs = inventory_feed.from_other(message.value, headers)
+    except MalformedNotification as exc:
+        dead_letter(p, outbox, message, exc.reason, str(exc))
+        return
+    except Exception as exc:  # one record's failure
+        dead_letter(p, outbox, message, APPLY_ERROR, repr(exc))
+        return
+    outbox.inventory += inputs
+    if not inputs:
+        outbox.count("ignored")
 
 
 def state_after(state: Batch, step: Step) -> Summary | None:

@@ -22,9 +22,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
 from precache.kafka_connection import client_options, faust_credentials
-from precache.pipeline import agents, dashboard, metrics_view, web
+from precache.pipeline import agents, dashboard, inventory_agent, inventory_web, metrics_view, web
 from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
+from precache.pipeline.inventory_agent import Inventory
+from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.kafka_transport import (
     SkipState,
     TransportOptions,
@@ -98,6 +100,7 @@ def build(settings: WorkerSettings) -> Pipeline:
     def out(*names: str) -> Any:
         return app.topic(*names, partitions=n, key_serializer="raw", value_serializer="raw")
 
+    dlq = out(settings.pipeline_dlq_topic)
     table = app.Table("operations", partitions=n)
     assert isinstance(table, TrackedTable)  # the app's Table class (faust_app)
     pipeline = Pipeline(
@@ -111,22 +114,47 @@ def build(settings: WorkerSettings) -> Pipeline:
             "host_failed": out(settings.host_failed_topic),
             "stalled": out(settings.stalled_topic),
         },
-        dlq=out(settings.pipeline_dlq_topic),
+        dlq=dlq,
         store=TableStore(table, settings.state_chunk_bytes, pending=table.take_pending),
         skips=skips,
         limits=limits(settings),
         gaps=GapGuard(fetch, committed, skipped),
+        inventory=Inventory(  # pipeline.inventory_agent
+            topic=out(settings.inventory_topic),
+            events=app.topic(
+                settings.image_cache_topic, key_serializer="raw", value_serializer="raw"
+            ),
+            dlq=dlq,
+            store=InventoryStore(app.Table("inventory", partitions=n), settings.state_chunk_bytes),
+            policy=settings.image_policy,
+            partitions=n,
+            confirm_timeout_s=settings.confirm_timeout_s,
+        ),
     )
 
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
         pipeline.store.forget_index()
         pipeline.gaps.reset()
         pipeline.metrics.forget_positions()
+        if pipeline.inventory is not None:  # its indexes too
+            pipeline.inventory.store.forget_index()
+
+    inventory_table = pipeline.inventory.store.table if pipeline.inventory else None
+    if inventory_table is not None:
+
+        async def on_inventory_recovered() -> None:
+            assert pipeline.inventory is not None
+            pipeline.inventory.store.recovered()
+
+        inventory_table.on_recover(on_inventory_recovered)
 
     app.on_partitions_assigned.connect(on_rebalance)
     app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
+    assert pipeline.inventory is not None
+    inventory_agent.attach(app, pipeline.inventory)
     web.attach(pipeline)
+    inventory_web.attach(pipeline, pipeline.inventory)
     metrics_view.attach(pipeline)
     dashboard.attach(pipeline)
     return pipeline

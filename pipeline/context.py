@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from faust.types import AppT, TopicT
 
 from precache.pipeline.gaps import GapGuard
+from precache.pipeline.inventory_agent import Inventory
 from precache.pipeline.kafka_transport import SkipState
 from precache.pipeline.metrics import WorkerMetrics
 from precache.pipeline.operation import Limits
@@ -36,3 +37,4 @@ class Pipeline:
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
     settling: "asyncio.Future[None] | None" = None  # the last batch's state confirmation
+    inventory: Inventory | None = None  # the image cache inventory (pipeline.inventory_agent)

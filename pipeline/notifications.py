@@ -18,6 +18,18 @@ import orjson
 from precache.region import region_problem
 
 PREFIX = "aggregate.cache_images."
+# other event types the worker reads, for the image cache inventory (pipeline.inventory_input)
+INVENTORY_TYPES = frozenset(
+    {
+        "instance.create.end",
+        "instance.rebuild.end",
+        "aggregate.create.end",
+        "aggregate.add_host.end",
+        "aggregate.remove_host.end",
+        "aggregate.update_metadata.end",
+        "aggregate.delete.end",
+    }
+)
 UNKNOWN_REGION = "unknown"
 MAX_HOSTS = 1_000_000  # hosts of one operation, and so the largest valid ``total``
 MAX_IMAGES = 1000  # per list (images_cached, images_failed)
@@ -114,10 +126,16 @@ def is_relevant(headers: Mapping[str, str]) -> bool:
     """Cheap filter: a record without a readable event_type header (absent, or not ASCII as
     every event type is) is parsed and judged by its value anyway."""
     event_type = headers.get("event_type")
-    return event_type is None or event_type.startswith(PREFIX) or not event_type.isascii()
+    return (
+        event_type is None
+        or event_type.startswith(PREFIX)
+        or event_type in INVENTORY_TYPES
+        or not event_type.isascii()
+    )
 
 
 _PREFIX_BYTES = PREFIX.encode()
+_INVENTORY_BYTES = frozenset(t.encode() for t in INVENTORY_TYPES)
 _ABSENT = object()
 
 
@@ -134,7 +152,11 @@ def skippable(headers: Iterable[tuple[str, Any]] | None) -> bool:
         return False
     if not isinstance(event_type, bytes):
         event_type = str(event_type).encode(errors="surrogateescape")
-    return event_type.isascii() and not event_type.startswith(_PREFIX_BYTES)
+    return (
+        event_type.isascii()
+        and not event_type.startswith(_PREFIX_BYTES)
+        and event_type not in _INVENTORY_BYTES
+    )
 
 
 def nova_time(value: Any) -> str:

@@ -15,7 +15,7 @@ import structlog
 
 from precache.contract.kafka_binding import HEADERS
 from precache.logs import RateLimitedLog
-from precache.pipeline import events, metrics, operation
+from precache.pipeline import events, inventory_feed, metrics, operation
 from precache.pipeline.context import Pipeline
 from precache.pipeline.operation import Effect, Step, Summary
 
@@ -46,6 +46,7 @@ class Outbox:
     reasons: dict[str, int] = field(default_factory=dict)
     dirty_taken: list[int] = field(default_factory=list)
     due: set[str] = field(default_factory=set)  # coalesced snapshots sent at this tick
+    inventory: list[inventory_feed.Input] = field(default_factory=list)  # for its agent
     nova_times: list[str] = field(default_factory=list)  # of applied notifications (metrics)
 
     def count(self, name: str, n: int = 1) -> None:
@@ -106,6 +107,10 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
     pending = []
     for key, value, headers in outbox.dead:
         pending.append(await p.dlq.send(key=key, value=value, headers=headers))
+    if p.inventory is not None:
+        records = inventory_feed.records(outbox.inventory, p.inventory.partitions)
+        for key, value, partition in records:
+            pending.append(await p.inventory.topic.send(key=key, value=value, partition=partition))
     for kind, op_id, value in outbox.critical:
         pending.append(
             await p.outputs[kind].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)

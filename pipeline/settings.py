@@ -3,13 +3,23 @@
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from precache.config import ConnectTimeout, KafkaSettings, TopicCreation
+from precache.pipeline.inventory import Expiry, Policy
 
 KAFKA_DEFAULT_MAX_MESSAGE = 1_048_588  # a topic's max.message.bytes unless configured
 RECORD_OVERHEAD = 16 * 1024  # key, headers and batch framing around a value
 DLQ_HEADROOM = 64 * 1024  # a dead letter is the raw record plus our headers (error <= 1000 chars)
+
+
+class RegionExpiry(BaseModel):
+    """One region's nova.conf ``[image_cache]`` values, where they differ from the default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_age_s: float = Field(ge=0, description="remove_unused_original_minimum_age_seconds")
+    manager_interval_s: float = Field(ge=-1, description="manager_interval; -1: never removed")
 
 
 class WorkerSettings(KafkaSettings, TopicCreation, ConnectTimeout):
@@ -72,6 +82,40 @@ class WorkerSettings(KafkaSettings, TopicCreation, ConnectTimeout):
         description="largest state record (host markers, host list chunks) in the changelog",
     )
 
+    inventory_topic: str = Field(
+        "precache.inventory.input", description="internal: inventory inputs keyed region/image"
+    )
+    image_min_age_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="nova.conf [image_cache] remove_unused_original_minimum_age_seconds",
+    )
+    image_manager_interval_s: float = Field(
+        2_400.0, ge=-1, description="nova.conf [image_cache] manager_interval; -1: never removed"
+    )
+    image_regions: dict[str, RegionExpiry] = Field(
+        default_factory=dict,
+        description='per-region overrides, JSON: {"RegionTwo": {"min_age_s": 3600, '
+        '"manager_interval_s": -1}}',
+    )
+
+    @model_validator(mode="after")
+    def _interval_is_nova_value(self) -> Self:
+        intervals = [self.image_manager_interval_s]
+        intervals += [r.manager_interval_s for r in self.image_regions.values()]
+        if any(-1 < v < 0 for v in intervals):
+            raise ValueError("an image manager interval is -1 (never) or at least 0 seconds")
+        return self
+
+    @property
+    def image_policy(self) -> Policy:
+        """The inventory's forecast settings (:class:`pipeline.inventory.Policy`)."""
+        regions = {
+            name: Expiry(r.min_age_s, r.manager_interval_s)
+            for name, r in self.image_regions.items()
+        }
+        return Policy(Expiry(self.image_min_age_s, self.image_manager_interval_s), regions)
+
     @model_validator(mode="after")
     def _lists_fit_state_records(self) -> Self:
         if self.list_bytes > self.state_chunk_bytes:
@@ -102,6 +146,8 @@ class WorkerSettings(KafkaSettings, TopicCreation, ConnectTimeout):
         event = self.max_event_bytes + RECORD_OVERHEAD
         return {
             self.raw_topic: self.max_record_bytes,
+            # a membership forwarded to the inventory: at most the host list of a raw record
+            self.inventory_topic: self.max_record_bytes,
             self.pipeline_dlq_topic: self.max_record_bytes + DLQ_HEADROOM,
             self.status_topic: event,
             self.completed_topic: event,

@@ -64,6 +64,16 @@ def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> lis
             _RAW_WHY + " (dead letters keep raw values)",
             {"max.message.bytes": str(need[dlq])}, create_partitions=1,
         ),
+        TopicRule(
+            s.inventory_topic, "PRECACHE_INVENTORY_TOPIC", n, False, need[s.inventory_topic],
+            _RAW_WHY, big,
+        ),
+        TopicRule(
+            s.image_cache_topic, "PRECACHE_IMAGE_CACHE_TOPIC", None, True,
+            create={"cleanup.policy": "compact"}, create_partitions=n,
+        ),
+        # written by precache rollout / keep-warm
+        TopicRule(s.rollout_topic, "PRECACHE_ROLLOUT_TOPIC", None, create_partitions=n),
         *(
             TopicRule(
                 name, "", n, True, changelog_record_bytes(settings), state_why, create=None

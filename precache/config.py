@@ -53,6 +53,12 @@ class DerivedTopics(PrecacheSettings):
     completed_topic: str = Field("precache.operation.completed", description="completions")
     host_failed_topic: str = Field("precache.host.failed", description="per-host failures")
     stalled_topic: str = Field("precache.operation.stalled", description="stalls")
+    image_cache_topic: str = Field(
+        "precache.image.cache", description="image cache inventory, compacted by region/host/image"
+    )
+    rollout_topic: str = Field(
+        "precache.rollout", description="what precache rollout and keep-warm asked Nova for"
+    )
 
 
 class KafkaClient(KafkaConnection):
@@ -99,6 +105,7 @@ def describe(exc: ValidationError, *, every_setting_an_option: bool = True) -> s
     if not first["loc"]:
         return f"settings: {first['msg'].removeprefix('Value error, ')}"
     name = ".".join(str(p) for p in first["loc"])
-    env = f"{ENV_PREFIX}{name}".upper()
-    where = f"--{name.replace('_', '-')} / {env}" if every_setting_an_option else env
+    top = str(first["loc"][0])  # a nested value (a JSON setting's) is still one option
+    env = f"{ENV_PREFIX}{top}".upper()
+    where = f"--{top.replace('_', '-')} / {env}" if every_setting_an_option else env
     return f"setting {name} ({where}): {first['msg']}"

@@ -12,6 +12,7 @@
           +-- PortInUse         the HTTP port is taken by another process
           +-- DataDirLocked     another worker holds the data dir
           +-- TopicMismatch     a topic is set up wrongly, or Kafka refused to create it
+          +-- WorkerUnreachable a worker's HTTP view did not answer (precache images)
      +-- DeliveryError          the broker took the connection but not the messages
      +-- ServiceFailed          a running service stopped on an unexpected error (exit 1)
 
@@ -63,6 +64,10 @@ class DataDirLocked(StartupError):
 class TopicMismatch(StartupError):
     """A topic has the wrong partition count, cleanup policy or size limit, or Kafka refused
     to create it (an illegal name, a policy) or to take our records at all."""
+
+
+class WorkerUnreachable(StartupError):
+    """The worker's HTTP view refused, timed out or answered with an error."""
 
 
 class DeliveryError(PrecacheError):

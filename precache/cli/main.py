@@ -11,7 +11,9 @@ from precache.cli import (
     bridge_cmd,
     cache_cmd,
     demo_cmd,
+    images_cmd,
     nova_api_cmd,
+    rollout_cmd,
     simulate_cmd,
     stack_cmd,
     watch_cmd,
@@ -49,6 +51,9 @@ _add("worker", worker_cmd.command, SERVICES, "Follow every pre-cache; emit its d
 _add("cache", cache_cmd.cache, OPERATOR, "Cache images on an aggregate through Nova; follow it.")
 _add("watch", watch_cmd.watch, OPERATOR, "Follow a pre-cache operation until it ends.")
 _add("audit", audit_cmd.audit, OPERATOR, "Reconcile a run: nothing lost, duplicated or wrong?")
+_add("images", images_cmd.images, OPERATOR, "Which host has which image cached, until when.")
+_add("rollout", rollout_cmd.rollout, OPERATOR, "Cache a policy's images until every gate holds.")
+_add("keep-warm", rollout_cmd.keep_warm, OPERATOR, "Keep a policy's images cached, forever.")
 app.add_typer(
     stack_cmd.app,
     name="stack",

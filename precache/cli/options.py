@@ -6,6 +6,7 @@ Secrets are never options (the process list would show them): env, ``_FILE`` or 
 """
 
 import inspect
+import json
 from collections.abc import Callable, Collection, Mapping
 from enum import Enum
 from typing import Any
@@ -17,6 +18,7 @@ from pydantic_settings import BaseSettings
 
 from precache.cli.errors import one_line_errors
 from precache.config import ENV_PREFIX
+from precache.errors import ConfigError
 
 KAFKA_SECRETS = frozenset({"kafka_sasl_password", "kafka_ssl_key_password"})
 ALIASES = {"kafka_bootstrap": ("--kafka",)}
@@ -38,8 +40,14 @@ def settings_command(
         if name not in exclude
     ]
 
+    fields = settings.model_fields.items()
+    as_json = {name for name, field in fields if _is_json(field) and name not in exclude}
+
     @one_line_errors
     def command(**kwargs: Any) -> None:
+        for name in as_json:
+            if kwargs.get(name) is not None:
+                kwargs[name] = _json_option(name, kwargs[name])
         run(**kwargs)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -48,9 +56,24 @@ def settings_command(
     return command
 
 
+def _is_json(field: FieldInfo) -> bool:
+    """A mapping setting: given as JSON, on the command line as in its env var (typer takes
+    no dicts; a list is a repeated option)."""
+    return getattr(field.annotation, "__origin__", None) is dict
+
+
+def _json_option(name: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        env = f"{ENV_PREFIX}{name}".upper()
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"setting {name} ({flag} / {env}): not JSON: {exc}") from exc
+
+
 def _cli_type(field: FieldInfo) -> Any:
     annotation: Any = field.annotation
-    if annotation is SecretStr:
+    if annotation is SecretStr or _is_json(field):
         return str | None
     return annotation | None
 

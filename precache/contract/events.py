@@ -45,6 +45,9 @@ class EventType(StrEnum):
     COMPLETED = "precache.operation.completed"
     HOST_FAILED = "precache.host.failed"
     STALLED = "precache.operation.stalled"
+    IMAGE_CACHE = "precache.image.cache"
+    ROLLOUT_REQUEST = "precache.rollout.request"
+    ROLLOUT_TARGET = "precache.rollout.target"
 
 
 class _Model(BaseModel):
@@ -149,7 +152,95 @@ class HostFailedEvent(CloudEvent):
     data: HostFailedData
 
 
-DerivedEvent: TypeAlias = Annotated[
+class ImageCacheData(_Model):
+    """``data`` of an image.cache event: one image on one host, after a change."""
+
+    region: str
+    host: Annotated[str, Field(min_length=1)]
+    image: Annotated[str, Field(min_length=1)]
+    state: Literal["cached", "failed"]
+    reason: str | None = Field(
+        description="why the newest report failed, where Nova says (reported_failed: listed in "
+        "images_failed, whatever the cause); null when cached"
+    )
+    touched_at: Timestamp = Field(description="the newest touch or failure report seen")
+    cached_at: Timestamp | None = Field(description="the newest touch that left it cached")
+    expires_at: Timestamp | None = Field(
+        description="cached_at + min age: Nova may remove it from then on, unless an instance "
+        "uses it; null: never cached, or never removed (manager_interval -1)"
+    )
+    gone_by: Timestamp | None = Field(description="expires_at + one cache manager interval")
+    operation_id: str | None = Field(description="the pre-cache that last touched it, if any")
+    request_id: str | None
+    source: str = Field(description="the Nova event type of the newest touch")
+
+
+class ImageCacheEvent(CloudEvent):
+    """One (region, host, image) of the inventory after a change; the topic is compacted by
+    ``region/host/image`` (the Kafka key), so its last record per key is the current state."""
+
+    type: Literal[EventType.IMAGE_CACHE]
+    subject: Annotated[str, Field(min_length=1, description="region/host/image")]
+    partitionkey: Annotated[
+        str, Field(min_length=1, description="region/host/image, also the Kafka record key")
+    ]
+    data: ImageCacheData
+
+
+class _RolloutRef(_Model):
+    mode: Literal["rollout", "keep-warm"] = Field(description="which command")
+    region: Annotated[str, Field(min_length=1)]
+    aggregate: Aggregate
+    reasons: list[str] = Field(
+        description="why, as the plan says it: missing on 3 hosts, failed last time on 2 hosts, "
+        "expires in 1h40m on 5 hosts"
+    )
+
+
+class RolloutRequestData(_RolloutRef):
+    """``data`` of a rollout.request event: one pre-cache request Nova accepted."""
+
+    cloud: Annotated[str, Field(min_length=1, description="the clouds.yaml entry")]
+    images: Annotated[list[str], Field(min_length=1, description="image ids asked for")]
+    attempt: Annotated[int, Field(ge=1, description="1, then 2 for the first retry, ...")]
+    request_id: str | None = Field(description="Nova's request id: the operation to follow")
+    global_request_id: str
+    at: Timestamp
+
+
+class RolloutTargetData(_RolloutRef):
+    """``data`` of a rollout.target event: a target became ready, or failed its gate."""
+
+    state: Literal["ready", "failed"]
+    images: list[str] = Field(description="image ids that fall short (none when ready)")
+    at: Timestamp
+
+
+class RolloutRequestEvent(CloudEvent):
+    """``precache rollout`` or ``keep-warm`` asked Nova to pre-cache images on an aggregate;
+    key ``region/aggregate uuid``."""
+
+    type: Literal[EventType.ROLLOUT_REQUEST]
+    subject: Annotated[str, Field(min_length=1, description="region/aggregate uuid")]
+    partitionkey: Annotated[
+        str, Field(min_length=1, description="region/aggregate uuid, also the Kafka record key")
+    ]
+    data: RolloutRequestData
+
+
+class RolloutTargetEvent(CloudEvent):
+    """A rollout target's gate now holds (ready) or failed after the retries; key
+    ``region/aggregate uuid``."""
+
+    type: Literal[EventType.ROLLOUT_TARGET]
+    subject: Annotated[str, Field(min_length=1, description="region/aggregate uuid")]
+    partitionkey: Annotated[
+        str, Field(min_length=1, description="region/aggregate uuid, also the Kafka record key")
+    ]
+    data: RolloutTargetData
+
+
+DerivedEvent: TypeAlias = Annotated[  # the operation topics' events (the watcher's input)
     StatusEvent | CompletedEvent | StalledEvent | HostFailedEvent, Field(discriminator="type")
 ]
 MODELS: dict[EventType, type[CloudEvent]] = {
@@ -157,6 +248,9 @@ MODELS: dict[EventType, type[CloudEvent]] = {
     EventType.COMPLETED: CompletedEvent,
     EventType.STALLED: StalledEvent,
     EventType.HOST_FAILED: HostFailedEvent,
+    EventType.IMAGE_CACHE: ImageCacheEvent,
+    EventType.ROLLOUT_REQUEST: RolloutRequestEvent,
+    EventType.ROLLOUT_TARGET: RolloutTargetEvent,
 }
 _ADAPTER: TypeAdapter[DerivedEvent] = TypeAdapter(DerivedEvent)
 

@@ -21,6 +21,9 @@ TITLES = {
     EventType.COMPLETED: "One image pre-cache operation completed",
     EventType.STALLED: "One image pre-cache operation stalled",
     EventType.HOST_FAILED: "One host of one operation failed",
+    EventType.IMAGE_CACHE: "One image on one host of the image cache inventory",
+    EventType.ROLLOUT_REQUEST: "One pre-cache request of precache rollout or keep-warm",
+    EventType.ROLLOUT_TARGET: "A rollout target became ready or failed its gate",
 }
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -1,7 +1,9 @@
 """The HTTP side of the stand-in: Nova's compute API subset and Glance's image lookup.
 
 Compute, under ``/v2.1``: ``GET /os-aggregates``, ``GET /os-aggregates/{id}``,
-``POST /os-aggregates/{id}/images`` (2.81+). Image, under ``/image``: ``GET /v2/images`` (with
+``POST /os-aggregates/{id}/images`` (2.81+), ``POST /os-aggregates/{id}/action`` with
+``add_host`` (the next host of the aggregate's prefix: ``guaranine96`` after 95 hosts; no
+notification is sent for it). Image, under ``/image``: ``GET /v2/images`` (with
 ``name`` and ``os_hidden`` filters) and ``GET /v2/images/{id}``. Authentication is Nova's
 noauth2: ``X-Auth-Token: user:project``, only the user ``admin`` is an admin (keystoneauth's
 ``none`` plugin sends the token ``notused``: not an admin); a compute call without a token gets
@@ -30,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 CONFIG = web.AppKey("config", StandInConfig)
 CONDUCTOR = web.AppKey("conductor", Conductor)
+LIVE: web.AppKey[dict[int, "_Live"]] = web.AppKey("live")
 REQUEST_ID = web.RequestKey("request_id", str)
 GLOBAL_REQUEST_ID: web.RequestKey[str | None] = web.RequestKey("global_request_id")
 VERSION: web.RequestKey[tuple[int, int]] = web.RequestKey("version")
@@ -63,12 +66,14 @@ def build_app(config: StandInConfig, conductor: Conductor) -> web.Application:
     app = web.Application(middlewares=[_request_ids, _compute_version])
     app[CONFIG] = config
     app[CONDUCTOR] = conductor
+    app[LIVE] = {a.id: _Live(a) for a in config.aggregates}
     app.router.add_get("/", _compute_root)
     app.router.add_get(_COMPUTE, _compute_v21)
     app.router.add_get(f"{_COMPUTE}/", _compute_v21)
     app.router.add_get(f"{_COMPUTE}/os-aggregates", _aggregates)
     app.router.add_get(f"{_COMPUTE}/os-aggregates/{{id}}", _aggregate)
     app.router.add_post(f"{_COMPUTE}/os-aggregates/{{id}}/images", _precache)
+    app.router.add_post(f"{_COMPUTE}/os-aggregates/{{id}}/action", _action)
     app.router.add_get("/image", _image_root)
     app.router.add_get("/image/", _image_root)
     app.router.add_get("/image/v2/images", _images)
@@ -186,7 +191,8 @@ def _aggregate_view(aggregate: StandInAggregate, version: tuple[int, int]) -> di
 async def _aggregates(request: web.Request) -> web.Response:
     _authorize(request, "os_compute_api:os-aggregates:index", readers=True)
     version = request[VERSION]
-    found = [_aggregate_view(a, version) for a in request.app[CONFIG].aggregates]
+    live = request.app[LIVE]
+    found = [_aggregate_view(live[a.id].now, version) for a in request.app[CONFIG].aggregates]
     return web.json_response({"aggregates": found})
 
 
@@ -202,10 +208,9 @@ def _find_aggregate(request: web.Request) -> StandInAggregate:
         aggregate_id = int(raw)
     except ValueError:
         raise NovaFault(400, "Invalid input received: id must be an integer") from None
-    aggregate = request.app[CONFIG].aggregate(aggregate_id)
-    if aggregate is None:
+    if aggregate_id not in request.app[LIVE]:
         raise NovaFault(404, f"Aggregate {raw} could not be found.")
-    return aggregate
+    return request.app[LIVE][aggregate_id].now
 
 
 async def _precache(request: web.Request) -> web.Response:
@@ -223,9 +228,40 @@ async def _precache(request: web.Request) -> web.Response:
         if config.image(image_id) is None:
             raise NovaFault(400, f"Image {image_id} could not be found.")
     if aggregate.hosts:
-        plan = aggregate.plan(tuple(image_ids), request[REQUEST_ID], request[GLOBAL_REQUEST_ID])
+        live = request.app[LIVE][aggregate.id]
+        live.requests += 1
+        plan = aggregate.plan(
+            tuple(image_ids), request[REQUEST_ID], request[GLOBAL_REQUEST_ID], live.requests
+        )
         request.app[CONDUCTOR].cache_images(plan)
     return web.Response(status=202)
+
+
+class _Live:
+    """An aggregate as it is now: its config with the hosts added since, and how many
+    pre-cache requests it took."""
+
+    def __init__(self, aggregate: StandInAggregate) -> None:
+        self.now = aggregate
+        self.requests = 0
+
+
+async def _action(request: web.Request) -> web.Response:
+    """``POST /os-aggregates/{id}/action`` ``{"add_host": {"host": ...}}``: Nova's 404 for a
+    host it does not know (here: any but the next of the prefix), 409 for a member."""
+    body = await _json_body(request)
+    host = body.get("add_host", {}).get("host") if isinstance(body, dict) else None
+    if not isinstance(host, str) or len(body) != 1:
+        raise NovaFault(400, "Invalid input for field/attribute add_host.")
+    _authorize(request, "os_compute_api:os-aggregates:add_host", readers=False)
+    aggregate = _find_aggregate(request)
+    if host in aggregate.host_names():
+        raise NovaFault(409, f"Aggregate {aggregate.id} already has host {host}.")
+    if host != f"{aggregate.host_prefix}{aggregate.hosts + 1}":
+        raise NovaFault(404, f"Compute host {host} could not be found.")
+    grown = aggregate.model_copy(update={"hosts": aggregate.hosts + 1})
+    request.app[LIVE][aggregate.id].now = grown
+    return web.json_response({"aggregate": _aggregate_view(grown, request[VERSION])})
 
 
 async def _json_body(request: web.Request) -> Any:

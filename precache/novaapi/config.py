@@ -29,6 +29,9 @@ class StandInAggregate(_Model):
     down: str = ""
     unsupported: str = ""
     no_report: str = ""
+    failing_requests: int = Field(
+        0, ge=0, description="the failing hosts fail only the first N requests (0: every one)"
+    )
     delay_s: float = Field(0.5, ge=0, description="seconds each host takes")
     concurrency: int = Field(8, ge=1)
 
@@ -36,9 +39,14 @@ class StandInAggregate(_Model):
         return [f"{self.host_prefix}{n}" for n in range(1, self.hosts + 1)]
 
     def plan(
-        self, images: tuple[str, ...], request_id: str, global_request_id: str | None
+        self,
+        images: tuple[str, ...],
+        request_id: str,
+        global_request_id: str | None,
+        nth: int = 1,
     ) -> SimulationPlan:
-        """The conductor's run for one accepted request."""
+        """The conductor's run for the ``nth`` accepted request of this aggregate."""
+        fails = self.failing_requests == 0 or nth <= self.failing_requests
         return SimulationPlan(
             hosts=self.hosts,
             host_prefix=self.host_prefix,
@@ -46,7 +54,7 @@ class StandInAggregate(_Model):
             aggregate_name=self.name,
             aggregate_uuid=self.uuid,
             aggregate_id=self.id,
-            failing=parse_host_ranges(self.failing),
+            failing=parse_host_ranges(self.failing) if fails else frozenset(),
             down=parse_host_ranges(self.down),
             unsupported=parse_host_ranges(self.unsupported),
             no_report=parse_host_ranges(self.no_report),

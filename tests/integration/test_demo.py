@@ -39,7 +39,9 @@ def test_demo_prints_the_announcement_summary_and_exits_like_the_watcher(
     # its own topics, group and queue: what other tests left on the shared stack is not its
     # business (the components refuse a wrongly made topic, which the demo then reports)
     app = unique_name("demo")
-    for name in ("raw", "ticks", "status", "completed", "host_failed", "stalled"):
+    for name in (
+        "raw", "ticks", "status", "completed", "host_failed", "stalled", "inventory", "image_cache",
+    ):  # fmt: skip
         env[f"PRECACHE_{name.upper()}_TOPIC"] = f"{app}.{name}"
     env["PRECACHE_DLQ_TOPIC"] = f"{app}.bridge-dlq"
     env["PRECACHE_PIPELINE_DLQ_TOPIC"] = f"{app}.dlq"

@@ -9,6 +9,7 @@ import yaml
 from precache.bridge.settings import BridgeSettings
 from precache.config import ENV_PREFIX, KafkaSettings
 from precache.pipeline.settings import WorkerSettings
+from precache.rollout.settings import RolloutSettings
 from precache.simulate import SimulateSettings
 from precache.stack import StackSettings
 from precache.watch import WatchSettings
@@ -59,13 +60,33 @@ def test_only_the_simulator_image_has_the_developer_tools(compose: dict[str, Any
 
 def test_every_precache_env_var_is_a_known_setting(compose: dict[str, Any]) -> None:
     known = {f"{ENV_PREFIX}{field}".upper() for field in KafkaSettings.model_fields}
-    for settings_cls in (BridgeSettings, WorkerSettings, SimulateSettings, WatchSettings):
+    for settings_cls in (
+        BridgeSettings,
+        WorkerSettings,
+        SimulateSettings,
+        WatchSettings,
+        RolloutSettings,
+    ):
         known |= {f"{ENV_PREFIX}{field}".upper() for field in settings_cls.model_fields}
     known.add(f"{ENV_PREFIX}REGION")  # simulate's --region reads it too
     for name, service in compose["services"].items():
         for var in _env(service):
             if var.startswith(ENV_PREFIX):
                 assert var in known, f"{name}: {var} is not a setting"
+
+
+def test_keep_warm_runs_the_policy_against_the_worker(compose: dict[str, Any]) -> None:
+    service = compose["services"]["keep-warm"]
+    assert service["command"][0] == "keep-warm"
+    policy = service["command"][1]
+    assert any(v.endswith(f":{policy}:ro") for v in service["volumes"])
+    env = _env(service)
+    assert env[f"{ENV_PREFIX}WORKER_URL"] == "http://worker:6066"
+    assert env[f"{ENV_PREFIX}WORKER_URL"].endswith(
+        _env(compose["services"]["worker"])["PRECACHE_WEB_PORT"]
+    )
+    clouds = env["OS_CLIENT_CONFIG_FILE"]
+    assert any(v.endswith(f":{clouds}:ro") for v in service["volumes"])
 
 
 def _settings(service: dict[str, Any], cls: type[Any]) -> Any:

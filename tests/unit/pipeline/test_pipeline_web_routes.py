@@ -24,6 +24,11 @@ def test_only_our_routes_are_registered(tmp_path: Path) -> None:
         "/stats/",
         "/healthz",
         "/readyz",
+        "/images",
+        "/images/",
+        "/images/{image}",
+        "/hosts/{host}",
+        "/aggregates/{aggregate}",
         "/metrics",  # pipeline.metrics_view
         "/",  # pipeline.dashboard: our page, not faust's index
         "/static/{name}",

@@ -47,6 +47,32 @@ def test_unparsable_option_is_one_line_and_exit_3_not_clicks_2():
     assert line.startswith("error: Invalid value for '--web-port'")
 
 
+def test_image_regions_option_is_json_as_its_env_var(monkeypatch):
+    """A mapping setting cannot be a typer option as such: it is given as JSON, then checked
+    as the env var is; a bad value names the option, not a path inside it."""
+    import precache.cli.worker_cmd as worker_cmd
+    from precache.pipeline.settings import RegionExpiry, WorkerSettings
+
+    seen: list[WorkerSettings] = []
+    monkeypatch.setattr(worker_cmd, "serve", seen.append)
+    regions = '{"RegionTwo": {"min_age_s": 3600, "manager_interval_s": -1}}'
+    result = CliRunner().invoke(app, ["worker", "--image-regions", regions])
+    assert result.exit_code == 0, result.stderr
+    assert seen[0].image_regions == {
+        "RegionTwo": RegionExpiry(min_age_s=3600, manager_interval_s=-1)
+    }
+    for bad, why in [
+        ("{bad", "not JSON"),
+        ('{"R": {"min_age_s": -1, "manager_interval_s": 0}}', ""),
+    ]:
+        result = CliRunner().invoke(app, ["worker", "--image-regions", bad])
+        assert result.exit_code == 3
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("error: setting image_regions"), line
+        assert "(--image-regions / PRECACHE_IMAGE_REGIONS)" in line
+        assert why in line
+
+
 def test_failures_escaping_faust_are_translated():
     import errno
 

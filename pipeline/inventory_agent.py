@@ -1,0 +1,172 @@
+"""The inventory agent: applies the internal input topic to the ``inventory`` table and
+publishes each change on ``precache.image.cache``.
+
+The operations agent forwards what each notification tells the inventory (touches keyed
+``region/image``, memberships to every partition: :mod:`pipeline.inventory_feed`) and has
+Kafka confirm them before its batch is acked; this agent owns the inventory state. Per batch,
+as the operations agent does: the changes are computed against the table and the batch's own
+staged changes (a touch that changes nothing, a duplicate or an older one, is dropped here),
+then the change events are sent and confirmed, then the table is written and its changelog
+confirmed, then the batch is acked. A crash anywhere before the ack redelivers the batch;
+merging is idempotent, so the state ends exact and an event lost with the crash is sent again
+(the state was not written before it). A failure that is not about one record stops the worker
+(exit 70, as :mod:`pipeline.agents` explains) before the batch is acked.
+"""
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from precache.contract.kafka_binding import HEADERS
+from precache.pipeline import inventory_events
+from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge, merge_membership
+from precache.pipeline.inventory_input import BadInput, Input, decode
+from precache.pipeline.inventory_store import InventoryStore
+from precache.pipeline.store import partition_scope
+
+log = structlog.get_logger(__name__)
+
+FATAL_EXIT = 70  # as pipeline.agents: the worker stopped itself, the batch is redelivered
+BAD_RECORD = "bad_inventory_record"
+
+
+@dataclass
+class InventoryStats:
+    touches: int = 0
+    changes: int = 0
+    memberships: int = 0
+    dead: int = 0
+
+
+@dataclass
+class Inventory:
+    """What the inventory's agent, feed and views share."""
+
+    topic: Any  # internal input, ``WorkerSettings.inventory_topic``
+    events: Any  # ``precache.image.cache``
+    dlq: Any
+    store: InventoryStore
+    policy: Policy
+    partitions: int
+    confirm_timeout_s: float
+    stats: InventoryStats = field(default_factory=InventoryStats)
+    # GET summaries by (image key, aggregates asked), with the store version they hold at
+    summaries: dict[Any, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class Staged:
+    """One partition's changes of a batch, read before the table."""
+
+    entries: dict[tuple[str, str, str], Entry] = field(default_factory=dict)
+    members: dict[str, Membership] = field(default_factory=dict)
+    dead: list[tuple[Any, str]] = field(default_factory=list)
+
+
+def attach(app: Any, inv: Inventory) -> None:
+    """The agent, one internal record at a time: a record already carries up to 1,000 touches
+    (the operations agent groups a batch's touches per image), and faust acks it only once the
+    loop body returned, i.e. after its events and state writes were confirmed.
+
+    Not :func:`pipeline.batching.take_ready`: with it, a lone record arriving while the
+    stream's queue was not seen empty stayed in the buffer until the next record or shutdown
+    (measured: a spawn's touch applied 60 s late, at the worker's stop)."""
+
+    async def inventory(stream: Any) -> None:
+        async for event in stream.events():
+            await guarded(inv, [event])
+
+    app.agent(inv.topic, concurrency=1, name="inventory")(inventory)
+
+
+async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] = os._exit) -> None:
+    try:
+        await apply_batch(inv, batch)
+    except Exception as exc:  # not about one record: Kafka, a state write
+        log.critical("inventory: worker-level failure, exiting before the ack", error=repr(exc))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        exit(FATAL_EXIT)
+        raise
+
+
+async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
+    by_partition: dict[int, list[Any]] = {}
+    for event in batch:
+        by_partition.setdefault(event.message.partition, []).append(event)
+    staged: list[tuple[Any, int, Staged]] = []
+    for partition, events in by_partition.items():
+        with partition_scope(events[-1]):
+            staged.append((events[-1], partition, stage(inv, events, partition)))
+    pending = []
+    for _, _, s in staged:
+        for message, reason in s.dead:
+            pending.append(await dead_letter(inv, message, reason))
+        for entry in s.entries.values():
+            key, value = inventory_events.encode(entry, inv.policy)
+            pending.append(await inv.events.send(key=key, value=value, headers=list(HEADERS)))
+    await confirm(inv, pending)
+    for scope, partition, s in staged:
+        with partition_scope(scope):
+            for entry in s.entries.values():
+                inv.store.put_entry(entry, partition)
+            for m in s.members.values():
+                inv.store.put_membership(m, partition)
+    await confirm(inv, inv.store.table.take_pending())
+    for _, _, s in staged:
+        inv.stats.changes += len(s.entries)
+        inv.stats.memberships += len(s.members)
+        inv.stats.dead += len(s.dead)
+
+
+def stage(inv: Inventory, events: list[Any], partition: int) -> Staged:
+    """One partition's events against its table and the changes staged before them."""
+    s = Staged()
+    for event in events:
+        message = event.message
+        try:
+            items = decode(message.value)
+        except BadInput as exc:
+            s.dead.append((message, f"{BAD_RECORD}: {exc}"))
+            continue
+        for item in items:
+            apply_one(inv, s, item, partition)
+    return s
+
+
+def apply_one(inv: Inventory, s: Staged, item: Input, partition: int) -> None:
+    """Stage one input if it changes anything (a duplicate or an older one does not)."""
+    if isinstance(item, Touch):
+        inv.stats.touches += 1
+        key = (item.region, item.host, item.image)
+        current = s.entries.get(key) or inv.store.get_entry(*key)
+        after = merge(current, item)
+        if after is not None:
+            s.entries[key] = after
+        return
+    stored = s.members.get(item.key) or inv.store.partition_membership(item.key, partition)
+    if merge_membership(stored, item) is not None:
+        s.members[item.key] = item
+
+
+async def dead_letter(inv: Inventory, message: Any, why: str) -> Any:
+    reason, _, error = why.partition(": ")
+    headers = [
+        ("reason", reason.encode()),
+        ("error", error[:1000].encode()),
+        ("source_topic", str(message.topic).encode()),
+        ("source_partition", str(message.partition).encode()),
+        ("source_offset", str(message.offset).encode()),
+    ]
+    log.warning("inventory: dead letter", reason=reason, error=error[:200])
+    return await inv.dlq.send(key=message.key, value=message.value or b"", headers=headers)
+
+
+async def confirm(inv: Inventory, pending: list[Any]) -> None:
+    if pending:
+        await asyncio.wait_for(asyncio.gather(*pending), inv.confirm_timeout_s)

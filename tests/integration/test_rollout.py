@@ -1,0 +1,284 @@
+"""``precache rollout`` and ``keep-warm`` on the real chain: openstacksdk -> two Nova API
+stand-ins (two regions) -> oslo's Notifier -> RabbitMQ -> a bridge per region -> Kafka -> the
+worker's inventory and operations -> the reconciler."""
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from precache.contract.events import MODELS, EventType
+from precache.pipeline.settings import WorkerSettings
+from tests.support.kafka import read_topic
+from tests.support.rollout import (
+    IMAGE,
+    IMAGE_NAME,
+    UNKNOWN_IMAGE,
+    Command,
+    add_host,
+    two_regions,
+)
+from tests.support.worker import WorkerProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+FLEET = {
+    "region-a": [
+        {"id": 1, "name": "web", "hosts": 4},
+        {"id": 2, "name": "batch", "hosts": 5, "failing": "2", "failing_requests": 1},
+    ],
+    "region-b": [{"id": 1, "name": "web", "hosts": 4, "failing": "3"}],
+}
+
+
+def policy(require: str = "100%") -> str:
+    return f"""
+images = ["{IMAGE_NAME}"]
+
+[[target]]
+cloud = "cloud-region-a"
+region = "region-a"
+aggregates = ["web", "batch"]
+
+[[target]]
+cloud = "cloud-region-b"
+region = "region-b"
+aggregates = ["web"]
+
+[pace]
+in_flight_per_region = 1
+retry_failed = 1
+backoff = "1s"
+
+[gate]
+require = "{require}"
+valid_for = "1h"
+"""
+
+
+def requests(command: Command) -> list[tuple[str, str, int, tuple[str, ...]]]:
+    return [
+        (e["region"], e["aggregate"], e["attempt"], tuple(e["reasons"]))
+        for e in command.of("request")
+    ]
+
+
+async def test_rollout_two_regions_three_aggregates(
+    amqp_url: str,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    worker = await worker_settings()
+    async with two_regions(amqp_url, tmp_path, unique_name, worker, start_worker, FLEET) as fleet:
+        strict = fleet.policy(policy())
+        marker = tmp_path / "then.log"
+        then = (
+            'echo "$PRECACHE_TARGET_REGION $PRECACHE_TARGET_AGGREGATE $PRECACHE_TARGET_IMAGES"'
+            f" >> {marker}"
+        )
+
+        dry = await fleet.run("rollout", str(strict), "--dry-run")
+        assert dry.proc.returncode == 0, dry.text()
+        assert f"would request {IMAGE} on region-a/web (missing on 4 hosts)" in dry.out
+        assert f"would request {IMAGE} on region-b/web (missing on 4 hosts)" in dry.out
+        assert "region-a/batch: queued: missing on 5 hosts" in dry.out  # one per region
+
+        first = await fleet.run(
+            "rollout", str(strict), "--json", "--then", then, "--timeout", "200"
+        )
+        assert first.proc.returncode == 1, first.text()
+        missing = ("missing on 4 hosts",)
+        assert first.of("request"), first.text()
+        assert sorted(requests(first)) == [
+            ("region-a", "batch", 1, ("missing on 5 hosts",)),
+            ("region-a", "batch", 2, ("failed last time on 1 host",)),
+            ("region-a", "web", 1, missing),
+            ("region-b", "web", 1, missing),
+            ("region-b", "web", 2, ("failed last time on 1 host",)),
+        ]
+        # pace: one operation at a time in region-a, batch only after web's completed
+        events = first.events
+        web_done = next(
+            i for i, e in enumerate(events)
+            if e["kind"] == "operation" and e["aggregate"] == "web"
+            and e["region"] == "region-a" and e["state"] == "completed"
+        )  # fmt: skip
+        batch_asked = next(
+            i for i, e in enumerate(events) if e["kind"] == "request" and e["aggregate"] == "batch"
+        )
+        assert web_done < batch_asked
+        [summary] = first.of("summary")
+        states = {(t["region"], t["aggregate"]): t["state"] for t in summary["targets"]}
+        assert states == {
+            ("region-a", "web"): "ready",
+            ("region-a", "batch"): "ready",
+            ("region-b", "web"): "failed",
+        }
+        [failed] = [t for t in summary["targets"] if t["state"] == "failed"]
+        assert failed["reasons"] == ["failed last time on 1 host"]
+        assert sorted(marker.read_text().splitlines()) == [
+            f"region-a batch {IMAGE}",
+            f"region-a web {IMAGE}",
+        ]
+        assert {e["status"] for e in first.of("then")} == {0}
+
+        # what it did, as precache.rollout.* CloudEvents on Kafka, valid against the contract
+        def published(records: list[ConsumerRecord[bytes, bytes]]) -> list[Any]:
+            return [MODELS[EventType(json.loads(r.value)["type"])].model_validate_json(r.value)
+                    for r in records]  # fmt: skip
+
+        records = await read_topic(
+            worker.kafka_bootstrap, worker.rollout_topic, lambda r: len(r) >= 8
+        )
+        events_ = published(records)
+        asked = [e.data for e in events_ if e.type == EventType.ROLLOUT_REQUEST]
+        assert sorted((d.region, d.aggregate.name, d.attempt) for d in asked) == sorted(
+            (r[0], r[1], r[2]) for r in requests(first)
+        )
+        assert {d.request_id for d in asked} == {e["request_id"] for e in first.of("request")}
+        settled = [e.data for e in events_ if e.type == EventType.ROLLOUT_TARGET]
+        assert sorted((d.region, d.aggregate.name, d.state) for d in settled) == [
+            ("region-a", "batch", "ready"), ("region-a", "web", "ready"),
+            ("region-b", "web", "failed"),
+        ]  # fmt: skip
+        assert all(r.key == f"{e.subject}".encode() for r, e in zip(records, events_, strict=True))
+
+        # a rerun of a finished rollout (b/web passes at 75%) asks Nova for nothing
+        lenient = fleet.policy(policy("75%"), "lenient.toml")
+        rerun = await fleet.run("rollout", str(lenient), "--json", "--timeout", "60")
+        assert rerun.proc.returncode == 0, rerun.text()
+        assert rerun.of("request") == []
+        assert {t["state"] for t in rerun.of("summary")[0]["targets"]} == {"ready"}
+
+        # the strict policy again: only b/web is short, retried, fails again: exit 1
+        again = await fleet.run("rollout", str(strict), "--json", "--timeout", "120")
+        assert again.proc.returncode == 1, again.text()
+        assert [(r[0], r[1]) for r in requests(again)] == [("region-b", "web")] * 2
+
+        # a timeout: exit 2
+        late = await fleet.run("rollout", str(strict), "--json", "--timeout", "0.5")
+        assert late.proc.returncode == 2, late.text()
+
+
+async def test_keep_warm_refreshes_adds_hosts_and_restarts_without_duplicates(
+    amqp_url: str,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    worker = await worker_settings(image_min_age_s=40.0, image_manager_interval_s=5.0)
+    aggregates = {"region-a": [{"id": 1, "name": "web", "hosts": 3}]}
+    async with two_regions(
+        amqp_url, tmp_path, unique_name, worker, start_worker, aggregates
+    ) as fleet:
+        keep = fleet.policy(
+            f"""
+images = ["{IMAGE_NAME}"]
+[[target]]
+cloud = "cloud-region-a"
+region = "region-a"
+aggregates = ["web"]
+[keep]
+refresh_before = "15s"
+interval = "0.5s"
+jitter = "0%"
+"""
+        )
+        one = await fleet.start("keep-warm", str(keep), "--json")
+        await one.until(lambda c: len(c.of("request")) == 1)
+        one.signal(signal.SIGKILL)  # mid-loop, its operation in flight
+        await one.wait()
+        assert requests(one) == [("region-a", "web", 1, ("missing on 3 hosts",))]
+
+        two = await fleet.start("keep-warm", str(keep), "--json")
+        await two.until(lambda c: any(e["state"] == "ready" for e in c.of("target")))
+        assert two.of("request") == []  # the restart saw the operation: no duplicate
+
+        await asyncio.to_thread(add_host, fleet.clouds, "cloud-region-a", 1, "region-a-web-4")
+        await two.until(lambda c: len(c.of("request")) == 1)
+        [joined] = two.of("request")
+        assert joined["reasons"][0] == "missing on 1 host", joined  # refresh due: a 2nd reason
+
+        # then before expiry (40 s after each cache, 15 s ahead): a refresh, once per window
+        await two.until(lambda c: len(c.of("request")) == 3, limit_s=150)
+        two.signal(signal.SIGTERM)
+        assert await two.wait(30) == 0
+        assert "keep-warm: stopped" in two.err
+        refreshes = two.of("request")[1:]
+        for r in refreshes:
+            [reason] = r["reasons"]
+            assert reason.startswith("expires in "), reason  # before expiry, not after
+            assert reason.endswith(" on 4 hosts"), reason
+        # each refresh follows the previous operation's completion: never two in one window
+        ops = {e["request_id"] for e in two.of("operation") if e["state"] == "completed"}
+        assert {r["request_id"] for r in two.of("request")[:2]} <= ops
+        status, body = fleet.worker.get("/operations")
+        assert status == 200
+        web = [o for o in body["operations"] if o["region"] == "region-a"]
+        assert len(web) == 1 + len(two.of("request"))  # one + the second process's: no more
+
+
+async def test_nova_refusing_and_unreachable(
+    amqp_url: str,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    worker = await worker_settings()
+    aggregates = {"region-a": [{"id": 1, "name": "web", "hosts": 2}]}
+    async with two_regions(
+        amqp_url, tmp_path, unique_name, worker, start_worker, aggregates
+    ) as fleet:
+
+        def one(cloud: str, image: str = IMAGE_NAME, aggregate: str = "web") -> Path:
+            text = f'images = ["{image}"]\n[[target]]\ncloud = "{cloud}"\nregion = "region-a"\n'
+            return fleet.policy(text + f'aggregates = ["{aggregate}"]\n', f"{cloud}-{image}.toml")
+
+        asking = "Nova refused ({}) asking Nova to cache the images: {}"
+        cases = [
+            (one("viewer-a"), asking.format(403, "Policy doesn't allow")),
+            (
+                one("cloud-region-a", UNKNOWN_IMAGE),
+                asking.format(400, f"Image {UNKNOWN_IMAGE} could not be found."),
+            ),
+            (
+                one("cloud-region-a", "no-such-image"),
+                "the image service has no image named 'no-such-image'",
+            ),
+            (one("cloud-region-a", aggregate="nope"), "Nova has no aggregate named 'nope'"),
+            (one("down"), "cannot reach"),
+        ]
+        for path, message in cases:
+            done = await fleet.run("rollout", str(path), "--timeout", "60")
+            assert done.proc.returncode == 3, done.text()
+            assert len(done.err) == 1, done.text()
+            assert done.err[0].startswith("error: "), done.err
+            assert message in done.err[0], done.err
+
+        # the worker (the inventory) unreachable at the start: exit 3 too
+        closed = f"http://127.0.0.1:{free_port()}"
+        blind = await fleet.run("rollout", str(one("cloud-region-a")), PRECACHE_WORKER_URL=closed)
+        assert blind.proc.returncode == 3, blind.text()
+        assert blind.err == [
+            f"error: cannot read the inventory from the worker at {closed} "
+            "(PRECACHE_WORKER_URL): [Errno 111] Connection refused"
+        ]
+
+        # keep-warm backs off while Nova cannot be reached, and stops on SIGTERM
+        warm = await fleet.start("keep-warm", str(one("down")))
+        await warm.until(lambda c: sum("next try in" in line for line in c.err) >= 2, limit_s=120)
+        warm.signal(signal.SIGTERM)
+        assert await warm.wait(60) == 0
+        assert all("Traceback" not in line for line in warm.err)
+        # an unknown aggregate is a bad policy for keep-warm too
+        bad = await fleet.run("keep-warm", str(one("cloud-region-a", aggregate="nope")))
+        assert bad.proc.returncode == 3, bad.text()

@@ -1,0 +1,141 @@
+"""Nova's instance and aggregate notifications -> inventory inputs, checked at the edge; the
+raw consumer's skip filter lets exactly these (and cache_images) through."""
+
+import copy
+from typing import Any
+
+import orjson
+import pytest
+
+from precache.pipeline import inventory_input
+from precache.pipeline.inventory import Membership, Touch
+from precache.pipeline.notifications import (
+    Aggregate,
+    MalformedNotification,
+    Progress,
+    Start,
+    skippable,
+)
+from tests.support.nova_samples import documented_samples
+
+STAMP = "2026-11-23 19:04:24.662740"
+AT = "2026-11-23T19:04:24.662740Z"
+
+
+def instance(event_type: str = "instance.create.end", **data: Any) -> dict[str, Any]:
+    fields = {"uuid": "inst-1", "host": "compute-7", "image_uuid": "img-1", **data}
+    return {
+        "event_type": event_type,
+        "publisher_id": "nova-compute:compute-7",
+        "timestamp": STAMP,
+        "_context_request_id": "req-1",
+        "payload": {"nova_object.name": "InstanceCreatePayload", "nova_object.data": fields},
+    }
+
+
+def aggregate(event_type: str, hosts: list[str]) -> dict[str, Any]:
+    """Nova's AggregatePayload sample with ``hosts`` (the membership after the change)."""
+    start = copy.deepcopy(documented_samples()[0])
+    start["event_type"] = event_type
+    start["payload"]["nova_object.data"]["hosts"] = hosts
+    return start
+
+
+def parse(message: dict[str, Any], region: str = "r1") -> list[Any] | None:
+    headers = {"event_type": message["event_type"], "region": region}
+    return inventory_input.parse_other(orjson.dumps(message), headers)
+
+
+def test_a_spawn_or_rebuild_touches_its_image_on_its_host():
+    for kind in ("instance.create.end", "instance.rebuild.end"):
+        (touch,) = parse(instance(kind))  # type: ignore[misc]
+        assert touch == Touch("r1", "compute-7", "img-1", "cached", AT, None, "req-1", kind)
+
+
+@pytest.mark.parametrize("data", [{"image_uuid": ""}, {"image_uuid": None}, {"host": None}])
+def test_no_image_or_no_host_is_nothing_to_record(data):
+    assert parse(instance(**data)) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"host": 7}, "bad_host"),
+        ({"host": "a\x1b[2J"}, "bad_host"),
+        ({"image_uuid": ["x"]}, "bad_images"),
+    ],
+)
+def test_a_bad_instance_field_is_a_reason(data, reason):
+    with pytest.raises(MalformedNotification) as caught:
+        parse(instance(**data))
+    assert caught.value.reason == reason
+
+
+def test_aggregate_events_give_the_whole_membership():
+    (m,) = parse(aggregate("aggregate.add_host.end", ["c1", "c2"]))  # type: ignore[misc]
+    assert m == Membership(
+        "r1", "788608ec-ebdc-45c5-bc7f-e5f24ab92c80", "my-aggregate", ("c1", "c2"), AT,
+        False, "aggregate.add_host.end",
+    )  # fmt: skip
+    (gone,) = parse(aggregate("aggregate.delete.end", []))  # type: ignore[misc]
+    assert gone.deleted
+    assert gone.hosts == ()
+    with pytest.raises(MalformedNotification) as caught:
+        parse(aggregate("aggregate.remove_host.end", ["c1", "c1"]))
+    assert caught.value.reason == "duplicate_host"
+
+
+def test_other_notifications_are_not_inventory_input():
+    assert parse(instance("instance.update")) is None
+    assert parse(aggregate("aggregate.add_host.start", ["c1"])) is None
+
+
+def test_progress_touches_carry_the_operation_it_was_paired_with():
+    agg = Aggregate("agg", "a", 1)
+    common: dict[str, Any] = {
+        "region": "r1", "request_id": "req-9", "aggregate": agg, "timestamp": AT,
+        "message_id": None,
+    }  # fmt: skip
+    progress = Progress(
+        kind="progress", host="c1", total=2, index=1, images_cached=("i1",),
+        images_failed=("i2",), **common,
+    )  # fmt: skip
+    cached, failed = inventory_input.from_cache_images(progress, "r1/agg/req-9")
+    assert cached == Touch("r1", "c1", "i1", "cached", AT, "r1/agg/req-9", "req-9")
+    assert (failed.state, failed.reason) == ("failed", "reported_failed")  # type: ignore[union-attr]
+    start = Start(kind="start", hosts=("c1", "c2"), **common)
+    (m,) = inventory_input.from_cache_images(start, "r1/agg/req-9")
+    assert m.hosts == ("c1", "c2")  # type: ignore[union-attr]
+
+
+def test_internal_records_round_trip():
+    items: list[Touch | Membership] = [
+        Touch("r1", "c1", "i1", "failed", AT, "op", "req", reason="reported_failed"),
+        Membership("r1", "agg", None, ("c1",), AT, True, "aggregate.delete.end"),
+    ]
+    decoded = [d for _, v, _ in inventory_input.encode(items) for d in inventory_input.decode(v)]
+    assert sorted(decoded, key=repr) == sorted(items, key=repr)
+    for bad in (
+        b'{"t": "touches"}',
+        b"[]",
+        b"x",
+        b'{"t": "touches", "region": "r", '
+        b'"image": "i", "items": [["h", "gone", "t", null, null, "s", null]]}',
+    ):
+        with pytest.raises(inventory_input.BadInput):
+            inventory_input.decode(bad)
+
+
+def test_touches_are_grouped_per_region_and_image():
+    touches = [Touch("r1", f"h{n}", f"i{n % 2}", "cached", AT) for n in range(2500)]
+    records = inventory_input.encode(list(touches))
+    keys = [k for k, _, _ in records]
+    assert sorted(keys) == [b"r1/i0"] * 2 + [b"r1/i1"] * 2  # at most 1000 touches a record
+    decoded = [d for _, v, _ in records for d in inventory_input.decode(v)]
+    assert sorted(decoded, key=repr) == sorted(touches, key=repr)
+
+
+@pytest.mark.parametrize("event_type", sorted(inventory_input.EVENT_TYPES))
+def test_the_skip_filter_lets_inventory_types_through(event_type):
+    assert not skippable([("event_type", event_type.encode())])
+    assert skippable([("event_type", b"instance.update")])
