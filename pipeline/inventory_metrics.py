@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from precache.pipeline.inventory import Policy
 from precache.pipeline.inventory_agent import BAD_RECORD, MEMBERSHIP, TOUCH, InventoryStats
 from precache.pipeline.inventory_store import InventoryStore
-from precache.pipeline.inventory_tally import expiring
+from precache.pipeline.inventory_tally import expiring_within
 
 WITHIN = {"1h": 3_600.0, "6h": 21_600.0}  # the ``within`` label: the dashboard's and the alert's
 
@@ -95,9 +95,8 @@ class InventoryMetrics(Collector):
                 )
             counts["cached"] += tally.cached
             counts["failed"] += tally.failed
-            expiry = self.policy.of(region)
-            for within, seconds in WITHIN.items():
-                n = expiring(tally, expiry, now, seconds)
+            found = expiring_within(tally, self.policy.of(region), now, list(WITHIN.values()))
+            for within, n in zip(WITHIN, found, strict=True):
                 counts[f"copies:{within}"] += n
                 counts[f"images:{within}"] += n > 0
         return out

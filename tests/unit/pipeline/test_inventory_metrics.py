@@ -14,7 +14,7 @@ from precache.pipeline.inventory import Expiry, Policy, Touch, merge, parse_time
 from precache.pipeline.inventory_agent import InventoryStats
 from precache.pipeline.inventory_metrics import WITHIN, InventoryMetrics
 from precache.pipeline.inventory_store import InventoryStore
-from precache.pipeline.inventory_tally import ImageTally, expiring
+from precache.pipeline.inventory_tally import ImageTally, expiring, expiring_within
 from tests.support.scrape import Scrape
 
 BASE = datetime(2026, 12, 1, tzinfo=UTC)
@@ -164,3 +164,23 @@ def test_the_agents_counts_and_the_label_conventions() -> None:
     for sample in scraped.samples:
         assert sample.name.startswith("precache_worker_"), sample.name
         assert set(sample.labels) <= BOUNDED_LABELS, (sample.name, sample.labels)
+
+
+def test_an_image_with_more_minutes_than_the_window_is_read_minute_by_minute() -> None:
+    tally = ImageTally()
+    cached = list(range(0, 3_000, 2))  # 1,500 minutes: more than the 6 h + 40 min window
+    for minute in cached:
+        entry = merge(None, Touch("r1", f"h{minute}", "i1", "cached", at(minute)))
+        assert entry is not None
+        tally.change(None, entry)
+    expiry = POLICY.default  # expires at +120 min, gone by +160 min
+    for now_min in (0, 100, 1_000, 2_500, 3_200):
+        now = (BASE + timedelta(minutes=now_min)).timestamp()
+        windows = list(WITHIN.values())
+        got = expiring_within(tally, expiry, now, windows)
+        want = [
+            sum(1 for m in cached if m + 120 <= now_min + w / 60 and m + 160 > now_min)
+            for w in windows
+        ]
+        assert got == want, now_min
+        assert [expiring(tally, expiry, now, w) for w in windows] == want
