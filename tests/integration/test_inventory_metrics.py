@@ -136,13 +136,13 @@ async def test_inventory_metrics_are_what_the_inventory_answers(
     worker_settings: Callable[..., Awaitable[WorkerSettings]],
     start_worker: Callable[[WorkerSettings], WorkerProcess],
 ) -> None:
-    worker = await worker_settings(raw_partitions=2)
+    plan = SimulationPlan(hosts=HOSTS, images=IMAGES, failing=FAILING)
+    worker = await worker_settings(raw_partitions=2)  # memberships go to both partitions
+    bridge = bridge_for(worker, amqp_url, unique_name("invmetrics")).model_copy(
+        update={"raw_partitions": worker.raw_partitions}
+    )
     process = start_worker(worker)
     process.wait_ready(partitions=2)
-    bridge = bridge_for(worker, amqp_url, unique_name("invmetrics")).model_copy(
-        update={"raw_partitions": 2}
-    )
-    plan = SimulationPlan(hosts=HOSTS, images=IMAGES, failing=FAILING)
     async with running_bridge(bridge):
         simulate = SimulateSettings(amqp_url=SecretStr(amqp_url), control_exchange=bridge.exchange)
         await asyncio.to_thread(simulate_operation, simulate, plan)
