@@ -16,7 +16,7 @@ its minute's start, so a copy may count up to 60 s early).
 """
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -74,30 +74,21 @@ def _minute(head: str) -> int | None:
 
 
 def expiring(tally: ImageTally, expiry: Expiry, now: float, within_s: float) -> int:
-    """Cached copies expiring within ``within_s`` of ``now`` (module doc)."""
-    return expiring_within(tally, expiry, now, [within_s])[0]
+    """Cached copies expiring within ``within_s`` of ``now`` (module doc): at most one look-up
+    per minute of the window, or per minute bucket the image has, whichever is fewer."""
+    if expiry.never or not tally.minutes:
+        return 0
+    # cached_at + min_age <= now + within  and  cached_at + min_age + interval > now
+    last = int((now + within_s - expiry.min_age_s) // MINUTE_S)
+    first = int((now - expiry.min_age_s - expiry.interval_s()) // MINUTE_S)  # gone: <= first
+    minutes = tally.minutes
+    if len(minutes) <= last - first:
+        return sum(n for m, n in minutes.items() if first < m <= last)
+    return sum(minutes.get(m, 0) for m in range(first + 1, last + 1))
 
 
 def expiring_within(
-    tally: ImageTally, expiry: Expiry, now: float, windows: Sequence[float]
+    tally: ImageTally, expiry: Expiry, now: float, windows: Iterable[float]
 ) -> list[int]:
-    """:func:`expiring` for each of ``windows`` in one pass: at most one look-up per minute of
-    the widest window, or per minute bucket the image has, whichever is fewer."""
-    counts = [0] * len(windows)
-    if expiry.never or not tally.minutes:
-        return counts
-    # cached_at + min_age <= now + within  and  cached_at + min_age + interval > now
-    lasts = [int((now + w - expiry.min_age_s) // MINUTE_S) for w in windows]
-    first = int((now - expiry.min_age_s - expiry.interval_s()) // MINUTE_S)  # gone: <= first
-    last = max(lasts)
-    minutes = tally.minutes
-    if len(minutes) <= last - first:
-        found: Iterable[tuple[int, int]] = minutes.items()
-    else:
-        found = ((m, minutes.get(m, 0)) for m in range(first + 1, last + 1))
-    for m, n in found:
-        if first < m <= last:
-            for i, end in enumerate(lasts):
-                if m <= end:
-                    counts[i] += n
-    return counts
+    """:func:`expiring` for each of ``windows``."""
+    return [expiring(tally, expiry, now, w) for w in windows]
