@@ -40,9 +40,10 @@ TOUCH, MEMBERSHIP = "touch", "membership"  # input kinds, the label of the agent
 
 @dataclass
 class InventoryStats:
-    """The agent's counts, added once a record's events and state writes are confirmed (as the
-    operations agent counts, so a record redone is never counted twice here); ``/metrics``
-    reads them (:mod:`pipeline.inventory_metrics`)."""
+    """The agent's counts, added once a record's events and state writes are confirmed, as the
+    operations agent counts: a record whose confirmation fails stops the worker uncounted and
+    is counted by the worker that applies it again. ``/metrics`` reads them
+    (:mod:`pipeline.inventory_metrics`)."""
 
     applied: dict[str, int] = field(default_factory=dict)  # input kind -> changed the inventory
     skipped: dict[str, int] = field(default_factory=dict)  # -> changed nothing: duplicate, older
