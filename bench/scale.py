@@ -5,7 +5,8 @@ Each step preloads a fresh raw topic with ``--regions`` x ``--ops`` operations r
 same time (all starts, then the progress of every operation interleaved, then the ends); the
 hosts per operation grow with the step (10k notifications: 10 hosts each, 1M: 1,000 hosts
 each). A fresh ``precache worker`` (changelog tables) catches up; the table gives its CPU
-seconds per 1,000 notifications (from its first to its last applied notification, /proc), its
+seconds per 1,000 notifications (from its first applied notification until it is idle again,
+so the inventory agent's share and the last snapshots count too: /proc), its
 rate and its peak RSS. Flat CPU per 1,000 from the first step to the last is the target. The
 bridge's cost per notification does not depend on the stream's length (it keeps no state):
 ``bench bridge`` measures it.
@@ -45,7 +46,7 @@ def stream(regions: int, ops: int, hosts: int) -> list[Record]:
 
 
 def worker_run(s: WorkerSettings, total: int) -> dict[str, float]:
-    run = catch_up(s, total)
+    run = catch_up(s, total, until_idle=True)
     elapsed = run.applied_s
     return {
         "rate": (run.stats["applied"] + run.stats.get("late", 0) - 1) / elapsed,

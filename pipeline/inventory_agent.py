@@ -29,6 +29,7 @@ from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge,
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.metrics import SECONDS, FastHistogram
+from precache.pipeline.produce import produce
 from precache.pipeline.store import partition_scope
 
 log = structlog.get_logger(__name__)
@@ -139,7 +140,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
             pending.append(await dead_letter(inv, message, reason))
         for entry in s.entries.values():
             key, value = inventory_events.encode(entry, inv.policy)
-            pending.append(await inv.events.send(key=key, value=value, headers=list(HEADERS)))
+            pending.append(await produce(inv.events, key, value, HEADERS))
     await confirm(inv, pending)
     for scope, partition, s in staged:
         with partition_scope(scope):
@@ -195,7 +196,7 @@ async def dead_letter(inv: Inventory, message: Any, why: str) -> Any:
         ("source_offset", str(message.offset).encode()),
     ]
     log.warning("inventory: dead letter", reason=reason, error=error[:200])
-    return await inv.dlq.send(key=message.key, value=message.value or b"", headers=headers)
+    return await produce(inv.dlq, message.key, message.value or b"", headers)
 
 
 async def confirm(inv: Inventory, pending: list[Any]) -> None:
