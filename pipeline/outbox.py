@@ -120,9 +120,7 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
         summary = outbox.statuses.get(op_id)
         if summary is not None and op_id not in outbox.due and coalesce(p, summary):
             continue  # careful mode built it with its record: it still waits for its tick
-        pending.append(
-            await produce(p.outputs["status"], op_id.encode(), value, EVENT_HEADERS)
-        )
+        pending.append(await produce(p.outputs["status"], op_id.encode(), value, EVENT_HEADERS))
     await confirm(p, pending)
 
 
