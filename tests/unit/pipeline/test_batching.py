@@ -48,10 +48,13 @@ async def stream() -> AsyncIterator[Any]:
         yield s
 
 
-async def deliver(stream: Any, n: int, first: int = 0) -> list[Message]:
+async def deliver(
+    stream: Any, n: int, first: int = 0, generation: int | None = None
+) -> list[Message]:
     """Put ``n`` messages on the stream's channel, as the conductor hands records over (of the
-    consumer's current generation: the stream drops older ones)."""
-    generation = stream.app.consumer_generation_id
+    consumer's current generation unless told: the stream drops older ones)."""
+    if generation is None:
+        generation = stream.app.consumer_generation_id
     messages = []
     for offset in range(first, first + n):
         value = b"v%d" % offset
@@ -85,6 +88,23 @@ async def test_a_batch_is_handed_over_when_the_queue_is_empty(stream: Any) -> No
     # and on a live stream: what arrived while the agent held a batch makes the next one
     await deliver(stream, 2, first=3)
     assert offsets(await next_batch(batches)) == [3, 4]
+    await batches.aclose()
+
+
+async def test_a_lone_event_is_handed_over_when_the_next_one_was_dropped(stream: Any) -> None:
+    """The stall the inventory agent met: the filler saw event 0 with event 1 still queued, then
+    faust's stream dropped event 1 before the processors (a record fetched before a rebalance:
+    an older consumer generation), so no later event told the filler the queue was empty. The
+    agent's own look at an idle buffer (``idle_s``, default) hands event 0 over without any
+    further event arriving; a take_ready that waits for the filler alone never does (the wait
+    is bounded: it fails with a timeout)."""
+    await deliver(stream, 1)
+    await deliver(stream, 1, first=1, generation=stream.app.consumer_generation_id - 1)
+    batches = take_ready(stream, 1000)
+    assert offsets(await next_batch(batches)) == [0]
+    # and the filler goes on as before: what arrives next makes the next batch
+    await deliver(stream, 2, first=2)
+    assert offsets(await next_batch(batches)) == [2, 3]
     await batches.aclose()
 
 
