@@ -25,6 +25,7 @@ import structlog
 
 from precache.contract.kafka_binding import HEADERS
 from precache.pipeline import inventory_events
+from precache.pipeline.batching import take_ready
 from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge, merge_membership
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
@@ -52,8 +53,8 @@ class InventoryStats:
     apply_s: FastHistogram = field(
         default_factory=lambda: FastHistogram(
             "precache_worker_inventory_apply_seconds",
-            "time to apply one internal inventory record, send its change events and have "
-            "Kafka confirm them and the table's changelog",
+            "time to apply one internal inventory record (with the others of its batch), send "
+            "its change events and have Kafka confirm them and the table's changelog",
             SECONDS,
         )
     )
@@ -98,18 +99,23 @@ class Staged:
         counts[kind] = counts.get(kind, 0) + 1
 
 
-def attach(app: Any, inv: Inventory) -> None:
-    """The agent, one internal record at a time: a record already carries up to 1,000 touches
-    (the operations agent groups a batch's touches per image), and faust acks it only once the
-    loop body returned, i.e. after its events and state writes were confirmed.
+RECORDS_PER_BATCH = 64  # an internal record holds up to 1,000 touches (inventory_input)
 
-    Not :func:`pipeline.batching.take_ready`: with it, a lone record arriving while the
-    stream's queue was not seen empty stayed in the buffer until the next record or shutdown
-    (measured: a spawn's touch applied 60 s late, at the worker's stop)."""
+
+def attach(app: Any, inv: Inventory) -> None:
+    """The agent, in natural batches (:func:`pipeline.batching.take_ready`: whatever the
+    stream has buffered when the agent is free): one events confirmation and one state
+    confirmation per batch, not per record (with 1,000 operations open, the operations agent
+    sends ~16,000 internal records per 32,000 notifications). At most ``RECORDS_PER_BATCH``
+    records: one record carries up to 1,000 touches, and a batch's changes are staged, sent and
+    written at once (measured: 1,000 such records staged a million entries and held the loop
+    for minutes). faust acks a batch only once the loop body returned, i.e. after its events and
+    state writes were confirmed. A lone record is handed over without waiting for another
+    (take_ready's idle look: its docstring)."""
 
     async def inventory(stream: Any) -> None:
-        async for event in stream.events():
-            await guarded(inv, [event])
+        async for batch in take_ready(stream, RECORDS_PER_BATCH):
+            await guarded(inv, batch)
 
     app.agent(inv.topic, concurrency=1, name="inventory")(inventory)
 
@@ -151,7 +157,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     await confirm(inv, inv.store.table.take_pending())
     for _, _, s in staged:
         inv.stats.add(s)
-    inv.stats.apply_s.observe_many([time.perf_counter() - began])
+    inv.stats.apply_s.observe_many([time.perf_counter() - began] * len(batch))
 
 
 def stage(inv: Inventory, events: list[Any], partition: int) -> Staged:
