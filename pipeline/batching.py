@@ -50,9 +50,7 @@ class EventBatch(list[Any]):
 IDLE_S = 1.0  # how often the agent looks at a buffer the filler did not hand over
 
 
-async def take_ready(
-    stream: Any, max_: int, idle_s: float = IDLE_S
-) -> AsyncIterator[EventBatch]:
+async def take_ready(stream: Any, max_: int, idle_s: float = IDLE_S) -> AsyncIterator[EventBatch]:
     """Yield lists of 1 to ``max_`` events: whatever is buffered when the agent asks."""
     buffer: list[Any] = []
     ready = asyncio.Event()  # the buffer holds what the stream's queue had

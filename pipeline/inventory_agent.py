@@ -137,9 +137,10 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     for event in batch:
         by_partition.setdefault(event.message.partition, []).append(event)
     staged: list[tuple[Any, int, Staged]] = []
+    decoded: dict[bytes, list[Input]] = {}
     for partition, events in by_partition.items():
         with partition_scope(events[-1]):
-            staged.append((events[-1], partition, stage(inv, events, partition)))
+            staged.append((events[-1], partition, stage(inv, events, partition, decoded)))
     pending = []
     for _, _, s in staged:
         for message, reason in s.dead:
@@ -160,16 +161,23 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     inv.stats.apply_s.observe_many([time.perf_counter() - began] * len(batch))
 
 
-def stage(inv: Inventory, events: list[Any], partition: int) -> Staged:
-    """One partition's events against its table and the changes staged before them."""
+def stage(
+    inv: Inventory, events: list[Any], partition: int, decoded: dict[bytes, list[Input]]
+) -> Staged:
+    """One partition's events against its table and the changes staged before them.
+    ``decoded``: the batch's records decoded so far, by value: a membership comes once per
+    partition, the same bytes each time (its inputs are frozen, so the copies share them)."""
     s = Staged()
     for event in events:
         message = event.message
-        try:
-            items = decode(message.value)
-        except BadInput as exc:
-            s.dead.append((message, f"{BAD_RECORD}: {exc}"))
-            continue
+        value = message.value or b""
+        items = decoded.get(value)
+        if items is None:
+            try:
+                items = decoded[value] = decode(value)
+            except BadInput as exc:
+                s.dead.append((message, f"{BAD_RECORD}: {exc}"))
+                continue
         for item in items:
             apply_one(inv, s, item, partition)
     return s
