@@ -18,10 +18,11 @@ handed it batches of one event each, whatever the backlog (measured: 544 records
 processors; faust's stream drops some events before its processors (an event of an older
 consumer generation or taken while flow control is suspended, i.e. around a rebalance; a queue
 cleared when flow control resumes), so the last event the filler saw may have seen a queue that
-was not empty and no later check comes: measured, the inventory agent's lone record waited in
-the buffer until the next record or the worker's stop. The agent therefore also looks every
-``idle_s`` (1 s: as the operations agent's ticks): whatever is buffered while the queue is
-empty is handed over then.
+was not empty and no later check comes (tests/unit/pipeline/test_batching.py shows it with an
+older generation's event). The inventory agent met such a stall (a spawn's touch applied 60 s
+late, at the worker's stop); the operations agent's ticks hid it. The agent therefore also
+looks every ``idle_s`` (1 s, as the ticks): whatever is buffered while the queue is empty is
+handed over then, whatever the reason no event said so.
 
 Acks are faust's: every event of a batch is acked after the agent's loop body returned, or
 when the generator is closed (the agent raised or was cancelled). The worker never lets a
