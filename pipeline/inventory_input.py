@@ -51,7 +51,7 @@ def parse_other(value: bytes | None, headers: Mapping[str, str]) -> list[Input] 
         return None
     message = json_object(value)
     event_type = message.get("event_type")
-    if event_type not in EVENT_TYPES:
+    if type(event_type) is not str or event_type not in EVENT_TYPES:  # a list is unhashable
         return None
     data = _payload_data(message)
     region = _region(headers.get("region"))
