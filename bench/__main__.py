@@ -27,6 +27,10 @@ BENCHMARKS = {
         "bench.inventory",
         "image cache inventory, 100k hosts x 10 images: RSS, recovery, GET",
     ),
+    "inventory-metrics": (
+        "bench.inventory_metrics",
+        "the inventory's /metrics at 100k hosts x 10 images: write and scrape cost, in-process",
+    ),
     "outage": (
         "bench.outage",
         "CPU and log lines of the bridge and the worker while Kafka is down",
