@@ -88,7 +88,7 @@ async def test_rollouts_from_either_worker_and_bad_records_dead_lettered(
         assert worker.get("/rollouts/eu-1/agg-2") == (200, open_)
         assert worker.get(f"/rollouts/eu-1/{aggs[2]['uuid']}") == (200, open_)
         assert worker.get("/rollouts/us-1/agg-2")[0] == 404
-        status, some = worker.get("/rollouts?aggregate=agg-0&aggregate=agg-3")
+        _, some = worker.get("/rollouts?aggregate=agg-0&aggregate=agg-3")
         assert [t["aggregate"]["name"] for t in some["rollouts"]] == ["agg-0", "agg-3"]
         assert worker.get("/rollouts?region=us-1") == (200, {"rollouts": [], "count": 0})
 
