@@ -10,22 +10,15 @@ that is not about one record (Kafka, a state write) stops the worker, exit 70, b
 as :mod:`pipeline.agents` explains.
 """
 
-import asyncio
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from precache.pipeline.rollout_store import RolloutStore
 from precache.pipeline.rollouts import BadRollout, decode, merge, target_key
+from precache.pipeline.side_records import confirm, dead_letter, stop_on_failure
 from precache.pipeline.store import partition_scope
-
-log = structlog.get_logger(__name__)
-
-FATAL_EXIT = 70  # as pipeline.agents: the worker stopped itself, the record is redelivered
 
 
 @dataclass
@@ -55,14 +48,7 @@ def attach(app: Any, r: Rollouts) -> None:
 
 
 async def guarded(r: Rollouts, event: Any, exit: Callable[[int], Any] = os._exit) -> None:
-    try:
-        await apply(r, event)
-    except Exception as exc:  # not about one record: Kafka, a state write
-        log.critical("rollouts: worker-level failure, exiting before the ack", error=repr(exc))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        exit(FATAL_EXIT)
-        raise
+    await stop_on_failure(apply(r, event), "rollouts", exit)
 
 
 async def apply(r: Rollouts, event: Any) -> None:
@@ -71,7 +57,8 @@ async def apply(r: Rollouts, event: Any) -> None:
         rollout = decode(message.key, message.value)
     except BadRollout as exc:
         r.stats.dead += 1
-        await confirm(r, [await dead_letter(r, message, exc.reason, str(exc))])
+        sent = await dead_letter(r.dlq, message, exc.reason, str(exc), "rollouts")
+        await confirm([sent], r.confirm_timeout_s)
         return
     key = target_key(rollout.data.region, rollout.data.aggregate.uuid)
     with partition_scope(event):
@@ -80,22 +67,5 @@ async def apply(r: Rollouts, event: Any) -> None:
             r.stats.unchanged += 1
             return
         r.store.put(key, after, message.partition)
-    await confirm(r, r.store.table.take_pending())
+    await confirm(r.store.table.take_pending(), r.confirm_timeout_s)
     r.stats.applied += 1
-
-
-async def dead_letter(r: Rollouts, message: Any, reason: str, error: str) -> Any:
-    headers = [
-        ("reason", reason.encode()),
-        ("error", error[:1000].encode()),
-        ("source_topic", str(message.topic).encode()),
-        ("source_partition", str(message.partition).encode()),
-        ("source_offset", str(message.offset).encode()),
-    ]
-    log.warning("rollouts: dead letter", reason=reason, error=error[:200])
-    return await r.dlq.send(key=message.key, value=message.value or b"", headers=headers)
-
-
-async def confirm(r: Rollouts, pending: list[Any]) -> None:
-    if pending:
-        await asyncio.wait_for(asyncio.gather(*pending), r.confirm_timeout_s)

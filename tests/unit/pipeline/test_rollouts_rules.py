@@ -125,6 +125,6 @@ def test_the_newest_name_wins_and_filters_match_uuid_or_name() -> None:
     assert rec["aggregate"]["name"] == "frontend"
     assert matches(rec, [], [])
     assert matches(rec, ["eu-1"], ["frontend"])
-    assert matches(rec, [], [AGGREGATE["uuid"]])
+    assert matches(rec, [], [str(AGGREGATE["uuid"])])
     assert not matches(rec, ["us-1"], [])
     assert not matches(rec, [], ["web"])
