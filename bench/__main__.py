@@ -27,6 +27,10 @@ BENCHMARKS = {
         "bench.inventory",
         "image cache inventory, 100k hosts x 10 images: RSS, recovery, GET",
     ),
+    "rollout-reads": (
+        "bench.rollout_reads",
+        "one rollout pass's reads of GET /operations: the whole list against the filters",
+    ),
     "outage": (
         "bench.outage",
         "CPU and log lines of the bridge and the worker while Kafka is down",
