@@ -85,6 +85,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     await produce_many(bootstrap, s.raw_topic, records)
     worker = WorkerProcess(s).start()
     try:
+        worker.wait_ready()
         wait_for(worker, args.completed, 1800)
         base = worker.url + "/operations?"
         regions = [("region", f"region-{i}") for i in range(args.policy_regions)]
