@@ -28,7 +28,7 @@ def attach(p: Any, r: Rollouts) -> None:
         return found
 
     def local(regions: list[str], aggregates: list[str]) -> list[Record]:
-        owned = owned_partitions(p, r)
+        owned = owned_partitions(p)
         return [
             view(record) for record in r.store.records(owned)
             if matches(record, regions, aggregates)
@@ -73,6 +73,6 @@ def attach(p: Any, r: Rollouts) -> None:
     app.page("/rollouts/{region:[^/]+}/{aggregate:[^/]+}", name="rollouts-detail")(get_target)
 
 
-def owned_partitions(p: Any, r: Rollouts) -> set[int]:
+def owned_partitions(p: Any) -> set[int]:
     topic = p.settings.rollout_topic
     return {tp.partition for tp in p.app.consumer.assignment() if tp.topic == topic}
