@@ -31,6 +31,10 @@ BENCHMARKS = {
         "bench.rollout_reads",
         "one rollout pass's reads of GET /operations: the whole list against the filters",
     ),
+    "inventory-metrics": (
+        "bench.inventory_metrics",
+        "the inventory's /metrics at 100k hosts x 10 images: write and scrape cost, in-process",
+    ),
     "outage": (
         "bench.outage",
         "CPU and log lines of the bridge and the worker while Kafka is down",

@@ -6,7 +6,8 @@ lets one ``precache worker`` catch up. Then: the worker's RSS, ``GET /images/{im
 latency (the per-image summary, kept until the image changes; its first computation, asked
 with ``?aggregate=`` so it is not yet kept; and with ``?hosts=1``, every host's row), and the
 recovery after a restart: from the new process's start until ``/images/{image}`` answers
-with the whole inventory again (faust's recovery of the table, then the index built from it).
+with the whole inventory again (faust's recovery of the table, then the index built from it);
+``GET /metrics`` latency, loaded and after the restart (the inventory's levels included).
 """
 
 import argparse
@@ -85,6 +86,19 @@ def latencies(worker: WorkerProcess, images: int, n: int, query: str = "") -> di
     return {"p50": times[last // 2], "p99": times[(last * 99) // 100], "max": times[last]}
 
 
+def scrape_ms(worker: WorkerProcess, n: int) -> dict[str, float]:
+    """``GET /metrics`` latency (the inventory's levels are read from kept counts)."""
+    times = []
+    for _ in range(n):
+        began = time.perf_counter()
+        with urllib.request.urlopen(worker.url + "/metrics", timeout=60) as r:
+            assert b"precache_worker_inventory_entries{" in r.read()
+        times.append((time.perf_counter() - began) * 1000)
+    times.sort()
+    last = len(times) - 1
+    return {"p50": times[last // 2], "p99": times[(last * 99) // 100], "max": times[last]}
+
+
 async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="bench inventory", description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100_000)
@@ -106,12 +120,14 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         cold = latencies(worker, args.images, args.images, f"?aggregate={FIRST_AGGREGATE}")
         summary = latencies(worker, args.images, args.requests)
         detail = latencies(worker, args.images, max(5, args.requests // 20), "?hosts=1")
+        metrics = scrape_ms(worker, args.requests)
         worker.stop()
         worker = WorkerProcess(s).start()
         recovery_s = wait_complete(worker, args.images, args.hosts, 3600)
         rss_recovered = proc_status(worker.pid, "VmRSS")
         peak_recovered = proc_status(worker.pid, "VmHWM")
         after = latencies(worker, args.images, args.requests)
+        metrics_after = scrape_ms(worker, args.requests)
     finally:
         worker.stop()
     entries = args.hosts * args.images
@@ -128,6 +144,8 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         "get_image_uncached_ms": {k: round(v, 1) for k, v in cold.items()},
         "get_image_hosts_ms": {k: round(v, 1) for k, v in detail.items()},
         "get_image_after_restart_ms": {k: round(v, 1) for k, v in after.items()},
+        "get_metrics_ms": {k: round(v, 1) for k, v in metrics.items()},
+        "get_metrics_after_restart_ms": {k: round(v, 1) for k, v in metrics_after.items()},
     }
     rows = [
         ["entries", entries],
@@ -140,5 +158,10 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         ["... first ask per image (summary computed) max (ms)", f"{cold['max']:.1f}"],
         ["... ?hosts=1 p50 / p99 (ms)", f"{detail['p50']:.1f} / {detail['p99']:.1f}"],
         ["... after restart p50 / p99 (ms)", f"{after['p50']:.1f} / {after['p99']:.1f}"],
+        ["GET /metrics p50 / p99 (ms)", f"{metrics['p50']:.1f} / {metrics['p99']:.1f}"],
+        [
+            "... after restart p50 / p99 (ms)",
+            f"{metrics_after['p50']:.1f} / {metrics_after['p99']:.1f}",
+        ],
     ]
     return table(["figure", "value"], rows), figures

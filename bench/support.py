@@ -216,6 +216,8 @@ def catch_up(
         done0 = 0
         while True:
             time.sleep(poll_s)
+            if worker.proc is not None and worker.proc.poll() is not None:
+                raise RuntimeError(f"worker exited {worker.proc.returncode}\n{worker.tail()}")
             stats = worker.stats()
             if stats is None:
                 continue

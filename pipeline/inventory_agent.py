@@ -14,6 +14,7 @@ merging is idempotent, so the state ends exact and an event lost with the crash 
 """
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,18 +24,40 @@ from precache.pipeline import inventory_events, side_records
 from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge, merge_membership
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
+from precache.pipeline.metrics import SECONDS, FastHistogram
 from precache.pipeline.store import partition_scope
 
 FATAL_EXIT = side_records.FATAL_EXIT
 BAD_RECORD = "bad_inventory_record"
+TOUCH, MEMBERSHIP = "touch", "membership"  # input kinds, the label of the agent's counters
 
 
 @dataclass
 class InventoryStats:
-    touches: int = 0
-    changes: int = 0
-    memberships: int = 0
-    dead: int = 0
+    """The agent's counts, added once a record's events and state writes are confirmed, as the
+    operations agent counts: a record whose confirmation fails stops the worker uncounted and
+    is counted by the worker that applies it again. ``/metrics`` reads them
+    (:mod:`pipeline.inventory_metrics`)."""
+
+    applied: dict[str, int] = field(default_factory=dict)  # input kind -> changed the inventory
+    skipped: dict[str, int] = field(default_factory=dict)  # -> changed nothing: duplicate, older
+    dead: dict[str, int] = field(default_factory=dict)  # reason -> records dead-lettered
+    apply_s: FastHistogram = field(
+        default_factory=lambda: FastHistogram(
+            "precache_worker_inventory_apply_seconds",
+            "time to apply one internal inventory record, send its change events and have "
+            "Kafka confirm them and the table's changelog",
+            SECONDS,
+        )
+    )
+
+    def add(self, s: "Staged") -> None:
+        for counts, more in ((self.applied, s.applied), (self.skipped, s.skipped)):
+            for kind, n in more.items():
+                counts[kind] = counts.get(kind, 0) + n
+        for _, why in s.dead:
+            reason = why.partition(": ")[0]
+            self.dead[reason] = self.dead.get(reason, 0) + 1
 
 
 @dataclass
@@ -60,6 +83,12 @@ class Staged:
     entries: dict[tuple[str, str, str], Entry] = field(default_factory=dict)
     members: dict[str, Membership] = field(default_factory=dict)
     dead: list[tuple[Any, str]] = field(default_factory=list)
+    applied: dict[str, int] = field(default_factory=dict)  # input kind -> inputs staged
+    skipped: dict[str, int] = field(default_factory=dict)  # -> inputs that changed nothing
+
+    def count(self, kind: str, changed: bool) -> None:
+        counts = self.applied if changed else self.skipped
+        counts[kind] = counts.get(kind, 0) + 1
 
 
 def attach(app: Any, inv: Inventory) -> None:
@@ -83,6 +112,7 @@ async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] =
 
 
 async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
+    began = time.perf_counter()
     by_partition: dict[int, list[Any]] = {}
     for event in batch:
         by_partition.setdefault(event.message.partition, []).append(event)
@@ -106,9 +136,8 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
                 inv.store.put_membership(m, partition)
     await confirm(inv, inv.store.table.take_pending())
     for _, _, s in staged:
-        inv.stats.changes += len(s.entries)
-        inv.stats.memberships += len(s.members)
-        inv.stats.dead += len(s.dead)
+        inv.stats.add(s)
+    inv.stats.apply_s.observe_many([time.perf_counter() - began])
 
 
 def stage(inv: Inventory, events: list[Any], partition: int) -> Staged:
@@ -129,16 +158,18 @@ def stage(inv: Inventory, events: list[Any], partition: int) -> Staged:
 def apply_one(inv: Inventory, s: Staged, item: Input, partition: int) -> None:
     """Stage one input if it changes anything (a duplicate or an older one does not)."""
     if isinstance(item, Touch):
-        inv.stats.touches += 1
         key = (item.region, item.host, item.image)
         current = s.entries.get(key) or inv.store.get_entry(*key)
         after = merge(current, item)
         if after is not None:
             s.entries[key] = after
+        s.count(TOUCH, after is not None)
         return
     stored = s.members.get(item.key) or inv.store.partition_membership(item.key, partition)
-    if merge_membership(stored, item) is not None:
+    changed = merge_membership(stored, item) is not None
+    if changed:
         s.members[item.key] = item
+    s.count(MEMBERSHIP, changed)
 
 
 async def dead_letter(inv: Inventory, message: Any, why: str) -> Any:

@@ -18,7 +18,8 @@ Keys (one table, ``inventory``, co-partitioned with the internal input topic):
 
 Indexes (rebuilt from the table on first use once faust has recovered the table after a start
 or a rebalance: :meth:`InventoryStore.recovered`): entries by (region, image) and images by
-(region, host) for the partitions this worker owns, memberships by (region, uuid). Until then
+(region, host) for the partitions this worker owns, memberships by (region, uuid), and per
+(region, image) the counts ``/metrics`` reads (:mod:`pipeline.inventory_tally`). Until then
 :attr:`InventoryStore.ready` is False and the HTTP view answers 503 rather than a partial
 inventory.
 """
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from precache.pipeline.inventory import Entry, Membership, merge_membership
+from precache.pipeline.inventory_tally import ImageTally
 from precache.pipeline.operation import json_len
 
 ImageKey = tuple[str, str]  # (region, image)
@@ -47,6 +49,7 @@ class InventoryStore:
         self._changes: dict[ImageKey, int] = {}  # bumped by every change of an image's entries
         self._member_changes = 0  # bumped by every membership change
         self._sets: dict[str, tuple[Membership, frozenset[str]]] = {}
+        self._tallies: dict[ImageKey, ImageTally] = {}  # for /metrics (inventory_tally)
 
     # -- entries ---------------------------------------------------------------------------
 
@@ -63,7 +66,12 @@ class InventoryStore:
 
     def _index(self, entry: Entry, partition: int) -> None:
         image_key = (entry["region"], entry["image"])
-        self._images.setdefault(image_key, {})[entry["host"]] = entry
+        hosts = self._images.setdefault(image_key, {})
+        tally = self._tallies.get(image_key)
+        if tally is None:
+            tally = self._tallies[image_key] = ImageTally()
+        tally.change(hosts.get(entry["host"]), entry)
+        hosts[entry["host"]] = entry
         self._partition[image_key] = partition
         self._changes[image_key] = self._changes.get(image_key, 0) + 1
         self._hosts.setdefault((entry["region"], entry["host"]), set()).add(entry["image"])
@@ -83,6 +91,14 @@ class InventoryStore:
     def regions_of_host(self, host: str) -> list[str]:
         self._build()
         return sorted({r for r, h in self._hosts if h == host})
+
+    def tallies(self, owned: set[int]) -> Iterator[tuple[ImageKey, ImageTally]]:
+        """The counts of each (region, image) in the partitions ``owned``: one per image, never
+        a walk over the entries (what ``/metrics`` reads)."""
+        self._build()
+        for key, tally in self._tallies.items():
+            if self._partition.get(key) in owned:
+                yield key, tally
 
     def versions(self, key: ImageKey) -> tuple[int, int, int]:
         """Changes when the image's entries or any membership change (or the index is rebuilt):
@@ -194,6 +210,7 @@ class InventoryStore:
         self._partition.clear()
         self._hosts.clear()
         self._members.clear()
+        self._tallies.clear()
 
 
 def shared(entry: Entry) -> Entry:

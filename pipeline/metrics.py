@@ -60,51 +60,40 @@ class WorkerMetrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.applied = Counter(
-            "precache_worker_notifications_applied",
-            "notifications applied to an operation's state",
-            registry=r,
+        counter = self._counter
+        self.applied = counter(
+            "notifications_applied", "notifications applied to an operation's state"
         )
-        self.skipped = Counter(
-            "precache_worker_notifications_skipped",
+        self.skipped = counter(
+            "notifications_skipped",
             "notifications left out: irrelevant (not a cache_images notification), late (for "
             "an operation already completed or forgotten), unseen (dropped by the consumer)",
-            ["reason"],
-            registry=r,
+            "reason",
         )
-        self.dead_lettered = Counter(
-            "precache_worker_notifications_dead_lettered",
+        self.dead_lettered = counter(
+            "notifications_dead_lettered",
             "records sent to the pipeline DLQ, by the reason header they carry",
-            ["reason"],
-            registry=r,
+            "reason",
         )
-        self.held = Counter(
-            "precache_worker_notifications_held",
+        self.held = counter(
+            "notifications_held",
             "progress notifications held until their operation's host list came",
-            registry=r,
         )
-        self.hosts_reported = Counter(
-            "precache_worker_hosts_reported",
-            "hosts counted as reported (each host once per operation)",
-            registry=r,
+        self.hosts_reported = counter(
+            "hosts_reported", "hosts counted as reported (each host once per operation)"
         )
-        self.hosts_failed = Counter(
-            "precache_worker_hosts_failed",
+        self.hosts_failed = counter(
+            "hosts_failed",
             "hosts counted as failed: image_failed (reported a failed image), no_report "
             "(never reported before the operation completed)",
-            ["reason"],
-            registry=r,
+            "reason",
         )
-        self.completed = Counter(
-            "precache_worker_operations_completed",
-            "operations completed, by outcome",
-            ["outcome"],
-            registry=r,
+        self.completed = counter(
+            "operations_completed", "operations completed, by outcome", "outcome"
         )
-        self.stalled = Counter(
-            "precache_worker_operations_stalled",
+        self.stalled = counter(
+            "operations_stalled",
             "times an operation was declared stalled (no progress for stall_after_s)",
-            registry=r,
         )
         self.batch_records = Histogram(
             "precache_worker_batch_records",
@@ -146,6 +135,10 @@ class WorkerMetrics:
         for reason in ("irrelevant", "late", "unseen"):
             self.skipped.labels(reason=reason)
         self.dead_lettered.labels(reason="apply_error")
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        """``precache_worker_<name>`` in this worker's registry."""
+        return Counter(f"precache_worker_{name}", documentation, labels, registry=self.registry)
 
     def observe_batch(
         self, records: int, apply_s: float, age_s: float, offsets: Mapping[int, int]

@@ -1,8 +1,8 @@
 """``GET /metrics``: the worker's Prometheus metrics (:mod:`pipeline.metrics`) on its web port.
 
 Levels are this worker's own: the operations of the partitions it owns, the consumer lag of
-those partitions. Unlike ``/operations`` nothing is fanned out to the other workers: Prometheus
-scrapes each worker and sums (docs/metrics.md).
+those partitions, the inventory's entries in them. Unlike ``/operations`` nothing is fanned
+out to the other workers: Prometheus scrapes each worker and sums (docs/metrics.md).
 """
 
 from typing import Any
@@ -11,6 +11,7 @@ import structlog
 from aiokafka import TopicPartition
 
 from precache.pipeline.context import Pipeline
+from precache.pipeline.inventory_metrics import InventoryMetrics
 from precache.pipeline.metrics import CONTENT_TYPE
 from precache.pipeline.web import owned_partitions
 
@@ -18,6 +19,11 @@ log = structlog.get_logger(__name__)
 
 
 def attach(p: Pipeline) -> None:
+    if p.inventory is not None:  # its levels and counters (pipeline.inventory_metrics)
+        inv = p.inventory
+        collector = InventoryMetrics(inv.store, inv.stats, inv.policy, lambda: owned_partitions(p))
+        p.metrics.registry.register(collector)
+
     async def metrics_page(view: Any, request: Any) -> Any:
         owned = owned_partitions(p)
         p.metrics.set_lag(await consumer_lag(p, owned))

@@ -32,8 +32,10 @@ def changelog_record_bytes(settings: WorkerSettings) -> int:
 def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> list[TopicRule]:
     """Every topic the worker reads or writes, how it creates it and what it requires of it.
 
-    Raw and ticks are co-partitioned, the derived topics follow them; status is compacted;
-    the changelogs are faust's to create (it makes them when its tables start).
+    Raw and ticks are co-partitioned, the derived topics follow them; status is compacted.
+    The changelogs are created here too, as faust would (compacted, ``raw_partitions``): left
+    to faust, a table's first write right after start-up can find its changelog in the
+    consumer's metadata with 0 partitions and stop the worker with ``PartitionsMismatch``.
     """
     s, n = settings, settings.raw_partitions
     need = settings.required_max_message_bytes()
@@ -77,7 +79,8 @@ def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> lis
         TopicRule(s.rollout_topic, "PRECACHE_ROLLOUT_TOPIC", n),
         *(
             TopicRule(
-                name, "", n, True, changelog_record_bytes(settings), state_why, create=None
+                name, "", n, True, changelog_record_bytes(settings), state_why,
+                {"cleanup.policy": "compact"},
             )
             for name in changelogs
         ),
@@ -98,7 +101,7 @@ async def ensure_topics(settings: WorkerSettings) -> list[str]:
 
 
 async def prepare_topics(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> None:
-    """Create the missing topics and check every existing one (changelogs: faust creates those).
+    """Create the missing topics (the tables' changelogs too) and check every existing one.
 
     Raises :class:`BrokerUnreachable`, :class:`BrokerRefused` or :class:`TopicMismatch`
     (all problems in one line).

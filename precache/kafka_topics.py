@@ -44,7 +44,7 @@ class TopicRule:
     """One topic a service reads or writes: how to create it and what it needs once it exists.
 
     ``setting`` is the env var that names the topic (the error names it); ``create`` is
-    ``None`` for a topic that is not ours to create (faust makes its changelogs).
+    ``None`` for a topic that is not ours to create.
     """
 
     name: str

@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from tests.support.debian import PACKAGES, ensure
-from tests.support.observability import ALERTS, PROMETHEUS, ROOT, grafana_exprs
+from tests.support.observability import (
+    ALERTS,
+    PROMETHEUS,
+    ROOT,
+    alert_exprs,
+    grafana_exprs,
+    load_yaml,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +52,17 @@ def test_each_alert_fires_on_the_series_it_is_meant_for(promtool: Path, tmp_path
     shutil.copy(ALERTS, tmp_path / "alerts.yml")  # the test file names it relatively
     shutil.copy(ALERT_TESTS, tmp_path / "alerts-test.yml")
     assert "SUCCESS" in run(promtool, "test", "rules", "alerts-test.yml", cwd=tmp_path)
+
+
+def test_every_alert_has_a_case_where_it_fires() -> None:
+    cases = load_yaml(ALERT_TESTS)["tests"]
+    firing = {
+        case["alertname"]
+        for test in cases
+        for case in test["alert_rule_test"]
+        if case["exp_alerts"]
+    }
+    assert firing == set(alert_exprs())
 
 
 def test_every_grafana_query_is_valid_promql(promtool: Path, tmp_path: Path) -> None:

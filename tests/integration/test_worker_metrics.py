@@ -15,7 +15,7 @@ from precache.simulate.conductor import simulate_operation
 from tests.support.bridge import running_bridge
 from tests.support.chain import bridge_for
 from tests.support.kafka import completed_ids, read_until
-from tests.support.observability import grafana_exprs, metric_names
+from tests.support.observability import alert_exprs, grafana_exprs, metric_names
 from tests.support.scrape import Scrape, scrape
 from tests.support.worker import WorkerProcess, free_port
 
@@ -93,8 +93,9 @@ async def test_worker_metrics_count_a_real_run(
     _, stats = process.get("/stats")
     assert stats["applied"] == sent
 
-    # every series the Grafana dashboard (docker-compose.yml) draws is in these real scrapes
-    used = metric_names(grafana_exprs())
+    # every series the Grafana dashboard (docker-compose.yml) draws and every example alert
+    # reads is in these real scrapes (the worker's inventory is fed by the same run)
+    used = metric_names(grafana_exprs()) | metric_names(list(alert_exprs().values()))
     assert used <= after.names() | bridge_scrape.names(), (
         used - after.names() - bridge_scrape.names()
     )

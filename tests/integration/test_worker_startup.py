@@ -14,7 +14,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.synthetic import SyntheticOperation, hostnames
+from precache import kafka_topics
 from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.topics import prepare_topics
 from tests.support.kafka import produce
 from tests.support.worker import PRECACHE, WorkerProcess, free_port, settings_env
 
@@ -84,20 +86,30 @@ async def test_second_worker_on_a_data_dir_is_refused_until_the_first_is_killed(
     start_worker(second).wait_ready()
 
 
-async def test_a_fresh_worker_leaves_its_changelog_to_faust(
+async def test_the_worker_creates_its_changelogs_before_faust_starts(
     worker_settings: Settings, start_worker: Callable[[WorkerSettings], WorkerProcess]
 ) -> None:
-    """The checks describe only topics that exist: naming the missing changelog in a metadata
-    request made Kafka auto-create it with one partition, and faust's agent crashed."""
+    """The changelogs exist, compacted and co-partitioned with the raw topic, before faust
+    starts: left to faust, a table written right after start-up could find its changelog in
+    the consumer's metadata with 0 partitions (``PartitionsMismatch``, exit 70: seen in
+    ``bench scale``); and the checks never name a missing topic in a metadata request (Kafka
+    would auto-create it with one partition)."""
     settings = await worker_settings()
-    start_worker(settings).wait_ready()
+    names = [changelog(settings), f"{settings.app_id}-inventory-changelog"]
+    await prepare_topics(settings, names)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([changelog(settings)])
+        states = await kafka_topics.describe(admin, names)
     finally:
         await admin.close()
-    assert len(described["partitions"]) == settings.raw_partitions
+    assert {name: states[name].partitions for name in names} == dict.fromkeys(
+        names, settings.raw_partitions
+    )
+    assert {name: states[name].configs.get("cleanup.policy") for name in names} == dict.fromkeys(
+        names, "compact"
+    )
+    start_worker(settings).wait_ready()
 
 
 async def create_topics(bootstrap: str, topics: list[NewTopic]) -> None:
