@@ -44,7 +44,7 @@ def operations(
         {"completed_since": canonical_time(since), "region": regions},
     ]
     if request_ids:
-        asks.append({"request_id": sorted(request_ids)})
+        asks.append({"request_id": sorted(set(request_ids))})
     found: dict[str, dict[str, Any]] = {}
     for query in asks:
         body = client.get(settings, "/operations", **query)
