@@ -23,6 +23,9 @@ from precache.pipeline.store import partition_scope
 
 @dataclass
 class RolloutStats:
+    """``/stats``' ``rollout_events``: records that changed a target, that changed nothing
+    (redelivered, older), that went to the dead-letter topic."""
+
     applied: int = 0
     unchanged: int = 0
     dead: int = 0

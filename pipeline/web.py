@@ -96,6 +96,7 @@ def attach(p: Pipeline) -> None:
                 "gap_records_checked": p.gaps.checked,
                 "gap_records_filled": p.gaps.filled,
                 "partitions": sorted(owned_partitions(p)),
+                "rollout_events": vars(p.rollouts.stats) if p.rollouts else {},
             }
         )
 

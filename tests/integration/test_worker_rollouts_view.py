@@ -12,6 +12,7 @@ import pytest
 from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline.rollouts import Event
 from precache.pipeline.settings import WorkerSettings
+from tests.support.inventory import wait_for
 from tests.support.kafka import produce, read_raw
 from tests.support.rollout_events import record, request, target
 from tests.support.worker import WorkerProcess
@@ -98,6 +99,13 @@ async def test_rollouts_from_either_worker_and_bad_records_dead_lettered(
     reasons = sorted(dict(r.headers)["reason"].decode() for r in dead)
     assert reasons == ["bad_rollout_record", "rollout_key_mismatch", "unknown_rollout_event"]
     assert {dict(r.headers)["source_topic"].decode() for r in dead} == {settings.rollout_topic}
+
+    def counts() -> dict[str, int]:
+        each = [w.stats()["rollout_events"] for w in (a, b)]  # type: ignore[index]
+        return {k: sum(c[k] for c in each) for k in ("applied", "unchanged", "dead")}
+
+    seen = wait_for(counts, lambda c: c["applied"] + c["unchanged"] == len(good), 30)
+    assert seen == {"applied": len(events), "unchanged": 3, "dead": 3}  # the 3 sent twice
     for worker in (a, b):  # bad records stop nothing
         assert worker.proc is not None
         assert worker.proc.poll() is None
