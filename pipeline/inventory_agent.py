@@ -25,6 +25,7 @@ from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge,
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.metrics import SECONDS, FastHistogram
+from precache.pipeline.produce import produce
 from precache.pipeline.store import partition_scope
 
 FATAL_EXIT = side_records.FATAL_EXIT
@@ -126,7 +127,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
             pending.append(await dead_letter(inv, message, reason))
         for entry in s.entries.values():
             key, value = inventory_events.encode(entry, inv.policy)
-            pending.append(await inv.events.send(key=key, value=value, headers=list(HEADERS)))
+            pending.append(await produce(inv.events, key, value, HEADERS))
     await confirm(inv, pending)
     for scope, partition, s in staged:
         with partition_scope(scope):

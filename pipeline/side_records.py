@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from precache.pipeline.produce import produce
+
 log = structlog.get_logger(__name__)
 
 FATAL_EXIT = 70  # as pipeline.agents: the worker stopped itself, the record is redelivered
@@ -41,7 +43,7 @@ async def dead_letter(dlq: Any, message: Any, reason: str, error: str, agent: st
         ("source_offset", str(message.offset).encode()),
     ]
     log.warning(f"{agent}: dead letter", reason=reason, error=error[:200])
-    return await dlq.send(key=message.key, value=message.value or b"", headers=headers)
+    return await produce(dlq, message.key, message.value or b"", headers)
 
 
 async def confirm(pending: list[Any], timeout_s: float) -> None:
