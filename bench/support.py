@@ -187,6 +187,7 @@ class CatchUp:
     cpu_s: float
     cpu_records: int
     peak_rss_mib: float
+    applied_cpu_s: float = 0.0  # to the last applied notification (``cpu_s``: until idle)
 
     @property
     def applied_s(self) -> float:
@@ -207,9 +208,12 @@ def catch_up(
     counters: Sequence[str] = ("applied", "late"),
     poll_s: float = 0.2,
     log: Path | None = None,
+    until_idle: bool = False,
 ) -> CatchUp:
     """Start ``precache worker`` and poll ``/stats`` until the sum of ``counters`` reaches
-    ``total``; CPU is counted from its first applied notification."""
+    ``total``; CPU is counted from its first applied notification. ``until_idle``: and on
+    until the worker is idle (what the notifications set off after they were applied: the
+    inventory agent, coalesced snapshots), so that work is counted too."""
     worker = WorkerProcess(settings, log).start()
     try:
         cpu0: float | None = None
@@ -227,15 +231,27 @@ def catch_up(
             if done >= total:
                 finished = time.time()
                 break
+        cpu_s = applied_cpu_s = cpu_seconds(worker.pid)
+        for _ in range(IDLE_MAX_WINDOWS if until_idle else 0):
+            time.sleep(IDLE_WINDOW_S)
+            cpu_s, before = cpu_seconds(worker.pid), cpu_s
+            if cpu_s - before < IDLE_SHARE * IDLE_WINDOW_S:
+                break
         return CatchUp(
             stats=stats,
             finished_at=finished,
-            cpu_s=cpu_seconds(worker.pid) - (cpu0 or 0.0),
+            cpu_s=cpu_s - (cpu0 or 0.0),
             cpu_records=max(1, done - done0),
+            applied_cpu_s=applied_cpu_s - (cpu0 or 0.0),
             peak_rss_mib=proc_status(worker.pid, "VmHWM"),
         )
     finally:
         worker.stop()
+
+
+IDLE_WINDOW_S = 1.0
+IDLE_SHARE = 0.05  # of one core: the worker's ticks and heartbeats, nothing more
+IDLE_MAX_WINDOWS = 120
 
 
 def proc_status(pid: int, field: str) -> float:

@@ -18,6 +18,7 @@ from precache.logs import RateLimitedLog
 from precache.pipeline import events, inventory_feed, metrics, operation
 from precache.pipeline.context import Pipeline
 from precache.pipeline.operation import Effect, Step, Summary
+from precache.pipeline.produce import produce
 
 log = structlog.get_logger(__name__)
 ratelog = RateLimitedLog(log)  # one line per key (a dead letter's reason, say) per 10 s
@@ -88,9 +89,10 @@ class Prepared:
 
 
 def encode_statuses(p: Pipeline, outbox: Outbox) -> dict[str, bytes]:
+    """The snapshots this batch sends (a coalesced one waits for its tick: not built)."""
     out = dict(outbox.encoded)
     for op_id, summary in outbox.statuses.items():
-        if op_id in out:
+        if op_id in out or (op_id not in outbox.due and coalesce(p, summary)):
             continue
         try:
             out[op_id] = events.encode(summary, Effect("status"), p.limits)
@@ -106,22 +108,19 @@ async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
     """Send the batch's dead letters and events and wait until Kafka has every one."""
     pending = []
     for key, value, headers in outbox.dead:
-        pending.append(await p.dlq.send(key=key, value=value, headers=headers))
+        pending.append(await produce(p.dlq, key, value, headers))
     if p.inventory is not None:
         records = inventory_feed.records(outbox.inventory, p.inventory.partitions)
+        topic = p.inventory.topic
         for key, value, partition in records:
-            pending.append(await p.inventory.topic.send(key=key, value=value, partition=partition))
+            pending.append(await produce(topic, key, value, partition=partition))
     for kind, op_id, value in outbox.critical:
-        pending.append(
-            await p.outputs[kind].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)
-        )
+        pending.append(await produce(p.outputs[kind], op_id.encode(), value, EVENT_HEADERS))
     for op_id, value in statuses.items():
         summary = outbox.statuses.get(op_id)
         if summary is not None and op_id not in outbox.due and coalesce(p, summary):
-            continue
-        pending.append(
-            await p.outputs["status"].send(key=op_id.encode(), value=value, headers=EVENT_HEADERS)
-        )
+            continue  # careful mode built it with its record: it still waits for its tick
+        pending.append(await produce(p.outputs["status"], op_id.encode(), value, EVENT_HEADERS))
     await confirm(p, pending)
 
 

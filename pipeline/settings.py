@@ -54,10 +54,11 @@ class WorkerSettings(KafkaSettings, TopicCreation, ConnectTimeout):
         30.0, gt=0, description="a dead worker's partitions move after"
     )
     batch_max: int = Field(
-        1000,
+        10_000,
         ge=1,
         description="most notifications applied as one batch (one state write per op); a "
-        "batch is what arrived while the previous one was applied, never waited for",
+        "batch is what arrived while the previous one was applied, never waited for: the cap "
+        "matters only when the worker is behind",
     )
     fetch_max_wait_ms: int = Field(
         50, ge=0, description="broker wait for an empty fetch (faust's own is 1500)"
@@ -140,8 +141,9 @@ class WorkerSettings(KafkaSettings, TopicCreation, ConnectTimeout):
         """Each topic's smallest acceptable ``max.message.bytes``: for the start-up check.
 
         Changelog records (faust's ``<app_id>-operations-changelog``) stay below Kafka's default:
-        a summary holds at most ``batch_max`` host names in ``last_hosts`` (each at most 255
-        characters) and three lists of at most ``list_bytes``; the other records are at most
+        a summary holds the host names of one batch in ``last_hosts``, at most
+        ``state_chunk_bytes`` of them (``engine.Batch.full``), and three lists of at most
+        ``list_bytes``; the other records are at most
         ``state_chunk_bytes``."""
         event = self.max_event_bytes + RECORD_OVERHEAD
         return {

@@ -66,12 +66,30 @@ class Event:
 
 
 class Topic:
-    """Stands in for a faust topic: records what Kafka confirmed."""
+    """Stands in for a faust topic: its name and its app's producer are used."""
 
-    def __init__(self, name: str, sent: list[tuple[str, Any]], faults: Faults) -> None:
-        self.name, self.sent, self.faults = name, sent, faults
+    def __init__(self, name: str, app: "App") -> None:
+        self.name, self.app = name, app
 
-    async def send(self, **kw: Any) -> "asyncio.Future[None]":
+    def get_topic_name(self) -> str:
+        return self.name
+
+
+class Producer:
+    """Stands in for faust's producer: records what Kafka confirmed."""
+
+    def __init__(self, sent: list[tuple[str, Any]], faults: Faults) -> None:
+        self.sent, self.faults = sent, faults
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None,
+        timestamp: float | None,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> "asyncio.Future[None]":
         self.faults.hit("send")
         fut = asyncio.get_running_loop().create_future()
         try:
@@ -80,8 +98,14 @@ class Topic:
             fut.set_exception(exc)
         else:
             fut.set_result(None)
-            self.sent.append((self.name, kw))
+            kw = {"key": key, "value": value, "headers": headers, "partition": partition}
+            self.sent.append((topic, kw))
         return fut
+
+
+@dataclass
+class App:
+    producer: Producer
 
 
 class Changelog(dict[str, Any]):
@@ -146,12 +170,14 @@ def pipeline(table: Changelog, sent: list[tuple[str, Any]], faults: Faults) -> P
     async def nothing(*_: Any) -> Any:
         return {}
 
+    app = App(Producer(sent, faults))
+
     def topic(name: str) -> TopicT:
-        return cast(TopicT, Topic(name, sent, faults))  # only send() is used
+        return cast(TopicT, Topic(name, app))
 
     return Pipeline(
         settings=SETTINGS,
-        app=cast(AppT, None),  # the batch logic under test never reaches the app
+        app=cast(AppT, app),  # only its producer is used
         inputs=topic("raw"),
         ticks=topic("ticks"),
         outputs={k: topic(k) for k in ("status", "completed", "host_failed", "stalled")},
