@@ -30,12 +30,15 @@ from precache.stack import StackSettings
 
 
 def stream(regions: int, ops: int, hosts: int) -> list[Record]:
-    """Every operation of every region at once: starts, interleaved progress, ends."""
-    names = hostnames(hosts)
+    """Every operation of every region at once: starts, interleaved progress, ends. Each
+    operation caches two images on an aggregate of its own (hosts of its own), as a rollout
+    over many aggregates does: every notification changes two inventory entries."""
     running = [
-        SyntheticOperation(hosts=names, images=["img-1", "img-2"], region=f"region-{r}")
+        SyntheticOperation(
+            hosts=hostnames(hosts, f"r{r}a{a}-cmp"), images=["img-1", "img-2"], region=f"region-{r}"
+        )
         for r in range(regions)
-        for _ in range(ops)
+        for a in range(ops)
     ]
     records = [op.start() for op in running]
     progress = [op.all_progress() for op in running]
