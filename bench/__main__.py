@@ -27,6 +27,10 @@ BENCHMARKS = {
         "bench.inventory",
         "image cache inventory, 100k hosts x 10 images: RSS, recovery, GET",
     ),
+    "rollout-reads": (
+        "bench.rollout_reads",
+        "one rollout pass's reads of GET /operations: the whole list against the filters",
+    ),
     "inventory-metrics": (
         "bench.inventory_metrics",
         "the inventory's /metrics at 100k hosts x 10 images: write and scrape cost, in-process",

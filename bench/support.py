@@ -187,6 +187,7 @@ class CatchUp:
     cpu_s: float
     cpu_records: int
     peak_rss_mib: float
+    applied_cpu_s: float = 0.0  # to the last applied notification (``cpu_s``: until idle)
 
     @property
     def applied_s(self) -> float:
@@ -230,7 +231,7 @@ def catch_up(
             if done >= total:
                 finished = time.time()
                 break
-        cpu_s = cpu_seconds(worker.pid)
+        cpu_s = applied_cpu_s = cpu_seconds(worker.pid)
         for _ in range(IDLE_MAX_WINDOWS if until_idle else 0):
             time.sleep(IDLE_WINDOW_S)
             cpu_s, before = cpu_seconds(worker.pid), cpu_s
@@ -241,6 +242,7 @@ def catch_up(
             finished_at=finished,
             cpu_s=cpu_s - (cpu0 or 0.0),
             cpu_records=max(1, done - done0),
+            applied_cpu_s=applied_cpu_s - (cpu0 or 0.0),
             peak_rss_mib=proc_status(worker.pid, "VmHWM"),
         )
     finally:

@@ -96,17 +96,7 @@ class RecordBuilder:
             except Exception:
                 # the JSON scrubber failed on it (a bug): the text-only scrubber cannot fail
                 value, scrubbed = self._secrets.cut_at_secret(body)
-        headers: Headers = [
-            ("reason", error.reason.value.encode()),
-            ("error", error.detail[:_ERROR_CHARS].encode(errors="replace")),
-            ("region", self._region),
-            ("source", self._source),
-            ("received_at", now),
-            ("routing_key", delivery.routing_key.encode(errors="replace")),
-            ("original_bytes", str(len(delivery.body)).encode()),
-            ("scrubbed", scrubbed.encode()),
-        ]
-        return Record(self._settings.dlq_topic, value, None, headers, error.reason.value)
+        return self._dead_letter(delivery, error.reason, error.detail, value, scrubbed, now)
 
     def last_resort(self, delivery: Delivery, exc: BaseException, now: bytes) -> Record:
         """``bridge_error``: the dead letter of a delivery the bridge failed on, built with
@@ -114,9 +104,22 @@ class RecordBuilder:
         value, scrubbed = self._secrets.cut_at_secret(
             delivery.body[: self._settings.max_body_bytes]
         )
+        return self._dead_letter(delivery, Reason.BRIDGE_ERROR, repr(exc), value, scrubbed, now)
+
+    def _dead_letter(
+        self,
+        delivery: Delivery,
+        reason: Reason,
+        detail: str,
+        value: bytes,
+        scrubbed: str,
+        now: bytes,
+    ) -> Record:
+        """The DLQ record of ``value`` (already cut and scrubbed) with the headers every dead
+        letter carries (docs/bridge-reliability.md lists them)."""
         headers: Headers = [
-            ("reason", Reason.BRIDGE_ERROR.value.encode()),
-            ("error", repr(exc)[:_ERROR_CHARS].encode(errors="replace")),
+            ("reason", reason.value.encode()),
+            ("error", detail[:_ERROR_CHARS].encode(errors="replace")),
             ("region", self._region),
             ("source", self._source),
             ("received_at", now),
@@ -124,7 +127,7 @@ class RecordBuilder:
             ("original_bytes", str(len(delivery.body)).encode()),
             ("scrubbed", scrubbed.encode()),
         ]
-        return Record(self._settings.dlq_topic, value, None, headers, Reason.BRIDGE_ERROR.value)
+        return Record(self._settings.dlq_topic, value, None, headers, reason.value)
 
     def refused(self, delivery: Delivery, record: Record, kafka_error: str) -> Record:
         """The dead letter of a record Kafka refused for good (``kafka_refused``)."""

@@ -22,7 +22,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
 from precache.kafka_connection import client_options, faust_credentials
-from precache.pipeline import agents, dashboard, inventory_agent, inventory_web, metrics_view, web
+from precache.pipeline import (
+    agents,
+    dashboard,
+    inventory_agent,
+    inventory_web,
+    metrics_view,
+    rollout_agent,
+    rollout_web,
+    web,
+)
 from precache.pipeline.context import Pipeline
 from precache.pipeline.gaps import GapGuard
 from precache.pipeline.inventory_agent import Inventory
@@ -34,6 +43,8 @@ from precache.pipeline.kafka_transport import (
     broker_url,
 )
 from precache.pipeline.operation import Limits
+from precache.pipeline.rollout_agent import Rollouts
+from precache.pipeline.rollout_store import RolloutStore
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.store import TableStore, TrackedTable
 
@@ -130,6 +141,12 @@ def build(settings: WorkerSettings) -> Pipeline:
             partitions=n,
             confirm_timeout_s=settings.confirm_timeout_s,
         ),
+        rollouts=Rollouts(  # pipeline.rollout_agent: GET /rollouts
+            topic=out(settings.rollout_topic),
+            dlq=dlq,
+            store=RolloutStore(app.Table("rollouts", partitions=n)),
+            confirm_timeout_s=settings.confirm_timeout_s,
+        ),
     )
 
     async def on_rebalance(*args: Any, **kwargs: Any) -> None:
@@ -138,6 +155,8 @@ def build(settings: WorkerSettings) -> Pipeline:
         pipeline.metrics.forget_positions()
         if pipeline.inventory is not None:  # its indexes too
             pipeline.inventory.store.forget_index()
+        if pipeline.rollouts is not None:
+            pipeline.rollouts.store.forget_index()
 
     inventory_table = pipeline.inventory.store.table if pipeline.inventory else None
     if inventory_table is not None:
@@ -148,6 +167,14 @@ def build(settings: WorkerSettings) -> Pipeline:
 
         inventory_table.on_recover(on_inventory_recovered)
 
+    if pipeline.rollouts is not None:
+
+        async def on_rollouts_recovered() -> None:
+            assert pipeline.rollouts is not None
+            pipeline.rollouts.store.recovered()
+
+        pipeline.rollouts.store.table.on_recover(on_rollouts_recovered)
+
     app.on_partitions_assigned.connect(on_rebalance)
     app.on_partitions_revoked.connect(on_rebalance)
     agents.attach(pipeline)
@@ -155,6 +182,9 @@ def build(settings: WorkerSettings) -> Pipeline:
     inventory_agent.attach(app, pipeline.inventory)
     web.attach(pipeline)
     inventory_web.attach(pipeline, pipeline.inventory)
+    assert pipeline.rollouts is not None
+    rollout_agent.attach(app, pipeline.rollouts)
+    rollout_web.attach(pipeline, pipeline.rollouts)
     metrics_view.attach(pipeline)
     dashboard.attach(pipeline)
     return pipeline

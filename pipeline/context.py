@@ -14,6 +14,7 @@ from precache.pipeline.inventory_agent import Inventory
 from precache.pipeline.kafka_transport import SkipState
 from precache.pipeline.metrics import WorkerMetrics
 from precache.pipeline.operation import Limits
+from precache.pipeline.rollout_agent import Rollouts
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.stats import Stats
 from precache.pipeline.store import TableStore
@@ -38,3 +39,4 @@ class Pipeline:
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots
     settling: "asyncio.Future[None] | None" = None  # the last batch's state confirmation
     inventory: Inventory | None = None  # the image cache inventory (pipeline.inventory_agent)
+    rollouts: Rollouts | None = None  # what rollout/keep-warm did (pipeline.rollout_agent)

@@ -13,18 +13,14 @@ merging is idempotent, so the state ends exact and an event lost with the crash 
 (exit 70, as :mod:`pipeline.agents` explains) before the batch is acked.
 """
 
-import asyncio
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from precache.contract.kafka_binding import HEADERS
-from precache.pipeline import inventory_events
+from precache.pipeline import inventory_events, side_records
 from precache.pipeline.batching import take_ready
 from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge, merge_membership
 from precache.pipeline.inventory_input import BadInput, Input, decode
@@ -33,9 +29,7 @@ from precache.pipeline.metrics import SECONDS, FastHistogram
 from precache.pipeline.produce import produce
 from precache.pipeline.store import partition_scope
 
-log = structlog.get_logger(__name__)
-
-FATAL_EXIT = 70  # as pipeline.agents: the worker stopped itself, the batch is redelivered
+FATAL_EXIT = side_records.FATAL_EXIT
 BAD_RECORD = "bad_inventory_record"
 TOUCH, MEMBERSHIP = "touch", "membership"  # input kinds, the label of the agent's counters
 
@@ -142,14 +136,7 @@ def slices(batch: list[Any], budget: int) -> list[list[Any]]:
 
 
 async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] = os._exit) -> None:
-    try:
-        await apply_batch(inv, batch)
-    except Exception as exc:  # not about one record: Kafka, a state write
-        log.critical("inventory: worker-level failure, exiting before the ack", error=repr(exc))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        exit(FATAL_EXIT)
-        raise
+    await side_records.stop_on_failure(apply_batch(inv, batch), "inventory", exit)
 
 
 async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
@@ -223,17 +210,8 @@ def apply_one(inv: Inventory, s: Staged, item: Input, partition: int) -> None:
 
 async def dead_letter(inv: Inventory, message: Any, why: str) -> Any:
     reason, _, error = why.partition(": ")
-    headers = [
-        ("reason", reason.encode()),
-        ("error", error[:1000].encode()),
-        ("source_topic", str(message.topic).encode()),
-        ("source_partition", str(message.partition).encode()),
-        ("source_offset", str(message.offset).encode()),
-    ]
-    log.warning("inventory: dead letter", reason=reason, error=error[:200])
-    return await produce(inv.dlq, message.key, message.value or b"", headers)
+    return await side_records.dead_letter(inv.dlq, message, reason, error, "inventory")
 
 
 async def confirm(inv: Inventory, pending: list[Any]) -> None:
-    if pending:
-        await asyncio.wait_for(asyncio.gather(*pending), inv.confirm_timeout_s)
+    await side_records.confirm(pending, inv.confirm_timeout_s)

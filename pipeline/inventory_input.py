@@ -34,6 +34,7 @@ from precache.pipeline.notifications import (
     _request_id,
     _show,
     _text,
+    json_object,
     nova_time,
 )
 
@@ -48,14 +49,9 @@ def parse_other(value: bytes | None, headers: Mapping[str, str]) -> list[Input] 
     header = headers.get("event_type")
     if header is not None and header not in EVENT_TYPES:
         return None
-    try:
-        message = orjson.loads(value or b"")
-    except orjson.JSONDecodeError as exc:
-        raise MalformedNotification("not_json", f"value is not JSON: {exc}") from exc
-    if type(message) is not dict:
-        raise MalformedNotification("not_object", "value is not a JSON object")
+    message = json_object(value)
     event_type = message.get("event_type")
-    if event_type not in EVENT_TYPES:
+    if type(event_type) is not str or event_type not in EVENT_TYPES:  # a list is unhashable
         return None
     data = _payload_data(message)
     region = _region(headers.get("region"))

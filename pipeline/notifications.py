@@ -182,16 +182,24 @@ def parse(value: bytes | None, headers: Mapping[str, str]) -> Notification | Non
     """Return the notification, None when this pipeline does not use it, or raise Malformed."""
     if not is_relevant(headers):
         return None
+    message = json_object(value)
+    event_type = message.get("event_type")
+    if type(event_type) is not str or not event_type.startswith(PREFIX):
+        return None
+    return _build(event_type.removeprefix(PREFIX), message, headers)
+
+
+def json_object(value: bytes | None) -> dict[str, Any]:
+    """The record's value as a JSON object, or ``not_json``/``not_object``: the first check of
+    every notification the worker reads (cache_images here, the inventory's in
+    ``pipeline.inventory_input``)."""
     try:
         message = orjson.loads(value or b"")
     except orjson.JSONDecodeError as exc:
         raise MalformedNotification("not_json", f"value is not JSON: {exc}") from exc
     if type(message) is not dict:
         raise MalformedNotification("not_object", "value is not a JSON object")
-    event_type = message.get("event_type")
-    if type(event_type) is not str or not event_type.startswith(PREFIX):
-        return None
-    return _build(event_type.removeprefix(PREFIX), message, headers)
+    return message
 
 
 def _build(kind: str, message: dict[str, Any], headers: Mapping[str, str]) -> Notification:

@@ -20,10 +20,12 @@ import heapq
 import time
 import weakref
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
+from faust.types.tuples import FutureMessage
 
 from precache.pipeline.engine import CHUNK_BYTES, is_open
 from precache.pipeline.operation import HELD, HeldEntry, Marker, Summary, as_held, json_len
@@ -47,21 +49,87 @@ def partition_scope(event: Any) -> Iterator[None]:
 
 
 class TrackedTable(faust.Table[Any, Any]):
-    """A table whose changelog sends can be awaited: faust only logs a failed one.
+    """A table whose changelog writes can be awaited, sent as one burst per batch.
 
     faust routes every write and delete through ``send_changelog`` (``Table.on_key_set``,
-    ``on_key_del``); the transport fence checks it still does, or a batch would be acked
-    before its state was confirmed.
+    ``on_key_del``) and only logs a failed send; here each write's future is kept
+    (:meth:`take_pending`) so the agent waits for Kafka before it acks. faust's own path hands
+    each write to its producer buffer, whose task publishes them one at a time and yields to
+    the event loop between them, so aiokafka's sender made a produce request of nearly every
+    write (measured: ~20,000 requests for 32,000 notifications in ``bench scale``). Here the
+    writes of one synchronous stretch (a batch's flush) are queued and published by one task
+    in a tight loop, straight to the producer: a few requests per batch. Each write's future
+    is faust's own ``FutureMessage``, completed as faust's ``Topic._on_published`` would, and
+    ``_on_changelog_sent`` still records the persisted offset (RocksDB). The transport fence
+    checks the faust internals this relies on.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pending: list[asyncio.Future[Any]] = []
+        self._unsent: list[FutureMessage] = []
+        self._publisher: asyncio.Future[None] | None = None
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(*args, **kwargs)
+    def send_changelog(
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> FutureMessage:
+        fut = self.changelog_topic.as_future_message(
+            key=key,
+            value=value,
+            partition=partition,
+            key_serializer=self.key_serializer if key_serializer is None else key_serializer,
+            value_serializer=self.value_serializer
+            if value_serializer is None
+            else value_serializer,
+            callback=self._on_changelog_sent,
+            eager_partitioning=True,
+        )
+        self._unsent.append(fut)
+        if self._publisher is None:
+            self._publisher = asyncio.ensure_future(self._publish())
         self.pending.append(fut)
         return fut
+
+    async def _publish(self) -> None:
+        """Hand every queued write to the producer without yielding between them."""
+        producer = self.app.producer
+        name = self.changelog_topic.get_topic_name()
+        try:
+            while self._unsent:
+                unsent, self._unsent = self._unsent, []
+                for i, fut in enumerate(unsent):
+                    m = fut.message
+                    try:
+                        sent = cast(
+                            "asyncio.Future[Any]",
+                            await producer.send(
+                                name, m.key, m.value, m.partition, m.timestamp, m.headers
+                            ),
+                        )
+                    except Exception as exc:  # every write after it fails too: keep order
+                        for lost in [*unsent[i:], *self._unsent]:
+                            lost.set_exception(exc)
+                        self._unsent = []
+                        return
+                    sent.add_done_callback(partial(self._published, fut))
+        finally:
+            self._publisher = None
+
+    def _published(self, fut: FutureMessage, sent: "asyncio.Future[Any]") -> None:
+        if sent.cancelled():
+            fut.cancel()
+            return
+        exc = sent.exception()
+        if exc is not None:
+            fut.set_exception(exc)
+            return
+        fut.set_result(sent.result())
+        self._on_changelog_sent(fut)
 
     def take_pending(self) -> list[asyncio.Future[Any]]:
         pending, self.pending = self.pending, []

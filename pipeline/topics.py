@@ -74,8 +74,9 @@ def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> lis
             s.image_cache_topic, "PRECACHE_IMAGE_CACHE_TOPIC", None, True,
             create={"cleanup.policy": "compact"}, create_partitions=n,
         ),
-        # written by precache rollout / keep-warm
-        TopicRule(s.rollout_topic, "PRECACHE_ROLLOUT_TOPIC", None, create_partitions=n),
+        # written by precache rollout / keep-warm, read by the rollouts agent (its table is
+        # co-partitioned with it)
+        TopicRule(s.rollout_topic, "PRECACHE_ROLLOUT_TOPIC", n),
         *(
             TopicRule(
                 name, "", n, True, changelog_record_bytes(settings), state_why,

@@ -1,4 +1,5 @@
-"""Read-only HTTP view: ``GET /operations`` and ``GET /operations/{id}``.
+"""Read-only HTTP view: ``GET /operations`` (filters: :mod:`pipeline.operation_query`) and
+``GET /operations/{id}``.
 
 Each worker answers from the partitions it owns; a request for an operation it does not own is
 forwarded to the other workers (found in faust's assignor metadata, not its ``/router`` pages)
@@ -12,6 +13,7 @@ setting.
 """
 
 import asyncio
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -22,6 +24,7 @@ from precache.pipeline import health
 from precache.pipeline.context import Pipeline
 from precache.pipeline.events import operation_data
 from precache.pipeline.operation import Summary
+from precache.pipeline.operation_query import BadQuery, Query, parse
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +52,14 @@ def attach(p: Pipeline) -> None:
     app.web = OwnRoutesOnly(app)
 
     async def list_operations(view: Any, request: Any) -> Any:
-        found = local_operations(p)
+        try:
+            query = parse(request.query.items())
+        except BadQuery as exc:
+            return view.json({"error": str(exc)}, status=400)
+        found = local_operations(p, query)
         if not request.query.get("local"):
-            for body in await fan_out(p, "/operations/?local=1"):
+            params = urllib.parse.urlencode([("local", "1"), *query.params()])
+            for body in await fan_out(p, f"/operations/?{params}"):
                 found.extend(body.get("operations", []))
         found.sort(key=lambda d: (d["started_at"], d["operation_id"]))
         return view.json({"operations": found, "count": len(found)})
@@ -88,6 +96,7 @@ def attach(p: Pipeline) -> None:
                 "gap_records_checked": p.gaps.checked,
                 "gap_records_filled": p.gaps.filled,
                 "partitions": sorted(owned_partitions(p)),
+                "rollout_events": vars(p.rollouts.stats) if p.rollouts else {},
             }
         )
 
@@ -120,12 +129,13 @@ def owned_summary(p: Pipeline, op_id: str) -> Summary | None:
     return summary
 
 
-def local_operations(p: Pipeline) -> list[dict[str, Any]]:
+def local_operations(p: Pipeline, query: Query | None = None) -> list[dict[str, Any]]:
     owned = owned_partitions(p)
+    query = query or Query()
     return [
         operation_data(s).model_dump(mode="json")
         for s in p.store.summaries()
-        if s["partition"] in owned
+        if s["partition"] in owned and query.matches(s)
     ]
 
 

@@ -4,15 +4,23 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 from precache.errors import ConfigError, WorkerUnreachable
 from precache.images.settings import ImagesSettings
 
 
-def get(settings: ImagesSettings, path: str, **query: str | None) -> dict[str, Any] | None:
-    """The JSON body of ``path``, or None for a 404 (nothing known by that name)."""
-    params = {k: v for k, v in query.items() if v is not None}
+def get(
+    settings: ImagesSettings, path: str, **query: str | Sequence[str] | None
+) -> dict[str, Any] | None:
+    """The JSON body of ``path``, or None for a 404 (nothing known by that name). A sequence
+    is the parameter repeated (``?region=a&region=b``)."""
+    params = [
+        (k, item)
+        for k, v in query.items() if v is not None
+        for item in ([v] if isinstance(v, str) else v)
+    ]  # fmt: skip
     url = settings.worker_url.rstrip("/") + path
     if params:
         url += "?" + urllib.parse.urlencode(params)

@@ -1,7 +1,12 @@
 """Both commands' loop: read, plan, ask Nova, follow, report. Stateless across restarts: each
 pass re-derives what to do from Nova (each aggregate's hosts), the inventory and the
-operations (the worker's tables, i.e. Kafka). What it keeps in memory only paces it: the
-requests it sent that the worker has not seen yet, and the retry count of each target.
+operations (the worker's tables, i.e. Kafka), and the first pass takes each target's retry
+count, last try and recent requests from what the worker kept of the rollout events
+(``GET /rollouts``), so a killed and rerun rollout goes on counting where it stopped.
+
+After that first pass the loop counts in memory: it is the one adding to its targets' series,
+and re-reading them each pass would race with its own events (a ``ready`` published but not yet
+applied by the worker would bring back the retries it just closed).
 """
 
 import os
@@ -14,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from precache.cache.errors import NovaRefused, NovaUnreachable
-from precache.contract.events import CloudEvent
+from precache.contract.events import CloudEvent, parse_time
 from precache.errors import WorkerUnreachable
 from precache.rollout.events import EventSink, request_event, target_event
 from precache.rollout.nova_side import Fleet, Resolved
-from precache.rollout.observe import by_request, in_flight, observe, operations
+from precache.rollout.observe import by_request, in_flight, observe, operations, rollouts
 from precache.rollout.planner import (
     Attempts,
     InFlight,
@@ -75,6 +80,8 @@ class Reconciler:
     verdicts: dict[TargetKey, Verdict] = field(default_factory=dict)
     thens: list[_Then] = field(default_factory=list)
     then_failed: set[TargetKey] = field(default_factory=set)
+    seeded: bool = False  # the first pass read GET /rollouts
+    done: set[str] = field(default_factory=set)  # our request ids seen completed: not asked again
 
     def resolve(self) -> None:
         self.targets = self.fleet.resolve()
@@ -83,13 +90,17 @@ class Reconciler:
         """One pass; Nova's and the worker's errors propagate (the caller decides: exit 3 or
         back off)."""
         now = self.clock()
+        if not self.seeded:
+            self._seed(now)
         observed = {
             t.wanted.key: observe(self.settings, t.wanted, self.fleet.members(t))
             for t in self.targets
         }
-        ops = operations(self.settings)
+        settle = timedelta(seconds=self.settings.rollout_settle_s)
+        following = [rid for rid in self.ours if rid not in self.done] + list(self.pending)
+        ops = operations(self.settings, self._regions(), following, now - settle)
         self._follow(ops)
-        flying = in_flight(ops, now, timedelta(seconds=self.settings.rollout_settle_s))
+        flying = in_flight(ops, now, settle)
         flying += self._pending_flights(ops)
         result = plan(
             self.policy, self.mode, [t.wanted for t in self.targets], observed, flying,
@@ -114,10 +125,41 @@ class Reconciler:
                 request.key, request.key.region, request.aggregate_uuid, time.monotonic()
             )
             self.ours[rid] = request.key
-            self.reporter.requested(target, request, accepted)
+            # in Kafka before it is shown: a rollout killed once it showed a request has left
+            # the event its rerun counts the retries from
             self._publish(request_event(self.mode, target, request, accepted))
+            self.reporter.requested(target, request, accepted)
         self._reap_thens()
         return result
+
+    def _regions(self) -> list[str]:
+        return sorted({t.wanted.key.region for t in self.targets})
+
+    def _seed(self, now: datetime) -> None:
+        """What runs before this one did to the targets (``GET /rollouts``): each target's
+        open series of this mode gives its retry count and last try (the backoff), and a
+        request Nova accepted less than ``rollout_pending_s`` ago counts as in flight until
+        the worker shows its operation (as this run's own)."""
+        known = {
+            (r["region"], r["aggregate"]["uuid"]): r
+            for r in rollouts(self.settings, self._regions())
+        }
+        for target in self.targets:
+            key, uuid = target.wanted.key, target.wanted.aggregate_uuid
+            record = known.get((key.region, uuid))
+            if record is None:
+                continue
+            series = record.get("open", {}).get(self.mode)
+            if series:
+                last = parse_time(series["last_request_at"])
+                self.attempts[key] = Attempts(int(series["attempts"]), last)
+            for q in record.get("requests", []):
+                age = (now - parse_time(q["at"])).total_seconds()
+                rid = q.get("request_id") or q["global_request_id"]
+                if age < self.settings.rollout_pending_s and rid not in self.pending:
+                    since = time.monotonic() - max(age, 0.0)
+                    self.pending[rid] = _Pending(key, key.region, uuid, since)
+        self.seeded = True
 
     def _pending_flights(self, ops: list[dict[str, object]]) -> list[InFlight]:
         seen = {op.get("request_id") for op in ops}
@@ -129,6 +171,8 @@ class Reconciler:
 
     def _follow(self, ops: list[dict[str, object]]) -> None:
         for rid, op in by_request(ops, self.ours).items():
+            if op.get("state") == "completed":
+                self.done.add(rid)
             version = int(str(op.get("version") or 0))
             if self.followed.get(rid) != version:
                 self.followed[rid] = version

@@ -1,8 +1,10 @@
-"""What the reconciler reads each pass from a worker's HTTP view (any worker answers for all):
-per target the inventory rows of its hosts (``GET /aggregates/{uuid}``), and the operations
-(``GET /operations``) to know what is in flight and to follow ours by request id.
+"""What the reconciler reads from a worker's HTTP view (any worker answers for all): each pass,
+per target the inventory rows of its hosts (``GET /aggregates/{uuid}``) and the operations it
+needs (``GET /operations`` filtered: what runs or just completed in the policy's regions, and
+ours by request id, to follow them); at its start, what rollout and keep-warm did before
+(``GET /rollouts``: the requests of each target, for its retry count).
 
-Both come from the worker's changelog tables, i.e. from Kafka: a restarted rollout or keep-warm
+All come from the worker's changelog tables, i.e. from Kafka: a restarted rollout or keep-warm
 re-derives everything from them (plus Nova's answer of each aggregate's hosts).
 """
 
@@ -10,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from precache.contract.events import canonical_time
 from precache.images import client
 from precache.pipeline.inventory import parse_time
 from precache.rollout.planner import InFlight, Observed, Wanted
@@ -30,9 +33,31 @@ def observe(settings: RolloutSettings, wanted: Wanted, members: Sequence[str]) -
     return Observed(tuple(members), rows)
 
 
-def operations(settings: RolloutSettings) -> list[dict[str, Any]]:
-    body = client.get(settings, "/operations")
-    return list((body or {}).get("operations", []))
+def operations(
+    settings: RolloutSettings, regions: Sequence[str], request_ids: Sequence[str], since: datetime
+) -> list[dict[str, Any]]:
+    """Only what a pass needs, not every operation the workers hold: those running in
+    ``regions``, those completed there since ``since`` (:func:`in_flight`'s settle window),
+    and those of ``request_ids`` (ours, followed until completed)."""
+    asks: list[dict[str, str | Sequence[str]]] = [
+        {"state": "running", "region": regions},
+        {"completed_since": canonical_time(since), "region": regions},
+    ]
+    if request_ids:
+        asks.append({"request_id": sorted(set(request_ids))})
+    found: dict[str, dict[str, Any]] = {}
+    for query in asks:
+        body = client.get(settings, "/operations", **query)
+        for op in (body or {}).get("operations", []):
+            found[op["operation_id"]] = op
+    return sorted(found.values(), key=lambda op: (op["started_at"], op["operation_id"]))
+
+
+def rollouts(settings: RolloutSettings, regions: Sequence[str]) -> list[dict[str, Any]]:
+    """The worker's record of every target in ``regions`` (``GET /rollouts``); none from a
+    worker that has no such page (404)."""
+    body = client.get(settings, "/rollouts", region=regions)
+    return list((body or {}).get("rollouts", []))
 
 
 def in_flight(ops: Iterable[Operation], now: datetime, settle: timedelta) -> list[InFlight]:

@@ -5,7 +5,8 @@ worker's inventory and operations -> the reconciler."""
 import asyncio
 import json
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.support.rollout import (
     IMAGE_NAME,
     UNKNOWN_IMAGE,
     Command,
+    Fleet,
     add_host,
     two_regions,
 )
@@ -36,14 +38,14 @@ FLEET = {
 }
 
 
-def policy(require: str = "100%") -> str:
+def policy(require: str = "100%", in_region_a: str = '"web", "batch"') -> str:
     return f"""
 images = ["{IMAGE_NAME}"]
 
 [[target]]
 cloud = "cloud-region-a"
 region = "region-a"
-aggregates = ["web", "batch"]
+aggregates = [{in_region_a}]
 
 [[target]]
 cloud = "cloud-region-b"
@@ -61,6 +63,34 @@ valid_for = "1h"
 """
 
 
+FleetOf = Callable[..., AbstractAsyncContextManager[Fleet]]
+
+
+@pytest.fixture
+def fleet_of(
+    amqp_url: str,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> FleetOf:
+    """``fleet_of(aggregates, workers=1, **worker settings)``: the two regions' chain
+    (:func:`two_regions`) with these aggregates, and ``workers`` workers sharing the partitions."""
+
+    @asynccontextmanager
+    async def make(
+        aggregates: dict[str, list[dict[str, Any]]], workers: int = 1, **settings: Any
+    ) -> AsyncIterator[Fleet]:
+        worker = await worker_settings(**settings)
+        others = [await worker_settings(**settings) for _ in range(workers - 1)]
+        async with two_regions(
+            amqp_url, tmp_path, unique_name, worker, start_worker, aggregates, others
+        ) as fleet:
+            yield fleet
+
+    return make
+
+
 def requests(command: Command) -> list[tuple[str, str, int, tuple[str, ...]]]:
     return [
         (e["region"], e["aggregate"], e["attempt"], tuple(e["reasons"]))
@@ -69,16 +99,12 @@ def requests(command: Command) -> list[tuple[str, str, int, tuple[str, ...]]]:
 
 
 async def test_rollout_two_regions_three_aggregates(
-    amqp_url: str,
-    tmp_path: Path,
-    unique_name: Callable[[str], str],
-    worker_settings: Callable[..., Awaitable[WorkerSettings]],
-    start_worker: Callable[[WorkerSettings], WorkerProcess],
+    fleet_of: FleetOf,
 ) -> None:
-    worker = await worker_settings()
-    async with two_regions(amqp_url, tmp_path, unique_name, worker, start_worker, FLEET) as fleet:
+    async with fleet_of(FLEET) as fleet:
+        worker = fleet.worker.settings
         strict = fleet.policy(policy())
-        marker = tmp_path / "then.log"
+        marker = fleet.tmp / "then.log"
         then = (
             'echo "$PRECACHE_TARGET_REGION $PRECACHE_TARGET_AGGREGATE $PRECACHE_TARGET_IMAGES"'
             f" >> {marker}"
@@ -167,18 +193,62 @@ async def test_rollout_two_regions_three_aggregates(
         assert late.proc.returncode == 2, late.text()
 
 
-async def test_keep_warm_refreshes_adds_hosts_and_restarts_without_duplicates(
-    amqp_url: str,
-    tmp_path: Path,
-    unique_name: Callable[[str], str],
-    worker_settings: Callable[..., Awaitable[WorkerSettings]],
-    start_worker: Callable[[WorkerSettings], WorkerProcess],
+async def test_a_killed_rollout_reruns_within_its_retries_and_get_rollouts_shows_it(
+    fleet_of: FleetOf,
 ) -> None:
-    worker = await worker_settings(image_min_age_s=40.0, image_manager_interval_s=5.0)
+    """Killed after its one retry of a failing target, a rerun counts on from the events in
+    Kafka (GET /rollouts): Nova gets 1 + retry_failed requests for it in all, not twice that."""
+    aggregates = {
+        "region-a": [{"id": 1, "name": "web", "hosts": 4, "failing": "3"}],
+        "region-b": [{"id": 1, "name": "web", "hosts": 3}],
+    }
+    async with fleet_of(aggregates, workers=2) as fleet:
+        path = fleet.policy(policy(in_region_a='"web"'))  # retry_failed = 1, backoff 1s
+        first = await fleet.start("rollout", str(path), "--json", "--timeout", "200")
+        await first.until(lambda c: len(c.of("request", "web", "region-a")) == 2)
+        first.signal(signal.SIGKILL)  # its retry in flight
+        await first.wait()
+        [asked, retried] = first.of("request", "web", "region-a")
+        uuid = asked["aggregate_uuid"]
+
+        rerun = await fleet.run("rollout", str(path), "--json", "--timeout", "120")
+        assert rerun.proc.returncode == 1, rerun.text()
+        assert rerun.of("request", "web", "region-a") == []  # 1 + retry_failed already made
+        [summary] = rerun.of("summary")
+        states = {(t["region"], t["aggregate"]): t["state"] for t in summary["targets"]}
+        assert states == {("region-a", "web"): "failed", ("region-b", "web"): "ready"}
+        status, ops = fleet.worker.get(f"/operations?aggregate={uuid}")
+        assert status == 200
+        assert {o["request_id"] for o in ops["operations"]} == {
+            asked["request_id"], retried["request_id"],
+        }  # fmt: skip  # what Nova was asked for this target, in all
+
+        # what rollout did, from either worker (each owns a share of the partitions)
+        def settled(status: int, body: Any) -> bool:
+            return status == 200 and {t["state"] for t in body["rollouts"]} == {"failed", "ready"}
+
+        views = [w.get_when("/rollouts", settled, 30) for w in (fleet.worker, *fleet.others)]
+        assert views[0] == views[1]
+        status, body = views[0]
+        assert status == 200, body
+        a, b = body["rollouts"]
+        assert (a["region"], a["aggregate"]["uuid"], a["state"]) == ("region-a", uuid, "failed")
+        assert [(q["attempt"], q["request_id"]) for q in a["requests"]] == [
+            (1, asked["request_id"]), (2, retried["request_id"]),
+        ]  # fmt: skip
+        assert a["requests"][1]["reasons"] == ["failed last time on 1 host"]
+        assert a["settled"]["rollout"]["reasons"] == ["failed last time on 1 host"]
+        assert a["open"] == {}  # closed by the failure: a rerun now would start anew
+        assert (b["region"], b["state"], b["requests_total"]) == ("region-b", "ready", 1)
+        assert fleet.worker.get(f"/rollouts/region-a/{uuid}") == (200, a)
+        assert fleet.others[0].get("/rollouts/region-b/web") == (200, b)
+
+
+async def test_keep_warm_refreshes_adds_hosts_and_restarts_without_duplicates(
+    fleet_of: FleetOf,
+) -> None:
     aggregates = {"region-a": [{"id": 1, "name": "web", "hosts": 3}]}
-    async with two_regions(
-        amqp_url, tmp_path, unique_name, worker, start_worker, aggregates
-    ) as fleet:
+    async with fleet_of(aggregates, image_min_age_s=40.0, image_manager_interval_s=5.0) as fleet:
         keep = fleet.policy(
             f"""
 images = ["{IMAGE_NAME}"]
@@ -227,17 +297,10 @@ jitter = "0%"
 
 
 async def test_nova_refusing_and_unreachable(
-    amqp_url: str,
-    tmp_path: Path,
-    unique_name: Callable[[str], str],
-    worker_settings: Callable[..., Awaitable[WorkerSettings]],
-    start_worker: Callable[[WorkerSettings], WorkerProcess],
+    fleet_of: FleetOf,
 ) -> None:
-    worker = await worker_settings()
     aggregates = {"region-a": [{"id": 1, "name": "web", "hosts": 2}]}
-    async with two_regions(
-        amqp_url, tmp_path, unique_name, worker, start_worker, aggregates
-    ) as fleet:
+    async with fleet_of(aggregates) as fleet:
 
         def one(cloud: str, image: str = IMAGE_NAME, aggregate: str = "web") -> Path:
             text = f'images = ["{image}"]\n[[target]]\ncloud = "{cloud}"\nregion = "region-a"\n'

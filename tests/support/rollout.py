@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ class Fleet:
     stand_ins: dict[str, StandIn]
     clouds: Path
     tmp: Path
+    others: list[WorkerProcess] = field(default_factory=list)  # more workers, same partitions
 
     def env(self, **extra: str) -> dict[str, str]:
         base = {
@@ -147,10 +148,14 @@ async def two_regions(
     worker: WorkerSettings,
     start_worker: Callable[[WorkerSettings], WorkerProcess],
     aggregates: dict[str, list[dict[str, Any]]],
+    others: Sequence[WorkerSettings] = (),
 ) -> AsyncIterator[Fleet]:
-    """``aggregates``: per region (``region-a``, ``region-b``), its stand-in's aggregates."""
+    """``aggregates``: per region (``region-a``, ``region-b``), its stand-in's aggregates;
+    ``others``: more workers of the same group (each then owns a share of the partitions)."""
     process = start_worker(worker)
-    process.wait_ready()
+    more = [start_worker(s) for s in others]
+    for w in [process, *more]:
+        w.wait_ready(partitions=worker.raw_partitions // (1 + len(more)) if more else None)
     stand_ins: dict[str, StandIn] = {}
     queues: list[str] = []
     clouds: dict[str, dict[str, Any]] = {}
@@ -178,7 +183,7 @@ async def two_regions(
             clouds["viewer-a"] = noauth_cloud(a, token="viewer:viewer", region="region-a")
             clouds["down"] = noauth_cloud(f"http://127.0.0.1:{free_port()}", region="region-a")
             path = write_clouds(tmp / "clouds.yaml", clouds)
-            yield Fleet(process, stand_ins, path, tmp)
+            yield Fleet(process, stand_ins, path, tmp, more)
         finally:
             for stand_in in stand_ins.values():
                 stand_in.stop()

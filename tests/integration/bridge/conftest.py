@@ -21,12 +21,7 @@ def bridge_settings(
 
     def make(**overrides: Any) -> BridgeSettings:
         values: dict[str, Any] = {
-            "amqp_url": amqp_url,
-            "kafka_bootstrap": kafka_bootstrap,
-            "exchange": unique_name("nova"),
-            "queue": unique_name("precache-bridge"),
-            "raw_topic": unique_name("nova.notifications"),
-            "dlq_topic": unique_name("nova.notifications.dlq"),
+            **_on_the_stack(amqp_url, kafka_bootstrap, unique_name),
             "metrics_port": 0,
             "shutdown_timeout_s": 5.0,
             "retry_backoff_max_s": 2.0,
@@ -86,15 +81,23 @@ def settings(
     started as processes, whose other settings are the defaults); overrides as keywords."""
 
     def make(**overrides: Any) -> BridgeSettings:
-        values: dict[str, Any] = {
-            "amqp_url": amqp_url,
-            "kafka_bootstrap": kafka_bootstrap,
-            "exchange": unique_name("nova"),
-            "queue": unique_name("precache-bridge"),
-            "raw_topic": unique_name("nova.notifications"),
-            "dlq_topic": unique_name("nova.notifications.dlq"),
-            **overrides,
-        }
-        return BridgeSettings(**values)
+        return BridgeSettings(
+            **{**_on_the_stack(amqp_url, kafka_bootstrap, unique_name), **overrides}
+        )
 
     return make
+
+
+def _on_the_stack(
+    amqp_url: str, kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> dict[str, Any]:
+    """What every test bridge is given: the test stack, and an exchange, queue and topics of
+    its own."""
+    return {
+        "amqp_url": amqp_url,
+        "kafka_bootstrap": kafka_bootstrap,
+        "exchange": unique_name("nova"),
+        "queue": unique_name("precache-bridge"),
+        "raw_topic": unique_name("nova.notifications"),
+        "dlq_topic": unique_name("nova.notifications.dlq"),
+    }

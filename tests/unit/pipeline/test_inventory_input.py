@@ -90,6 +90,15 @@ def test_other_notifications_are_not_inventory_input():
     assert parse(aggregate("aggregate.add_host.start", ["c1"])) is None
 
 
+@pytest.mark.parametrize("event_type", [["instance.create.end"], {"a": 1}, 5, None])
+def test_an_event_type_that_is_not_text_is_not_inventory_input(event_type):
+    """A record without the event_type header (not written by the bridge, which dead-letters
+    these) whose body's event_type is not a string: not ours, as for the cache_images parser;
+    a list or an object used to raise TypeError, dead-lettered as ``apply_error`` (a bug)."""
+    body = orjson.dumps({**instance(), "event_type": event_type})
+    assert inventory_input.parse_other(body, {}) is None
+
+
 def test_progress_touches_carry_the_operation_it_was_paired_with():
     agg = Aggregate("agg", "a", 1)
     common: dict[str, Any] = {

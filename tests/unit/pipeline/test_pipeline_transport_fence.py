@@ -218,6 +218,42 @@ def test_every_table_write_and_delete_goes_through_send_changelog() -> None:
     assert "send_changelog" in vars(TrackedTable)
 
 
+def test_the_changelog_burst_does_what_faust_send_changelog_and_on_published_do() -> None:
+    """``TrackedTable.send_changelog`` builds faust's ``FutureMessage`` as faust's own
+    ``send_changelog`` does (same call, callback ``_on_changelog_sent``, eager partitioning)
+    and completes it as ``Topic._on_published`` does (result, then the message's callback,
+    which records the persisted offset). If faust changed either, the burst would drift from
+    it: look before trusting the upgrade."""
+    assert_steps(
+        TableBase.send_changelog,
+        "return self.changelog_topic.send_soon(",
+        "callback=self._on_changelog_sent,",
+        "eager_partitioning=True,",
+    )
+    assert_steps(
+        faust.Topic.send_soon,
+        "fut = self.as_future_message(",
+        "callback=callback,",
+        "eager_partitioning=eager_partitioning,",
+        "self.app.producer.send_soon(fut)",
+    )
+    assert_steps(
+        faust.Topic._on_published,
+        "message.set_result(res)",
+        "if message.message.callback:",
+        "message.message.callback(message)",
+    )
+    assert_steps(
+        TableBase._on_changelog_sent,
+        "res: RecordMetadata = fut.result()",
+        "self.data.set_persisted_offset(res.topic_partition, res.offset)",
+    )
+    send = inspect.signature(faust_aiokafka.Producer.send)
+    assert list(send.parameters)[1:7] == [
+        "topic", "key", "value", "partition", "timestamp", "headers"
+    ]  # fmt: skip
+
+
 class Event(SimpleNamespace):
     """A stand-in for faust's event: weakly referenceable, as faust's context variable needs."""
 

@@ -29,6 +29,9 @@ def test_only_our_routes_are_registered(tmp_path: Path) -> None:
         "/images/{image}",
         "/hosts/{host}",
         "/aggregates/{aggregate}",
+        "/rollouts",  # pipeline.rollout_web
+        "/rollouts/",
+        "/rollouts/{region}/{aggregate}",
         "/metrics",  # pipeline.metrics_view
         "/",  # pipeline.dashboard: our page, not faust's index
         "/static/{name}",
