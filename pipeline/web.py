@@ -97,6 +97,7 @@ def attach(p: Pipeline) -> None:
                 "gap_records_filled": p.gaps.filled,
                 "partitions": sorted(owned_partitions(p)),
                 "rollout_events": vars(p.rollouts.stats) if p.rollouts else {},
+                "inventory_inputs": inventory_counts(p),
             }
         )
 
@@ -115,6 +116,15 @@ def attach(p: Pipeline) -> None:
     app.page("/operations/{op_id:.+}", name="operations-detail")(get_operation)
     app.page("/stats", name="stats")(stats)
     app.page("/stats/", name="stats-slash")(stats)
+
+
+def inventory_counts(p: Pipeline) -> dict[str, dict[str, int]]:
+    """The inventory agent's counts: inputs applied and skipped by kind, dead letters by
+    reason (the same as ``/metrics``' ``precache_worker_inventory_*``)."""
+    if p.inventory is None:
+        return {}
+    s = p.inventory.stats
+    return {"applied": dict(s.applied), "skipped": dict(s.skipped), "dead": dict(s.dead)}
 
 
 def owned_partitions(p: Pipeline) -> set[int]:

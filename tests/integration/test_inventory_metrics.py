@@ -200,6 +200,8 @@ async def test_inventory_metrics_are_what_the_inventory_answers(
     (letter,) = await read_raw(worker.kafka_bootstrap, worker.pipeline_dlq_topic, 1)
     assert dict(letter.headers)["reason"] == bad.encode()
     assert dead.value("precache_worker_inventory_apply_seconds_count") == len(records) * 2 + 1
+    _, stats = await asyncio.to_thread(process.get, "/stats/")
+    assert stats["inventory_inputs"] == {"applied": applied, "skipped": applied, "dead": {bad: 1}}
 
     # 5. a short min age: the same table, recovered by a restarted worker, now expires soon
     process.stop()
