@@ -26,6 +26,7 @@ from precache.pipeline.operation import (
     as_held,
     json_len,
 )
+from precache.pipeline.packing import pack
 
 CHUNK_BYTES = Limits().chunk_bytes
 
@@ -165,16 +166,8 @@ def write(
 def split(markers: dict[str, Marker], budget: int) -> list[dict[str, Marker]]:
     """Marker records of at most ``budget`` JSON bytes (one marker is always below it: the
     rules refuse a record whose marker is not)."""
-    chunks: list[dict[str, Marker]] = []
-    size = budget + 1
-    for host, marker in markers.items():
-        item = json_len(host) + json_len(marker)
-        if size + item > budget:
-            chunks.append({})
-            size = 2
-        chunks[-1][host] = marker
-        size += item
-    return chunks
+    runs = pack(markers.items(), lambda hm: json_len(hm[0]) + json_len(hm[1]), budget, 2)
+    return [dict(run) for run in runs]
 
 
 def last_hosts(store: Store, op_id: str, new: list[str]) -> list[str]:

@@ -26,6 +26,7 @@ from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge,
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.metrics import SECONDS, FastHistogram
+from precache.pipeline.packing import pack
 from precache.pipeline.produce import produce
 from precache.pipeline.store import partition_scope
 
@@ -123,16 +124,7 @@ def attach(app: Any, inv: Inventory) -> None:
 def slices(batch: list[Any], budget: int) -> list[list[Any]]:
     """``batch`` in order, in runs of records of at most ``budget`` bytes of values (a larger
     record alone)."""
-    out: list[list[Any]] = []
-    size = budget + 1
-    for event in batch:
-        n = len(event.message.value or b"")
-        if size + n > budget:
-            out.append([])
-            size = 0
-        out[-1].append(event)
-        size += n
-    return out
+    return pack(batch, lambda event: len(event.message.value or b""), budget)
 
 
 async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] = os._exit) -> None:

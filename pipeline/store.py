@@ -29,6 +29,7 @@ from faust.types.tuples import FutureMessage
 
 from precache.pipeline.engine import CHUNK_BYTES, is_open
 from precache.pipeline.operation import HELD, HeldEntry, Marker, Summary, as_held, json_len
+from precache.pipeline.packing import pack
 
 
 @contextlib.contextmanager
@@ -302,16 +303,7 @@ class TableStore:
 
 def chunk_list(hosts: list[str], budget: int) -> list[list[str]]:
     """``hosts`` in lists of at most ``budget`` JSON bytes (host names are far smaller)."""
-    chunks: list[list[str]] = []
-    size = budget + 1
-    for host in hosts:
-        item = json_len(host)
-        if size + item > budget:
-            chunks.append([])
-            size = 2
-        chunks[-1].append(host)
-        size += item
-    return chunks
+    return pack(hosts, json_len, budget, 2)
 
 
 def _completion(summary: Summary) -> tuple[float, str]:
