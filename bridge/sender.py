@@ -21,6 +21,9 @@ from typing import Any
 
 from precache.bridge.producer import KafkaSink
 from precache.bridge.records import Item
+from precache.tasks import cancel_and_wait
+
+CANCEL_TIMEOUT_S = 5.0  # hand-overs are sends to aiokafka's buffer; more is a stuck task
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,9 +132,7 @@ class BatchSender:
     async def cancel(self) -> None:
         """Drop pending hand-overs (shutdown): their messages are unacked and come back."""
         self.retire()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks), CANCEL_TIMEOUT_S)
 
     async def _submit(self, open_: _Open) -> None:
         if self._retired:

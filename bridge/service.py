@@ -46,6 +46,7 @@ from precache.bridge.unconfirmed import Entry, Unconfirmed
 from precache.errors import BrokerRefused, TopicMismatch
 from precache.heap import freeze_startup_heap
 from precache.logs import RateLimitedLog
+from precache.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -95,10 +96,10 @@ class Bridge:
             status=self.status,
         )
         self._consumer.start()  # connects at once; Kafka is set up once RabbitMQ took us
-        starting = asyncio.create_task(self._start_kafka())
-        worker = asyncio.create_task(self._process())
-        stopping = asyncio.create_task(stop.wait())
-        checking = asyncio.create_task(self._check_kafka())
+        starting = asyncio.create_task(self._start_kafka(), name="start-kafka")
+        worker = asyncio.create_task(self._process(), name="process")
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        checking = asyncio.create_task(self._check_kafka(), name="check-kafka")
         waited: list[asyncio.Future[Any]] = [worker, stopping, fatal]
         await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
         await self._shutdown(self._consumer, [worker, stopping, starting, checking])
@@ -270,7 +271,7 @@ class Bridge:
         self._sender.retire()
         self._healthy.clear()
         if self._healer is None or self._healer.done():
-            self._healer = asyncio.get_running_loop().create_task(self._healing())
+            self._healer = asyncio.get_running_loop().create_task(self._healing(), name="heal")
 
     async def _healing(self) -> None:
         while True:
@@ -339,9 +340,9 @@ class Bridge:
         await asyncio.to_thread(consumer.stop, max(1.0, deadline - time.monotonic()))
         if self._healer is not None:
             tasks.append(self._healer)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stuck = await cancel_and_wait(tasks, max(1.0, deadline - time.monotonic()))
+        if stuck:
+            log.error("bridge tasks did not stop", tasks=sorted(t.get_name() for t in stuck))
         await self._sender.cancel()
         await self._sink.stop()
         log.info(
