@@ -27,7 +27,7 @@ from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.metrics import SECONDS, FastHistogram
 from precache.pipeline.packing import pack
-from precache.pipeline.produce import produce
+from precache.pipeline.record_batches import RecordBatches, aiokafka_producer
 from precache.pipeline.store import partition_scope
 
 FATAL_EXIT = side_records.FATAL_EXIT
@@ -142,12 +142,16 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
         with partition_scope(events[-1]):
             staged.append((events[-1], partition, stage(inv, events, partition, decoded)))
     pending = []
+    changes = RecordBatches()
+    name = inv.events.get_topic_name()
     for _, _, s in staged:
         for message, reason in s.dead:
             pending.append(await dead_letter(inv, message, reason))
         for entry in s.entries.values():
             key, value = inventory_events.encode(entry, inv.policy)
-            pending.append(await produce(inv.events, key, value, HEADERS))
+            changes.add(name, key, value, HEADERS)
+    if changes:
+        pending.extend((await changes.send(aiokafka_producer(inv.events.app))).futures)
     await confirm(inv, pending)
     for scope, partition, s in staged:
         with partition_scope(scope):

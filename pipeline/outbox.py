@@ -19,13 +19,13 @@ from precache.pipeline import events, inventory_feed, metrics, operation
 from precache.pipeline.context import Pipeline
 from precache.pipeline.operation import Effect, Step, Summary
 from precache.pipeline.produce import produce
+from precache.pipeline.record_batches import RecordBatches, aiokafka_producer
 
 log = structlog.get_logger(__name__)
 ratelog = RateLimitedLog(log)  # one line per key (a dead letter's reason, say) per 10 s
 
 ERROR_CHARS = 1000
 APPLY_ERROR = "apply_error"
-EVENT_HEADERS = list(HEADERS)  # the CloudEvents Kafka binding, structured mode
 
 
 class Careful(Exception):
@@ -105,22 +105,27 @@ def encode_statuses(p: Pipeline, outbox: Outbox) -> dict[str, bytes]:
 
 
 async def send(p: Pipeline, outbox: Outbox, statuses: dict[str, bytes]) -> None:
-    """Send the batch's dead letters and events and wait until Kafka has every one."""
+    """Send the batch's dead letters and records and wait until Kafka has every one; the
+    records as record batches (:mod:`pipeline.record_batches`), per partition in this order."""
     pending = []
     for key, value, headers in outbox.dead:
         pending.append(await produce(p.dlq, key, value, headers))
+    batches = RecordBatches()
     if p.inventory is not None:
         records = inventory_feed.records(outbox.inventory, p.inventory.partitions)
-        topic = p.inventory.topic
+        name = p.inventory.topic.get_topic_name()
         for key, value, partition in records:
-            pending.append(await produce(topic, key, value, partition=partition))
+            batches.add(name, key, value, partition=partition)
     for kind, op_id, value in outbox.critical:
-        pending.append(await produce(p.outputs[kind], op_id.encode(), value, EVENT_HEADERS))
+        batches.add(p.outputs[kind].get_topic_name(), op_id.encode(), value, HEADERS)
+    status = p.outputs["status"].get_topic_name()
     for op_id, value in statuses.items():
         summary = outbox.statuses.get(op_id)
         if summary is not None and op_id not in outbox.due and coalesce(p, summary):
             continue  # careful mode built it with its record: it still waits for its tick
-        pending.append(await produce(p.outputs["status"], op_id.encode(), value, EVENT_HEADERS))
+        batches.add(status, op_id.encode(), value, HEADERS)
+    if batches:
+        pending.extend((await batches.send(aiokafka_producer(p.app))).futures)
     await confirm(p, pending)
 
 

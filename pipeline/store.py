@@ -21,15 +21,17 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, MutableMapping
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import faust
+from faust.serializers import codecs
 from faust.streams import _current_event
-from faust.types.tuples import FutureMessage
+from faust.types.tuples import FutureMessage, PendingMessage
 
 from precache.pipeline.engine import CHUNK_BYTES, is_open
 from precache.pipeline.operation import HELD, HeldEntry, Marker, Summary, as_held, json_len
 from precache.pipeline.packing import pack
+from precache.pipeline.record_batches import RecordBatches, Sent, aiokafka_producer
 
 
 @contextlib.contextmanager
@@ -50,26 +52,35 @@ def partition_scope(event: Any) -> Iterator[None]:
 
 
 class TrackedTable(faust.Table[Any, Any]):
-    """A table whose changelog writes can be awaited, sent as one burst per batch.
+    """A table whose changelog writes can be awaited, sent as record batches per batch.
 
     faust routes every write and delete through ``send_changelog`` (``Table.on_key_set``,
-    ``on_key_del``) and only logs a failed send; here each write's future is kept
-    (:meth:`take_pending`) so the agent waits for Kafka before it acks. faust's own path hands
-    each write to its producer buffer, whose task publishes them one at a time and yields to
-    the event loop between them, so aiokafka's sender made a produce request of nearly every
-    write (measured: ~20,000 requests for 32,000 notifications in ``bench scale``). Here the
-    writes of one synchronous stretch (a batch's flush) are queued and published by one task
-    in a tight loop, straight to the producer: a few requests per batch. Each write's future
-    is faust's own ``FutureMessage``, completed as faust's ``Topic._on_published`` would, and
-    ``_on_changelog_sent`` still records the persisted offset (RocksDB). The transport fence
-    checks the faust internals this relies on.
+    ``on_key_del``) and only logs a failed send; here the writes of one synchronous stretch (a
+    batch's flush) are one *round*: encoded as faust's ``send_changelog`` would (the table's
+    codecs, byte for byte), gathered in :class:`~pipeline.record_batches.RecordBatches` and
+    handed to the producer by one task as a few record batches per partition. Each round is one
+    future (:meth:`take_pending`: the agent waits for Kafka before it acks). faust's own path
+    makes a ``FutureMessage`` and a producer ``send`` of every write, and its buffer yields
+    between them: ~20,000 produce requests for 32,000 notifications in ``bench scale``, then
+    ~157,000 sends in all (bench/README.md, Run S4). When a batch lands, the offset of its last
+    record goes to ``_on_changelog_sent`` (RocksDB's persisted offset), as faust's callback
+    does per write. The transport fence checks the faust internals this relies on.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pending: list[asyncio.Future[Any]] = []
-        self._unsent: list[FutureMessage] = []
+        self.pending: list[asyncio.Future[None]] = []
+        self._round: asyncio.Future[None] | None = None
+        self._batches = RecordBatches()
+        self._last: dict[int, FutureMessage] = {}  # partition -> the round's last write there
         self._publisher: asyncio.Future[None] | None = None
+        self._codecs: dict[Any, Any] = {}
+
+    def _codec(self, serializer: Any) -> Any:
+        codec = self._codecs.get(serializer)
+        if codec is None:
+            codec = self._codecs[serializer] = codecs.get_codec(serializer)
+        return codec
 
     def send_changelog(
         self,
@@ -79,62 +90,83 @@ class TrackedTable(faust.Table[Any, Any]):
         key_serializer: Any = None,
         value_serializer: Any = None,
     ) -> FutureMessage:
-        fut = self.changelog_topic.as_future_message(
-            key=key,
-            value=value,
-            partition=partition,
-            key_serializer=self.key_serializer if key_serializer is None else key_serializer,
-            value_serializer=self.value_serializer
-            if value_serializer is None
-            else value_serializer,
-            callback=self._on_changelog_sent,
-            eager_partitioning=True,
+        topic = self.changelog_topic
+        name = topic.get_topic_name()
+        k = self._codec(key_serializer or self.key_serializer).dumps(key)
+        v = (
+            None
+            if value is None
+            else self._codec(value_serializer or self.value_serializer).dumps(value)
         )
-        self._unsent.append(fut)
+        if partition is None:  # as faust's eager partitioning: the key's partition now
+            partition = self.app.producer.key_partition(name, k).partition
+        fut = FutureMessage(
+            PendingMessage(
+                topic, k, v, partition, None, None, key_serializer, value_serializer,
+                self._on_changelog_sent, name,
+            )
+        )  # fmt: skip
+        self._batches.add(name, k, v, partition=partition)
+        self._last[partition] = fut
+        if self._round is None:
+            self._round = asyncio.get_running_loop().create_future()
+            self.pending.append(self._round)
         if self._publisher is None:
             self._publisher = asyncio.ensure_future(self._publish())
-        self.pending.append(fut)
         return fut
 
     async def _publish(self) -> None:
-        """Hand every queued write to the producer without yielding between them."""
-        producer = self.app.producer
-        name = self.changelog_topic.get_topic_name()
+        """Hand every round to the producer (a round's writes were made without an await)."""
+        producer = aiokafka_producer(self.app)
         try:
-            while self._unsent:
-                unsent, self._unsent = self._unsent, []
-                for i, fut in enumerate(unsent):
-                    m = fut.message
-                    try:
-                        sent = cast(
-                            "asyncio.Future[Any]",
-                            await producer.send(
-                                name, m.key, m.value, m.partition, m.timestamp, m.headers
-                            ),
-                        )
-                    except Exception as exc:  # every write after it fails too: keep order
-                        for lost in [*unsent[i:], *self._unsent]:
-                            lost.set_exception(exc)
-                        self._unsent = []
-                        return
-                    sent.add_done_callback(partial(self._published, fut))
+            while self._round is not None:
+                done, self._round = self._round, None
+                last, self._last = self._last, {}
+                try:
+                    sent = await self._batches.send(producer)
+                except Exception as exc:
+                    self._fail(done, exc)
+                    return
+                landed = asyncio.gather(*sent.futures)
+                landed.add_done_callback(partial(self._landed, done, sent, last))
         finally:
             self._publisher = None
 
-    def _published(self, fut: FutureMessage, sent: "asyncio.Future[Any]") -> None:
-        if sent.cancelled():
-            fut.cancel()
+    def _fail(self, done: "asyncio.Future[None]", exc: Exception) -> None:
+        """The round failed: so does every write made since (keep order; the agent stops)."""
+        done.set_exception(exc)
+        self._batches = RecordBatches()
+        if self._round is not None:
+            self._round.set_exception(exc)
+            self._round, self._last = None, {}
+
+    def _landed(
+        self,
+        done: "asyncio.Future[None]",
+        sent: Sent,
+        last: dict[int, FutureMessage],
+        landed: "asyncio.Future[list[Any]]",
+    ) -> None:
+        if landed.cancelled():
+            done.cancel()
             return
-        exc = sent.exception()
+        exc = landed.exception()
         if exc is not None:
-            fut.set_exception(exc)
+            done.set_exception(exc)
             return
-        fut.set_result(sent.result())
-        self._on_changelog_sent(fut)
+        newest: dict[int, Any] = {}
+        for result, count in zip(landed.result(), sent.counts, strict=True):
+            newest[result.partition] = result._replace(offset=result.offset + count - 1)
+        for partition, result in newest.items():
+            fut = last.get(partition)
+            if fut is not None:
+                fut.set_result(result)
+                self._on_changelog_sent(fut)  # RocksDB: the partition's persisted offset
+        done.set_result(None)
 
     def take_pending(self) -> list[asyncio.Future[Any]]:
         pending, self.pending = self.pending, []
-        return pending
+        return list(pending)
 
 
 def no_writes() -> list[asyncio.Future[Any]]:
