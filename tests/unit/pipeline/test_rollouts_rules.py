@@ -6,6 +6,8 @@ import json
 from functools import reduce
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from precache.pipeline.rollouts import (
     BAD_RECORD,
@@ -168,3 +170,37 @@ def test_the_newest_name_wins_and_filters_match_uuid_or_name() -> None:
     assert matches(rec, [], [str(AGGREGATE["uuid"])])
     assert not matches(rec, ["us-1"], [])
     assert not matches(rec, [], ["web"])
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["request", "ready", "failed"]), st.sampled_from(["a", "b"])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_open_series_is_the_newest_run_of_one_goal(steps: list[tuple[str, str]]) -> None:
+    """Whatever the events: the series is every request after the last settlement and after
+    the last request for another goal, and nothing else."""
+    events: list[Event] = [
+        request(i, goal=f"g1-{g}") if kind == "request" else target(i, kind, goal=f"g1-{g}")
+        for i, (kind, g) in enumerate(steps)
+    ]
+    rec = fold(*events)
+    expected: list[str] = []
+    for kind, g in steps:
+        if kind != "request":
+            expected = []
+        elif expected and expected[-1] != g:
+            expected = [g]
+        else:
+            expected.append(g)
+    series = open_series(rec, "rollout")
+    if not expected:
+        assert series is None
+        return
+    assert series is not None
+    assert series["goal"] == f"g1-{expected[0]}"
+    assert series["attempts"] == len(expected)  # each request() is attempt 1
+    assert len(series["request_ids"]) == len(expected)
+    assert series["last_request_at"] == rec["requests"][-1]["at"]
