@@ -6,10 +6,10 @@ records.
 A target's record is plain JSON (the changelog keeps it as is)::
 
     {"region", "aggregate": {"uuid", "name", "id"}, "cloud", "images",
-     "requests": [{"mode", "request_id", "global_request_id", "attempt", "images",
+     "requests": [{"mode", "goal", "request_id", "global_request_id", "attempt", "images",
                    "reasons", "cloud", "at"}, ...],     # the newest MAX_REQUESTS, by time
      "requests_total": n,
-     "settled": {mode: {"state", "at", "reasons", "images"}},   # the newest ready/failed
+     "settled": {mode: {"state", "goal", "at", "reasons", "images"}},  # the newest ready/failed
      "latest": {"kind", "mode", "state", "at", "reasons"}}      # the newest event of all
 
 Merging is by the events' own times (``at``: the loop's clock), never by arrival, and a request
@@ -17,9 +17,13 @@ already kept (its ``global_request_id``) or a settlement no newer than the kept 
 nothing: redelivery after a crash is harmless.
 
 The *open series* of a mode (:func:`open_series`) is what the loop re-derives its retry count
-from after a restart: the requests of that mode made after its last ``ready`` or ``failed``.
-A rollout killed mid-way leaves its series open (the rerun continues it); a rollout that ended
-closed it (a rerun starts anew); keep-warm's ``ready`` closes it at each refresh window.
+from after a restart: the requests of that mode made after its last ``ready`` or ``failed``,
+and after the last request for another goal (the events' ``goal``: what the command wanted of
+the target, images and gate). A rollout killed mid-way leaves its series open (the rerun
+continues it if it wants the same); a rollout that ended closed it (a rerun starts anew);
+keep-warm's ``ready`` closes it at each refresh window; a request for another goal closes it
+too: attempts at other images say nothing of how these will fare. Records written before
+``goal`` existed have none (``None``, a goal of its own).
 """
 
 import json
@@ -107,7 +111,8 @@ def merge(record: Record | None, event: Event) -> Record | None:
         if any(q["global_request_id"] == r.global_request_id for q in base["requests"]):
             return None
         out["requests"].append(
-            {"mode": r.mode, "request_id": r.request_id, "global_request_id": r.global_request_id,
+            {"mode": r.mode, "goal": r.goal, "request_id": r.request_id,
+             "global_request_id": r.global_request_id,
              "attempt": r.attempt, "images": list(r.images), "reasons": list(r.reasons),
              "cloud": r.cloud, "at": r.at}
         )  # fmt: skip
@@ -124,7 +129,8 @@ def merge(record: Record | None, event: Event) -> Record | None:
         if kept is not None and kept["at"] >= t.at:
             return None
         out["settled"][t.mode] = {
-            "state": t.state, "at": t.at, "reasons": list(t.reasons), "images": list(t.images),
+            "state": t.state, "goal": t.goal, "at": t.at, "reasons": list(t.reasons),
+            "images": list(t.images),
         }  # fmt: skip
         latest = {
             "kind": "target", "mode": t.mode, "state": t.state, "at": t.at,
@@ -139,19 +145,31 @@ def merge(record: Record | None, event: Event) -> Record | None:
 
 
 def open_series(record: Record, mode: str) -> Record | None:
-    """The requests of ``mode`` after its last ready/failed (module doc); None when none.
+    """The requests of ``mode`` after its last ready/failed and after the last one for another
+    goal (module doc); None when none.
 
     ``attempts`` is the count of those requests, or the highest attempt number among them if
-    higher (older requests of the series may have left the kept history)."""
+    higher (older requests of the series may have left the kept history). ``since``: when the
+    series began after what closed the one before (that settlement or that other goal's
+    request), None when nothing did."""
     settled = record["settled"].get(mode)
     since = settled["at"] if settled else None
-    series = [
+    after = [
         q for q in record["requests"]
         if q["mode"] == mode and (since is None or q["at"] > since)
     ]  # fmt: skip
-    if not series:
+    if not after:
         return None
+    goal = after[-1].get("goal")  # records from before goals have no such key
+    series: list[Record] = []
+    for q in reversed(after):
+        if q.get("goal") != goal:
+            since = q["at"]
+            break
+        series.append(q)
+    series.reverse()
     return {
+        "goal": goal,
         "attempts": max(len(series), max(q["attempt"] for q in series)),
         "since": since,
         "last_request_at": series[-1]["at"],

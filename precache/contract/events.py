@@ -195,6 +195,12 @@ class _RolloutRef(_Model):
         description="why, as the plan says it: missing on 3 hosts, failed last time on 2 hosts, "
         "expires in 1h40m on 5 hosts"
     )
+    goal: str | None = Field(
+        None,
+        description="digest of what the command wants of the target: its mode, the image ids "
+        "and the gate (share of hosts, for how long); not the pace. A retry series goes on "
+        "only under one goal; null from versions before it",
+    )
 
 
 class RolloutRequestData(_RolloutRef):

@@ -1,6 +1,7 @@
 """``precache.rollout.*`` CloudEvents: what rollout and keep-warm did, for others to see. One
 event per request Nova accepted and per target that became ready or failed, on the topic
-``PRECACHE_ROLLOUT_TOPIC`` (key ``region/aggregate uuid``, the Kafka binding of the contract).
+``PRECACHE_ROLLOUT_TOPIC`` (key ``region/aggregate uuid``, the Kafka binding of the contract),
+each with the target's goal (:mod:`.series`): which retry series it belongs to.
 
 The loop is synchronous; the producer runs on a private event loop. Kafka unreachable at the
 start is exit 3 (as every command with a broker); a send that fails later is a warning line,
@@ -60,10 +61,10 @@ def _envelope(target: Resolved, kind: EventType, identity: str) -> dict[str, obj
 
 
 def request_event(
-    mode: Mode, target: Resolved, request: Request, accepted: Accepted
+    mode: Mode, goal: str, target: Resolved, request: Request, accepted: Accepted
 ) -> RolloutRequestEvent:
     data = RolloutRequestData(
-        mode=mode, region=target.wanted.key.region, aggregate=_aggregate(target),
+        mode=mode, goal=goal, region=target.wanted.key.region, aggregate=_aggregate(target),
         reasons=list(request.reasons), cloud=target.cloud, images=list(request.images),
         attempt=request.attempt, request_id=accepted.request_id,
         global_request_id=accepted.global_request_id, at=_time(),
@@ -72,10 +73,10 @@ def request_event(
     return RolloutRequestEvent.model_validate({**envelope, "data": data})
 
 
-def target_event(mode: Mode, target: Resolved, verdict: Verdict) -> RolloutTargetEvent:
+def target_event(mode: Mode, goal: str, target: Resolved, verdict: Verdict) -> RolloutTargetEvent:
     at = _time()
     data = RolloutTargetData(
-        mode=mode, region=target.wanted.key.region, aggregate=_aggregate(target),
+        mode=mode, goal=goal, region=target.wanted.key.region, aggregate=_aggregate(target),
         reasons=list(verdict.reasons), state=verdict.state.value, images=list(verdict.short_images),
         at=at,
     )  # fmt: skip

@@ -2,7 +2,8 @@
 pass re-derives what to do from Nova (each aggregate's hosts), the inventory and the
 operations (the worker's tables, i.e. Kafka), and the first pass takes each target's retry
 count, last try and recent requests from what the worker kept of the rollout events
-(``GET /rollouts``), so a killed and rerun rollout goes on counting where it stopped.
+(``GET /rollouts``), so a killed and rerun rollout goes on counting where it stopped, if it
+wants the same of the target and stopped recently (:mod:`.series`).
 
 After that first pass the loop counts in memory: it is the one adding to its targets' series,
 and re-reading them each pass would race with its own events (a ``ready`` published but not yet
@@ -36,6 +37,7 @@ from precache.rollout.planner import (
 )
 from precache.rollout.policy import Policy
 from precache.rollout.report import Reporter
+from precache.rollout.series import carry, goal, max_age
 from precache.rollout.settings import RolloutSettings
 
 EXIT_READY, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2
@@ -73,6 +75,7 @@ class Reconciler:
     events: EventSink | None = None
     clock: Clock = utcnow
     targets: list[Resolved] = field(default_factory=list)
+    goals: dict[TargetKey, str] = field(default_factory=dict)  # what each target's events carry
     attempts: dict[TargetKey, Attempts] = field(default_factory=dict)
     pending: dict[str, _Pending] = field(default_factory=dict)
     ours: dict[str, TargetKey] = field(default_factory=dict)  # request id -> target
@@ -85,6 +88,7 @@ class Reconciler:
 
     def resolve(self) -> None:
         self.targets = self.fleet.resolve()
+        self.goals = {t.wanted.key: goal(self.policy, self.mode, t.wanted) for t in self.targets}
 
     def step(self, dry_run: bool = False) -> Plan:
         """One pass; Nova's and the worker's errors propagate (the caller decides: exit 3 or
@@ -127,7 +131,9 @@ class Reconciler:
             self.ours[rid] = request.key
             # in Kafka before it is shown: a rollout killed once it showed a request has left
             # the event its rerun counts the retries from
-            self._publish(request_event(self.mode, target, request, accepted))
+            self._publish(
+                request_event(self.mode, self.goals[request.key], target, request, accepted)
+            )
             self.reporter.requested(target, request, accepted)
         self._reap_thens()
         return result
@@ -137,22 +143,27 @@ class Reconciler:
 
     def _seed(self, now: datetime) -> None:
         """What runs before this one did to the targets (``GET /rollouts``): each target's
-        open series of this mode gives its retry count and last try (the backoff), and a
-        request Nova accepted less than ``rollout_pending_s`` ago counts as in flight until
-        the worker shows its operation (as this run's own)."""
+        open series of this mode gives its retry count and last try (the backoff), if it is
+        of this run's goal and recent (:func:`~precache.rollout.series.carry`; else one note
+        says why not), and a request Nova accepted less than ``rollout_pending_s`` ago counts
+        as in flight until the worker shows its operation (as this run's own), whatever its
+        goal: never two operations on one aggregate."""
         known = {
             (r["region"], r["aggregate"]["uuid"]): r
             for r in rollouts(self.settings, self._regions())
         }
+        bound = max_age(self.settings.rollout_series_max_age_s, self.policy)
         for target in self.targets:
             key, uuid = target.wanted.key, target.wanted.aggregate_uuid
             record = known.get((key.region, uuid))
             if record is None:
                 continue
             series = record.get("open", {}).get(self.mode)
-            if series:
-                last = parse_time(series["last_request_at"])
-                self.attempts[key] = Attempts(int(series["attempts"]), last)
+            carried = carry(series, self.mode, self.goals[key], now, bound)
+            if carried.attempts is not None:
+                self.attempts[key] = carried.attempts
+            elif carried.why_not:
+                self.reporter.note(f"{key}: {carried.why_not}")
             for q in record.get("requests", []):
                 age = (now - parse_time(q["at"])).total_seconds()
                 rid = q.get("request_id") or q["global_request_id"]
@@ -192,7 +203,7 @@ class Reconciler:
         self.reporter.target(target, verdict)
         settled = verdict.state in (TargetState.READY, TargetState.FAILED)
         if settled and (before is None or before.state is not verdict.state):
-            self._publish(target_event(self.mode, target, verdict))
+            self._publish(target_event(self.mode, self.goals[key], target, verdict))
         became_ready = verdict.state is TargetState.READY and (
             before is None or before.state is not TargetState.READY
         )

@@ -177,7 +177,7 @@ def plan(
     for region, _ in busy:
         per_region[region] = per_region.get(region, 0) + 1
     total = len(busy)
-    required, horizon = _goal(policy, mode)
+    required, horizon = requirement(policy, mode)
     result = Plan()
     for wanted in targets:
         seen = observed.get(wanted.key)
@@ -219,7 +219,9 @@ def plan(
     return result
 
 
-def _goal(policy: Policy, mode: Mode) -> tuple[float, timedelta]:
+def requirement(policy: Policy, mode: Mode) -> tuple[float, timedelta]:
+    """What ``mode`` wants of a target's hosts: (share that must hold every image, for how
+    long). Part of the target's goal (:mod:`precache.rollout.series`)."""
     if mode == "rollout":
         return policy.gate.require, policy.gate.valid_for
     return 1.0, max(policy.keep.refresh_before, policy.gate.valid_for)

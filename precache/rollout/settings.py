@@ -27,3 +27,10 @@ class RolloutSettings(ImagesSettings, KafkaSettings):
         description="a request Nova accepted counts as in flight until the worker sees its "
         "operation, or this long",
     )
+    rollout_series_max_age_s: float = Field(
+        21600.0,
+        gt=0,
+        description="a target's open retry series whose newest request is older than this "
+        "(or [pace] backoff_max, if longer) is not continued after a restart: the rerun starts "
+        "its retries from 0",
+    )

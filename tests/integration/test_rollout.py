@@ -18,6 +18,8 @@ from precache.pipeline.settings import WorkerSettings
 from tests.support.kafka import read_topic
 from tests.support.rollout import (
     IMAGE,
+    IMAGE_2,
+    IMAGE_2_NAME,
     IMAGE_NAME,
     UNKNOWN_IMAGE,
     Command,
@@ -242,6 +244,92 @@ async def test_a_killed_rollout_reruns_within_its_retries_and_get_rollouts_shows
         assert (b["region"], b["state"], b["requests_total"]) == ("region-b", "ready", 1)
         assert fleet.worker.get(f"/rollouts/region-a/{uuid}") == (200, a)
         assert fleet.others[0].get("/rollouts/region-b/web") == (200, b)
+
+
+def one_target(image_name: str) -> str:
+    """region-a/web alone, one retry, backoffs of seconds (the age bound is at least
+    ``backoff_max``)."""
+    return f"""
+images = ["{image_name}"]
+[[target]]
+cloud = "cloud-region-a"
+region = "region-a"
+aggregates = ["web"]
+[pace]
+retry_failed = 1
+backoff = "1s"
+backoff_max = "2s"
+[gate]
+valid_for = "1h"
+"""
+
+
+async def killed_after_its_retry(fleet: Fleet, path: Path) -> Command:
+    """A rollout of ``path`` killed once it showed its retry (the series open, in Kafka)."""
+    run = await fleet.start("rollout", str(path), "--json", "--timeout", "200")
+    await run.until(lambda c: len(c.of("request")) == 2)
+    run.signal(signal.SIGKILL)
+    await run.wait()
+    return run
+
+
+async def test_a_rerun_for_another_image_or_much_later_starts_its_own_retries(
+    fleet_of: FleetOf,
+) -> None:
+    """The open series belongs to its goal: a rollout killed after its retry of a failing target
+    and rerun with a policy naming another image asks Nova for that image (its own
+    1 + retry_failed requests) instead of counting the other image's attempts and failing
+    without asking; rerun after the age bound, the same policy starts anew too. (The same
+    policy rerun at once continues: the killed-rollout test above.)"""
+    aggregates = {"region-a": [{"id": 1, "name": "web", "hosts": 4, "failing": "3"}]}
+    async with fleet_of(aggregates) as fleet:
+        old = fleet.policy(one_target(IMAGE_NAME))
+        first = await killed_after_its_retry(fleet, old)
+        assert [(e["attempt"], e["images"]) for e in first.of("request")] == [
+            (1, [IMAGE]), (2, [IMAGE]),
+        ]  # fmt: skip
+        uuid = first.of("request")[0]["aggregate_uuid"]
+
+        new = fleet.policy(one_target(IMAGE_2_NAME), "new.toml")
+        rerun = await fleet.run("rollout", str(new), "--json", "--timeout", "120")
+        assert rerun.proc.returncode == 1, rerun.text()  # host 3 fails the new image too
+        assert [(e["attempt"], e["images"]) for e in rerun.of("request")] == [
+            (1, [IMAGE_2]), (2, [IMAGE_2]),
+        ]  # fmt: skip
+        assert len(rerun.err) == 1, rerun.text()
+        assert rerun.err[0].startswith(
+            "region-a/web: policy changed since the open rollout series (2 requests, the newest "
+        ), rerun.err
+        assert rerun.err[0].endswith("other images or gate; its retries start from 0")
+
+        # the events carry the goal: the worker's record shows both series, the new one closed
+        def settled(status: int, body: Any) -> bool:
+            return status == 200 and body["requests_total"] == 4 and body["state"] == "failed"
+
+        status, record = fleet.worker.get_when(f"/rollouts/region-a/{uuid}", settled, 30)
+        assert status == 200, record
+        goals = [q["goal"] for q in record["requests"]]
+        assert goals[0] == goals[1] != goals[2] == goals[3], goals
+        assert record["settled"]["rollout"]["goal"] == goals[2]
+        assert record["open"] == {}
+
+        # the new policy again, killed after its retry, rerun once the series is older than
+        # the bound (here backoff_max, 2 s): its own retries again, and a note why
+        again = await killed_after_its_retry(fleet, new)
+        await asyncio.sleep(3)
+        late = await fleet.run(
+            "rollout", str(new), "--json", "--timeout", "120",
+            PRECACHE_ROLLOUT_SERIES_MAX_AGE_S="1",
+        )  # fmt: skip
+        assert late.proc.returncode == 1, late.text()
+        assert [e["attempt"] for e in late.of("request")] == [1, 2], late.text()
+        assert len(late.err) == 1, late.text()
+        assert "is older than 2s" in late.err[0], late.err
+        status, ops = fleet.worker.get(f"/operations?aggregate={uuid}")
+        assert status == 200
+        asked = [*first.of("request"), *rerun.of("request"), *again.of("request")]
+        asked += late.of("request")
+        assert {o["request_id"] for o in ops["operations"]} == {e["request_id"] for e in asked}
 
 
 async def test_keep_warm_refreshes_adds_hosts_and_restarts_without_duplicates(

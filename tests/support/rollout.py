@@ -25,6 +25,8 @@ from tests.support.worker import PRECACHE, WorkerProcess, free_port, settings_en
 
 IMAGE = "5f0c1c1e-7a0e-4c77-9a43-0b6f6f0e0024"
 IMAGE_NAME = "ubuntu-24.04-20261201"
+IMAGE_2 = "9a1d7c3e-5b2f-4e8a-8c1d-2f3e4a5b0031"  # a second image, for a policy that changed
+IMAGE_2_NAME = "debian-13-20261201"
 UNKNOWN_IMAGE = "0b6f6f0e-0000-4000-8000-00000000dead"
 
 
@@ -135,7 +137,7 @@ def stand_in_config(region: str, aggregates: list[dict[str, Any]]) -> dict[str, 
             }
             for a in aggregates
         ],
-        "images": [{"id": IMAGE, "name": IMAGE_NAME}],
+        "images": [{"id": IMAGE, "name": IMAGE_NAME}, {"id": IMAGE_2, "name": IMAGE_2_NAME}],
         "readers": ["viewer"],
     }
 

@@ -26,11 +26,13 @@ def _envelope(kind: str, region: str, aggregate: dict[str, Any], when: str) -> d
 def request(
     second: int, attempt: int = 1, mode: str = "rollout", region: str = "eu-1",
     aggregate: dict[str, Any] = AGGREGATE, rid: str | None = None,
+    goal: str | None = "g1-a",
 ) -> RolloutRequestEvent:  # fmt: skip
     rid = rid or f"req-{uuid.uuid4()}"
     data = {
-        "mode": mode, "region": region, "aggregate": aggregate, "reasons": ["missing on 3 hosts"],
-        "cloud": region, "images": ["img-1"], "attempt": attempt, "request_id": rid,
+        "mode": mode, "goal": goal, "region": region, "aggregate": aggregate,
+        "reasons": ["missing on 3 hosts"], "cloud": region, "images": ["img-1"],
+        "attempt": attempt, "request_id": rid,
         "global_request_id": f"g-{rid}", "at": at(second),
     }  # fmt: skip
     doc = {**_envelope("precache.rollout.request", region, aggregate, at(second)), "data": data}
@@ -39,10 +41,10 @@ def request(
 
 def target(
     second: int, state: str = "ready", mode: str = "rollout", region: str = "eu-1",
-    aggregate: dict[str, Any] = AGGREGATE,
+    aggregate: dict[str, Any] = AGGREGATE, goal: str | None = "g1-a",
 ) -> RolloutTargetEvent:  # fmt: skip
     data = {
-        "mode": mode, "region": region, "aggregate": aggregate, "state": state,
+        "mode": mode, "goal": goal, "region": region, "aggregate": aggregate, "state": state,
         "reasons": [] if state == "ready" else ["failed last time on 1 host"],
         "images": [] if state == "ready" else ["img-1"], "at": at(second),
     }  # fmt: skip

@@ -6,6 +6,8 @@ import json
 from functools import reduce
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from precache.pipeline.rollouts import (
     BAD_RECORD,
@@ -73,7 +75,7 @@ def test_a_key_that_is_not_the_target_is_a_dead_letter() -> None:
 def test_requests_then_ready_close_the_series() -> None:
     rec = fold(request(1, 1), request(5, 2))
     assert open_series(rec, "rollout") == {
-        "attempts": 2, "since": None, "last_request_at": at(5),
+        "goal": "g1-a", "attempts": 2, "since": None, "last_request_at": at(5),
         "request_ids": [q["request_id"] for q in rec["requests"]],
     }  # fmt: skip
     done = fold(request(1, 1), request(5, 2), target(9, "failed"))
@@ -86,6 +88,46 @@ def test_requests_then_ready_close_the_series() -> None:
     assert open_series(again, "rollout")["attempts"] == 1  # type: ignore[index]
     assert view(again)["state"] == "requested"
     assert view(again)["requests_total"] == 3
+
+
+def test_a_request_for_another_goal_closes_the_series() -> None:
+    """Other images or gate: the attempts before say nothing of how these will fare."""
+    rec = fold(request(1, 1, goal="g1-a"), request(5, 2, goal="g1-a"), request(9, 1, goal="g1-b"))
+    assert open_series(rec, "rollout") == {
+        "goal": "g1-b", "attempts": 1, "since": at(5), "last_request_at": at(9),
+        "request_ids": [rec["requests"][2]["request_id"]],
+    }  # fmt: skip
+    assert view(rec)["open"]["rollout"]["goal"] == "g1-b"
+    # back to the first goal: its earlier attempts were interrupted, a new series
+    back = merge(rec, request(12, 1, goal="g1-a"))
+    assert back is not None
+    series = open_series(back, "rollout")
+    assert series is not None
+    assert (series["goal"], series["attempts"], series["since"]) == ("g1-a", 1, at(9))
+    # a settlement of any goal closes it, and records which goal it reached
+    done = merge(back, target(15, "ready", goal="g1-a"))
+    assert done is not None
+    assert open_series(done, "rollout") is None
+    assert view(done)["settled"]["rollout"]["goal"] == "g1-a"
+
+
+def test_records_from_before_goals_are_a_goal_of_their_own() -> None:
+    """Events and a changelog written before ``goal`` existed: no such field or key (None)."""
+    key, value = record(request(1))
+    doc = json.loads(value)
+    del doc["data"]["goal"]
+    assert decode(key, json.dumps(doc).encode()).data.goal is None
+    old = fold(request(1, 1, goal=None), request(5, 2, goal=None))
+    for q in old["requests"]:
+        del q["goal"]  # as an older worker stored them
+    series = open_series(old, "rollout")
+    assert series is not None
+    assert (series["goal"], series["attempts"]) == (None, 2)
+    newer = merge(old, request(9, 1, goal="g1-a"))
+    assert newer is not None
+    series = open_series(newer, "rollout")
+    assert series is not None
+    assert (series["goal"], series["attempts"], series["since"]) == ("g1-a", 1, at(5))
 
 
 def test_keep_warm_counts_per_window_and_apart_from_rollout() -> None:
@@ -128,3 +170,37 @@ def test_the_newest_name_wins_and_filters_match_uuid_or_name() -> None:
     assert matches(rec, [], [str(AGGREGATE["uuid"])])
     assert not matches(rec, ["us-1"], [])
     assert not matches(rec, [], ["web"])
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["request", "ready", "failed"]), st.sampled_from(["a", "b"])),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_open_series_is_the_newest_run_of_one_goal(steps: list[tuple[str, str]]) -> None:
+    """Whatever the events: the series is every request after the last settlement and after
+    the last request for another goal, and nothing else."""
+    events: list[Event] = [
+        request(i, goal=f"g1-{g}") if kind == "request" else target(i, kind, goal=f"g1-{g}")
+        for i, (kind, g) in enumerate(steps)
+    ]
+    rec = fold(*events)
+    expected: list[str] = []
+    for kind, g in steps:
+        if kind != "request":
+            expected = []
+        elif expected and expected[-1] != g:
+            expected = [g]
+        else:
+            expected.append(g)
+    series = open_series(rec, "rollout")
+    if not expected:
+        assert series is None
+        return
+    assert series is not None
+    assert series["goal"] == f"g1-{expected[0]}"
+    assert series["attempts"] == len(expected)  # each request() is attempt 1
+    assert len(series["request_ids"]) == len(expected)
+    assert series["last_request_at"] == rec["requests"][-1]["at"]
