@@ -154,8 +154,9 @@ def by_model(entry: Entry, policy: Policy) -> tuple[bytes, bytes]:
 
 
 def assert_as_the_model(entry: Entry, policy: Policy) -> None:
-    fast, model = outcome(lambda: inventory_events.encode(entry, policy)), outcome(
-        lambda: by_model(entry, policy)
+    fast, model = (
+        outcome(lambda: inventory_events.encode(entry, policy)),
+        outcome(lambda: by_model(entry, policy)),
     )
     event(f"{model[0]} {model[1] if model[0] == 'raises' else ''}")
     assert fast == model
@@ -181,8 +182,8 @@ def test_the_worker_s_entries_take_the_fast_path_and_keep_their_id(entry, policy
         if mark is not None and mark.get("src") is None:
             mark["src"] = "aggregate.cache_images.progress"  # every touch has one
     assert_as_the_model(entry, policy)
-    assert inventory_events._plain(view(entry, policy))  # noqa: SLF001
-    key, value = inventory_events.encode(entry, policy)
+    assert inventory_events._plain(view(entry, policy))
+    _, value = inventory_events.encode(entry, policy)
     marks = "|".join(
         f"{m['at']}/{m.get('op')}/{m.get('src')}" if m else "-"
         for m in (entry["cached"], entry["failed"])
@@ -241,8 +242,9 @@ END_OF_TIME = "9999-12-31T23:59:59.999999Z"
     st.sampled_from([e for e in EXPIRIES if not e.never]),
 )
 def test_the_forecast_is_the_text_it_was_or_the_end_of_time(cached_at, expiry):
-    new, old = outcome(lambda: forecast(cached_at, expiry)), outcome(
-        lambda: old_forecast(cached_at, expiry)
+    new, old = (
+        outcome(lambda: forecast(cached_at, expiry)),
+        outcome(lambda: old_forecast(cached_at, expiry)),
     )
     if old == ("raises", OverflowError):
         if new == old and not cached_at.endswith("Z"):
@@ -250,9 +252,10 @@ def test_the_forecast_is_the_text_it_was_or_the_end_of_time(cached_at, expiry):
         assert new[0] == "ok", new
         expires, gone = new[1]
         assert gone == END_OF_TIME
-        assert expires == END_OF_TIME or write_time(
-            parse_time(cached_at) + timedelta(seconds=expiry.min_age_s)
-        ) == expires
+        assert (
+            expires == END_OF_TIME
+            or write_time(parse_time(cached_at) + timedelta(seconds=expiry.min_age_s)) == expires
+        )
     else:
         assert new == old
 
