@@ -242,7 +242,7 @@ def view(entry: Entry, policy: Policy) -> dict[str, Any]:
     cached: Mark | None = entry.get("cached")
     failed: Mark | None = entry.get("failed")
     state = _state(cached, failed)
-    last: Mark = cached if state == "cached" else failed  # type: ignore[assignment]
+    last: Mark = entry[state]
     expires_at = gone_by = None
     expiry = policy.of(entry["region"])
     if cached is not None and not expiry.never:
