@@ -5,8 +5,8 @@ The id derives from the key and the entry's two marks, so an entry re-emitted af
 
 :func:`build` makes the contract's model. :func:`encode`, which the inventory agent runs for
 every changed entry (60,000 per ``bench scale --steps 30000``), writes the same bytes without
-it: the model's validation, its ``model_dump_json`` and ``uuid.uuid5`` took ~20 us of the
-~25 us per event (bench/README.md, Run S4). The contract stays the single source of truth:
+it: through the model (validation, ``model_dump_json``, ``uuid.uuid5``) an event took 19 us,
+6.6 us this way (bench/README.md, Run S4). The contract stays the single source of truth:
 an entry the fast path cannot vouch for (a field the model would reject, a name JSON cannot
 carry) goes through the model, so it is rejected or written exactly as before, and
 tests/unit/pipeline/test_inventory_events.py holds the two paths byte for byte equal on random
