@@ -1,7 +1,7 @@
 """``inventory_events.encode`` writes the ``precache.image.cache`` event without the contract's
 model: on any entry it must give the bytes the model gives (or fail as the model fails), and
 the fields it writes must be the model's. ``view``'s forecast must be the text the old
-``write_time(parse_time(...) + ...)`` gave."""
+``write_time(parse_time(...) + ...)`` gave, or the end of time where that overflowed."""
 
 import dataclasses
 import json
@@ -167,13 +167,13 @@ def assert_as_the_model(entry: Entry, policy: Policy) -> None:
         assert key == parsed.partitionkey.encode()
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ANY_ENTRY, POLICIES)
 def test_any_entry_encodes_as_the_model_writes_it_or_fails_as_it_fails(entry, policy):
     assert_as_the_model(entry, policy)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(WORKER_ENTRY, POLICIES)
 def test_the_worker_s_entries_take_the_fast_path_and_keep_their_id(entry, policy):
     """Entries as the worker stores them (canonical times, text, a source) must not fall back
@@ -192,6 +192,7 @@ def test_the_worker_s_entries_take_the_fast_path_and_keep_their_id(entry, policy
     assert orjson.loads(value)["id"] == str(uuid.uuid5(inventory_events.NAMESPACE, name))
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40))
 def test_the_event_id_is_uuid5(name):
     expected = str(uuid.uuid5(inventory_events.NAMESPACE, name))
@@ -233,6 +234,7 @@ def old_forecast(cached_at: str, expiry: Expiry) -> tuple[str, str]:
 END_OF_TIME = "9999-12-31T23:59:59.999999Z"
 
 
+@settings(deadline=None)
 @given(
     st.one_of(
         CANONICAL_TIMES,
