@@ -1,8 +1,10 @@
 """Typed models of the derived CloudEvents: the contract downstream consumers build on.
 
 The worker builds every event through these models (so it cannot publish one that breaks the
-contract), the watcher and the tests read them with the same models, and ``schemas/`` is
-generated from them (``python -m precache.contract.schemas``).
+contract), except ``precache.image.cache``, one per changed inventory entry, which it writes
+with orjson: a property test holds those bytes equal to the model's
+(``pipeline/inventory_events.py``). The watcher and the tests read them with the same models,
+and ``schemas/`` is generated from them (``python -m precache.contract.schemas``).
 
 Compatibility rules: a reader ignores fields it does not know (``extra="ignore"``), so adding a
 field is a compatible change; removing or retyping one is not, and changes ``schemas/``.

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 IMAGES = ("c3b84ecf-43e9-4c6c-adfd-ab6db0e2bca2", "155d900f-4e14-4e4c-a73d-069cbf4541e6")
 HOSTS = [f"guaranine{n}" for n in range(1, 7)]
+NOW = "2026-12-01 10:00:00.000000"
 
 
 def bridge_settings(
@@ -254,3 +255,41 @@ async def test_a_bad_instance_notification_is_dead_lettered_with_its_reason(
     headers = dict(dead.headers)
     assert headers["reason"] == b"bad_host"
     assert orjson.loads(dead.value)["payload"]["nova_object.data"]["host"] == 7
+
+
+async def test_a_copy_cached_in_year_9999_is_forecast_to_the_end_of_time_not_fatal(
+    worker_settings: Callable[..., Awaitable[WorkerSettings]],
+    start_worker: Callable[[WorkerSettings], WorkerProcess],
+) -> None:
+    """Nova's timestamps are taken as they come, 9999-12-31 included; the forecast (+ min age)
+    overflowed ``datetime`` and stopped the inventory agent (exit 70) on every redelivery."""
+    worker = await worker_settings()
+    process = start_worker(worker)
+
+    def message(host: str, timestamp: str) -> dict[str, Any]:
+        return {
+            "event_type": "instance.create.end",
+            "publisher_id": f"nova-compute:{host}",
+            "timestamp": timestamp,
+            "message_id": host,
+            "payload": nova_events.instance_payload(host, IMAGES[1]),
+        }
+
+    far, now = message("compute-1", "9999-12-31 00:00:00.000000"), message("compute-2", NOW)
+    records = [oslo_record(far, "region-a"), oslo_record(now, "region-a")]
+    await produce(worker.kafka_bootstrap, worker.raw_topic, records)
+    process.wait_ready()
+    rows = wait_for(lambda: image_rows(process, IMAGES[1]), lambda r: bool(r) and len(r) == 2)
+    assert rows is not None
+    assert sorted(rows) == ["compute-1", "compute-2"]
+    end = "9999-12-31T23:59:59.999999Z"
+    assert (rows["compute-1"]["expires_at"], rows["compute-1"]["gone_by"]) == (end, end)
+    assert rows["compute-2"]["expires_at"] == plus("2026-12-01T10:00:00.000000Z", 86_400)
+    published = await read_topic(
+        worker.kafka_bootstrap, worker.image_cache_topic, lambda r: len(r) >= 2
+    )
+    for record in published:
+        event = orjson.loads(record.value)
+        schema_validator("precache.image.cache").validate(event)
+        data = ImageCacheEvent.model_validate(event).data
+        assert data.model_dump() == rows[data.host]
