@@ -19,16 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from precache.contract.kafka_binding import HEADERS
 from precache.pipeline import inventory_events, side_records
 from precache.pipeline.batching import take_ready
 from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge, merge_membership
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
+from precache.pipeline.membership import Membership
 from precache.pipeline.metrics import SECONDS, FastHistogram
 from precache.pipeline.packing import pack
 from precache.pipeline.produce import produce
 from precache.pipeline.store import partition_scope
+
+log = structlog.get_logger(__name__)
 
 FATAL_EXIT = side_records.FATAL_EXIT
 BAD_RECORD = "bad_inventory_record"
@@ -74,6 +79,7 @@ class Inventory:
     policy: Policy
     partitions: int
     confirm_timeout_s: float
+    membership: Membership  # are a batch's partitions still ours (pipeline.membership)
     stats: InventoryStats = field(default_factory=InventoryStats)
     # GET summaries by (image key, aggregates asked), with the store version they hold at
     summaries: dict[Any, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
@@ -116,7 +122,14 @@ def attach(app: Any, inv: Inventory) -> None:
     async def inventory(stream: Any) -> None:
         async for batch in take_ready(stream, RECORDS_PER_BATCH):
             for part in slices(batch, SLICE_BYTES):
-                await guarded(inv, part)
+                if not await guarded(inv, part):  # the worker lost its partitions meanwhile
+                    inv.membership.disown(batch)
+                    log.warning(
+                        "inventory batch dropped: the worker no longer holds the group "
+                        "generation it was fetched in; the partitions' new owner applies it",
+                        records=len(batch),
+                    )
+                    break
 
     app.agent(inv.topic, concurrency=1, name="inventory")(inventory)
 
@@ -127,11 +140,13 @@ def slices(batch: list[Any], budget: int) -> list[list[Any]]:
     return pack(batch, lambda event: len(event.message.value or b""), budget)
 
 
-async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] = os._exit) -> None:
-    await side_records.stop_on_failure(apply_batch(inv, batch), "inventory", exit)
+async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] = os._exit) -> bool:
+    return await side_records.stop_on_failure(apply_batch(inv, batch), "inventory", exit)
 
 
-async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
+async def apply_batch(inv: Inventory, batch: list[Any]) -> bool:
+    """Apply one slice; False if it was dropped because the worker lost its partitions on the
+    way (before its events were sent, or before its state was written: pipeline.membership)."""
     began = time.perf_counter()
     by_partition: dict[int, list[Any]] = {}
     for event in batch:
@@ -141,6 +156,8 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     for partition, events in by_partition.items():
         with partition_scope(events[-1]):
             staged.append((events[-1], partition, stage(inv, events, partition, decoded)))
+    if inv.membership.lost(batch):
+        return False
     pending = []
     for _, _, s in staged:
         for message, reason in s.dead:
@@ -149,6 +166,8 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
             key, value = inventory_events.encode(entry, inv.policy)
             pending.append(await produce(inv.events, key, value, HEADERS))
     await confirm(inv, pending)
+    if inv.membership.lost(batch):  # no await from here to the writes
+        return False
     for scope, partition, s in staged:
         with partition_scope(scope):
             for entry in s.entries.values():
@@ -159,6 +178,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     for _, _, s in staged:
         inv.stats.add(s)
     inv.stats.apply_s.observe_many([time.perf_counter() - began] * len(batch))
+    return True
 
 
 def stage(
