@@ -70,7 +70,7 @@ def attach(p: Pipeline) -> None:
             began = time.time()
             newest = max((e.message.timestamp for e in batch), default=began)
             batch.acks_after = await guarded(p, batch)
-            if batch.acks_after is None:  # dropped: the worker lost its partitions (membership)
+            if batch.acks_after is None:  # dropped: the worker lost its partitions (ownership)
                 continue
             p.stats.batch_done(began, newest, len(batch))
             p.metrics.observe_batch(
@@ -113,7 +113,7 @@ async def guarded(
     p.settling = settled
     if held:
         return settled
-    p.membership.disown(batch)
+    p.ownership.disown(batch)
     log.warning(
         "batch dropped: the worker no longer holds the group generation it was fetched in; "
         "the partitions' new owner applies it",
@@ -141,7 +141,7 @@ async def apply_events(p: Pipeline, batch: list[Any]) -> tuple[list[Any], bool]:
     """Apply the batch, send its events and wait for them, send its state writes; returns
     the state writes' confirmations (waited for before the batch is acked), and False if the
     batch was dropped because the worker lost its partitions on the way (before its events
-    were sent, or before its state was written: :mod:`pipeline.membership`)."""
+    were sent, or before its state was written: :mod:`pipeline.ownership`)."""
     by_partition: dict[int, list[Any]] = {}
     for event in batch:
         by_partition.setdefault(event.message.partition, []).append(event)
@@ -164,12 +164,12 @@ async def apply_events(p: Pipeline, batch: list[Any]) -> tuple[list[Any], bool]:
             outbox, applied, rest = apply_all(p, work, now, Outbox(careful=True))
             statuses = encode_statuses(p, outbox)
         work = rest
-        if p.membership.lost(batch):
+        if p.ownership.lost(batch):
             return pending, False
         await send(p, outbox, statuses)
         if p.settling is not None:  # the previous batch's state: at most one unconfirmed
             await p.settling
-        if p.membership.lost(batch):  # no await from here to the writes
+        if p.ownership.lost(batch):  # no await from here to the writes
             return pending, False
         for scope, state in applied:
             with partition_scope(scope):

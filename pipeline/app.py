@@ -42,8 +42,8 @@ from precache.pipeline.kafka_transport import (
     WorkerApp,
     broker_url,
 )
-from precache.pipeline.membership import GroupMembership
 from precache.pipeline.operation import Limits
+from precache.pipeline.ownership import GroupOwnership
 from precache.pipeline.rollout_agent import Rollouts
 from precache.pipeline.rollout_store import RolloutStore
 from precache.pipeline.settings import WorkerSettings
@@ -114,7 +114,7 @@ def build(settings: WorkerSettings) -> Pipeline:
 
     dlq = out(settings.pipeline_dlq_topic)
     table = app.Table("operations", partitions=n)
-    membership = GroupMembership(app)
+    ownership = GroupOwnership(app)
     assert isinstance(table, TrackedTable)  # the app's Table class (faust_app)
     pipeline = Pipeline(
         settings=settings,
@@ -130,7 +130,7 @@ def build(settings: WorkerSettings) -> Pipeline:
         dlq=dlq,
         store=TableStore(table, settings.state_chunk_bytes, pending=table.take_pending),
         skips=skips,
-        membership=membership,
+        ownership=ownership,
         limits=limits(settings),
         gaps=GapGuard(fetch, committed, skipped),
         inventory=Inventory(  # pipeline.inventory_agent
@@ -143,7 +143,7 @@ def build(settings: WorkerSettings) -> Pipeline:
             policy=settings.image_policy,
             partitions=n,
             confirm_timeout_s=settings.confirm_timeout_s,
-            membership=membership,
+            ownership=ownership,
         ),
         rollouts=Rollouts(  # pipeline.rollout_agent: GET /rollouts
             topic=out(settings.rollout_topic),

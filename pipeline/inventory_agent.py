@@ -27,8 +27,8 @@ from precache.pipeline.batching import take_ready
 from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge, merge_membership
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
-from precache.pipeline.membership import Membership
 from precache.pipeline.metrics import SECONDS, FastHistogram
+from precache.pipeline.ownership import Ownership
 from precache.pipeline.packing import pack
 from precache.pipeline.produce import produce
 from precache.pipeline.store import partition_scope
@@ -79,7 +79,7 @@ class Inventory:
     policy: Policy
     partitions: int
     confirm_timeout_s: float
-    membership: Membership  # are a batch's partitions still ours (pipeline.membership)
+    ownership: Ownership  # are a batch's partitions still ours (pipeline.ownership)
     stats: InventoryStats = field(default_factory=InventoryStats)
     # GET summaries by (image key, aggregates asked), with the store version they hold at
     summaries: dict[Any, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
@@ -123,7 +123,7 @@ def attach(app: Any, inv: Inventory) -> None:
         async for batch in take_ready(stream, RECORDS_PER_BATCH):
             for part in slices(batch, SLICE_BYTES):
                 if not await guarded(inv, part):  # the worker lost its partitions meanwhile
-                    inv.membership.disown(batch)
+                    inv.ownership.disown(batch)
                     log.warning(
                         "inventory batch dropped: the worker no longer holds the group "
                         "generation it was fetched in; the partitions' new owner applies it",
@@ -146,7 +146,7 @@ async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] =
 
 async def apply_batch(inv: Inventory, batch: list[Any]) -> bool:
     """Apply one slice; False if it was dropped because the worker lost its partitions on the
-    way (before its events were sent, or before its state was written: pipeline.membership)."""
+    way (before its events were sent, or before its state was written: pipeline.ownership)."""
     began = time.perf_counter()
     by_partition: dict[int, list[Any]] = {}
     for event in batch:
@@ -156,7 +156,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> bool:
     for partition, events in by_partition.items():
         with partition_scope(events[-1]):
             staged.append((events[-1], partition, stage(inv, events, partition, decoded)))
-    if inv.membership.lost(batch):
+    if inv.ownership.lost(batch):
         return False
     pending = []
     for _, _, s in staged:
@@ -166,7 +166,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> bool:
             key, value = inventory_events.encode(entry, inv.policy)
             pending.append(await produce(inv.events, key, value, HEADERS))
     await confirm(inv, pending)
-    if inv.membership.lost(batch):  # no await from here to the writes
+    if inv.ownership.lost(batch):  # no await from here to the writes
         return False
     for scope, partition, s in staged:
         with partition_scope(scope):

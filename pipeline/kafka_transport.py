@@ -271,7 +271,7 @@ class Consumer(faust_aiokafka.Consumer):
         the generation faust stamps on the messages it fetches (``Message.generation_id``) while
         the member stands; -1 (``reset_generation``) once the broker answered that it no longer
         knows the member (expelled: a revocation that outlasted the rebalance timeout, a lost
-        session), a new one after the rejoin (:mod:`pipeline.membership`)."""
+        session), a new one after the rejoin (:mod:`pipeline.ownership`)."""
         generation: int = self._thread._ensure_consumer()._coordinator.generation
         return generation
 

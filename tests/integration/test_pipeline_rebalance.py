@@ -156,7 +156,7 @@ async def _revoke_slowly(bootstrap: str, topic: str, group: str, wait_s: float) 
 async def test_a_revocation_that_outlasts_the_rebalance_timeout_loses_the_generation_inside_it(
     kafka_bootstrap: str, unique_name: Callable[[str], str]
 ) -> None:
-    """The premise of ``pipeline.membership``, on the real broker: a revocation that waits
+    """The premise of ``pipeline.ownership``, on the real broker: a revocation that waits
     longer than the group's rebalance timeout (a worker's waits for its batch in flight; the
     worker's timeout is faust's 60 s, 2 s here) does not hold the partitions back. The broker
     drops the member and gives them to the other one while the revocation still waits, and

@@ -1,8 +1,8 @@
 """The inventory agent and a batch whose partitions the broker gave to another worker while the
-batch was applied (``pipeline.membership``): its state must not land after the new owner's.
+batch was applied (``pipeline.ownership``): its state must not land after the new owner's.
 
 Why this level (``apply_batch`` with a table both workers write, as they write one changelog,
-and the membership flipped during the events' confirmation await): a real expulsion needs a
+and the group membership flipped during the events' confirmation await): a real expulsion needs a
 revocation that outlasts the 60 s rebalance timeout, or a lost session, to fall on one chosen
 await of a worker process; the consumer's side of it (aiokafka resets the generation while the
 revocation waits) is shown on the real broker in tests/integration/test_pipeline_rebalance.py.
@@ -102,7 +102,7 @@ def worker(table: Changelog, member: Member, producer: Producer) -> Inventory:
         policy=Policy(),
         partitions=1,
         confirm_timeout_s=5.0,
-        membership=member,
+        ownership=member,
     )
 
 
@@ -138,7 +138,7 @@ def test_a_slice_whose_partitions_moved_while_its_events_were_confirmed_is_not_w
         held = await applying
         assert cached_at(table) == NEWER  # not the older state after B's
         assert held is False
-        assert a.stats.applied == {} and a.stats.skipped == {}
+        assert (a.stats.applied, a.stats.skipped) == ({}, {})
 
     asyncio.run(go())
 

@@ -170,7 +170,7 @@ class Changelog(dict[str, Any]):
 
 class Member:
     """The worker's group membership as aiokafka tells it: held until a test says the broker
-    gave the worker's partitions to another member (``pipeline.membership``)."""
+    gave the worker's partitions to another member (``pipeline.ownership``)."""
 
     def __init__(self) -> None:
         self.held = True
@@ -209,7 +209,7 @@ def pipeline(
         limits=LIMITS,
         gaps=GapGuard(nothing, nothing),
         skips=SkipState("raw"),
-        membership=member or Member(),
+        ownership=member or Member(),
         stats=Stats(),
     )
 
@@ -493,12 +493,12 @@ def counted(p: Pipeline) -> tuple[int, int, int, int]:
 def test_a_batch_whose_partitions_moved_while_its_events_were_confirmed_is_not_written() -> None:
     """Worker A sends batch MOVED's events; while Kafka confirms them, the broker gives A's
     partitions to B (A's revocation outlasted the rebalance timeout, or its session ended:
-    ``pipeline.membership``). B recovers the changelog and applies every batch from the
+    ``pipeline.ownership``). B recovers the changelog and applies every batch from the
     committed offset; then A's confirmation comes back. A must not write its older state after
     B's (the next recovery would read it as the newest), nor count the batch, nor ack it.
 
     Why this level (the agent's batch function, a changelog stand-in shared by A and B, the
-    membership flipped during the confirmation await): a real expulsion needs a revocation
+    group membership flipped during the confirmation await): a real expulsion needs a revocation
     that outlasts the 60 s rebalance timeout, or a lost session, to fall on one chosen await
     of a worker process; the consumer's side of it (aiokafka resets the generation) is fenced
     in test_pipeline_transport_fence.py."""

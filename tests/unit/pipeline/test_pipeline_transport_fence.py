@@ -294,14 +294,15 @@ def test_the_private_members_the_rebalance_paths_use_exist() -> None:
 
 
 def test_a_normal_revocation_waits_for_the_batch_in_flight() -> None:
-    """Why a normal rebalance never moves a partition under a batch (``pipeline.membership``):
+    """Why a normal rebalance never moves a partition under a batch (``pipeline.ownership``):
     faust's revocation waits until every message delivered to a stream is acked, before the
     worker rejoins the group."""
     app = faust_app(WorkerSettings())
     try:
         assert app.conf.stream_wait_empty is True
         assert_steps(
-            faust.App._on_partitions_revoked, "await T(self._consumer_wait_empty)(consumer, on_timeout)"
+            faust.App._on_partitions_revoked,
+            "await T(self._consumer_wait_empty)(consumer, on_timeout)",
         )
         assert_steps(faust.App._consumer_wait_empty, "await consumer.wait_empty()")
         assert_steps(
@@ -352,7 +353,8 @@ def test_a_disowned_message_is_never_acked_nor_waited_for() -> None:
         consumer.disown([message])
         assert message not in consumer._unacked_messages
         assert message.ack(consumer) is False
-        assert not consumer._acked[tp] and 5 not in consumer._acked_index[tp]
+        assert not consumer._acked[tp]
+        assert 5 not in consumer._acked_index[tp]
         assert consumer._n_acked == 0
     finally:
         consumer._thread.thread_loop.close()

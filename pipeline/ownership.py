@@ -36,7 +36,7 @@ from faust.types import AppT
 from precache.pipeline.kafka_transport import Consumer
 
 
-class Membership(Protocol):
+class Ownership(Protocol):
     def lost(self, events: Sequence[Any]) -> bool:
         """Some of ``events`` were fetched in a group generation the worker no longer holds."""
         ...
@@ -47,8 +47,8 @@ class Membership(Protocol):
 
 
 @dataclass(frozen=True)
-class GroupMembership:
-    """The worker's membership, from its consumer (``pipeline.kafka_transport``)."""
+class GroupOwnership:
+    """The worker's group membership, from its consumer (``pipeline.kafka_transport``)."""
 
     app: AppT
 
