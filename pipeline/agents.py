@@ -25,6 +25,14 @@ restarts the agent, and the next commit commits those offsets although the batch
 never written (records lost). ``os._exit`` runs no ``finally``, flushes nothing and commits
 nothing; the batch is redelivered after the restart and applied exactly once (the state is
 idempotent under redelivery).
+
+A rebalance and a batch in flight: faust's revocation waits until the batch is acked before
+the worker rejoins the group, so in a normal rebalance the batch is applied while its
+partitions are still the worker's. Only when the broker drops the worker (a revocation that
+outlasts the rebalance timeout, a lost session) do they move under the batch; the agent then
+drops it right before its events are sent or its state is written, counts nothing of it and
+never acks it, and the new owner applies it from the committed offset
+(:mod:`pipeline.ownership`).
 """
 
 import asyncio

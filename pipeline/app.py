@@ -150,6 +150,7 @@ def build(settings: WorkerSettings) -> Pipeline:
             dlq=dlq,
             store=RolloutStore(app.Table("rollouts", partitions=n)),
             confirm_timeout_s=settings.confirm_timeout_s,
+            ownership=ownership,
         ),
     )
 

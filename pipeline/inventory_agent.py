@@ -10,7 +10,9 @@ then the change events are sent and confirmed, then the table is written and its
 confirmed, then the batch is acked. A crash anywhere before the ack redelivers the batch;
 merging is idempotent, so the state ends exact and an event lost with the crash is sent again
 (the state was not written before it). A failure that is not about one record stops the worker
-(exit 70, as :mod:`pipeline.agents` explains) before the batch is acked.
+(exit 70, as :mod:`pipeline.agents` explains) before the batch is acked. A batch whose
+partitions the broker gave to another worker meanwhile is dropped before its events are sent
+or its entries written, never acked and not counted (:mod:`pipeline.ownership`).
 """
 
 import os

@@ -1,5 +1,6 @@
-"""The inventory agent and a batch whose partitions the broker gave to another worker while the
-batch was applied (``pipeline.ownership``): its state must not land after the new owner's.
+"""The inventory and rollouts agents and records whose partitions the broker gave to another
+worker while they were applied (``pipeline.ownership``): their state must not land after the
+new owner's.
 
 Why this level (``apply_batch`` with a table both workers write, as they write one changelog,
 and the group membership flipped during the events' confirmation await): a real expulsion needs a
@@ -19,6 +20,9 @@ from precache.pipeline.inventory import Policy, Touch
 from precache.pipeline.inventory_agent import Inventory, apply_batch
 from precache.pipeline.inventory_input import encode
 from precache.pipeline.inventory_store import InventoryStore
+from precache.pipeline.rollout_agent import Rollouts, apply
+from precache.pipeline.rollout_store import RolloutStore
+from tests.support.rollout_events import record, target
 
 OLDER, NEWER = "2026-12-06T09:00:00.000000Z", "2026-12-06T10:00:00.000000Z"
 
@@ -33,12 +37,13 @@ class Member:
 
     def __init__(self) -> None:
         self.held = True
+        self.disowned: list[Any] = []
 
     def lost(self, events: Sequence[Any]) -> bool:
         return not self.held
 
     def disown(self, events: Sequence[Any]) -> None:
-        raise AssertionError("the agent's loop disowns, not apply_batch")
+        self.disowned += events
 
 
 class Producer:
@@ -150,5 +155,29 @@ def test_a_slice_whose_partitions_moved_before_its_events_were_sent_sends_nothin
         member.held = False
         assert await apply_batch(a, [touch(OLDER, 0)]) is False
         assert (table, producer.sent, a.stats.applied) == ({}, [], {})
+
+    asyncio.run(go())
+
+
+def test_a_rollout_record_of_a_lost_generation_is_neither_applied_nor_counted() -> None:
+    """The rollouts agent applies a record with no await before its write: the broker may have
+    given the partition away before the record reached it (aiokafka has heard of it)."""
+
+    async def go() -> None:
+        table, member = Changelog(), Member()
+        r = Rollouts(
+            topic=Topic("rollout", App(Producer())),
+            dlq=Topic("dlq", App(Producer())),
+            store=RolloutStore(table),
+            confirm_timeout_s=5.0,
+            ownership=member,
+        )
+        key, value = record(target(1))
+        event = Event(Message("rollout", 0, 0, 0.0, 0, [], key, value, None))
+        member.held = False
+        await apply(r, event)
+        assert table == {}
+        assert (r.stats.applied, r.stats.unchanged, r.stats.dead) == (0, 0, 0)
+        assert member.disowned == [event]
 
     asyncio.run(go())
