@@ -19,8 +19,11 @@ before its state is written (after the waits for Kafka): a batch of a generation
 longer holds is dropped there. Its state is not written, its events not sent if they were not
 yet, nothing of it is counted, and its records are never acked (:meth:`disown`): the new owner
 applies them from the committed offset. The state is idempotent under redelivery; events sent
-before the drop are sent again with the same ids (they derive from the operation and its
-summary's version, or from the inventory entry), which consumers de-duplicate on.
+before the drop are sent again with the same ids, which consumers de-duplicate on: an
+operation's ids derive from it and its summary's version (one per record applied, so the same
+records from the same state give the same versions; a grace or stall tick that fires at
+another point of the re-run shifts the later status snapshots' versions, while ``completed``,
+``host_failed`` and ``stalled`` keep theirs), an inventory event's from its entry.
 
 What this cannot close: the broker may have moved the partitions up to a heartbeat interval
 before aiokafka hears of it, and writes already handed to the producer land. Only a fenced
