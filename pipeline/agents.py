@@ -25,6 +25,14 @@ restarts the agent, and the next commit commits those offsets although the batch
 never written (records lost). ``os._exit`` runs no ``finally``, flushes nothing and commits
 nothing; the batch is redelivered after the restart and applied exactly once (the state is
 idempotent under redelivery).
+
+A rebalance and a batch in flight: faust's revocation waits until the batch is acked before
+the worker rejoins the group, so in a normal rebalance the batch is applied while its
+partitions are still the worker's. Only when the broker drops the worker (a revocation that
+outlasts the rebalance timeout, a lost session) do they move under the batch; the agent then
+drops it right before its events are sent or its state is written, counts nothing of it and
+never acks it, and the new owner applies it from the committed offset
+(:mod:`pipeline.ownership`).
 """
 
 import asyncio
@@ -70,6 +78,8 @@ def attach(p: Pipeline) -> None:
             began = time.time()
             newest = max((e.message.timestamp for e in batch), default=began)
             batch.acks_after = await guarded(p, batch)
+            if batch.acks_after is None:  # dropped: the worker lost its partitions (ownership)
+                continue
             p.stats.batch_done(began, newest, len(batch))
             p.metrics.observe_batch(
                 len(batch), time.time() - began, began - newest, raw_offsets(p, batch)
@@ -98,17 +108,26 @@ def raw_offsets(p: Pipeline, batch: list[Any]) -> dict[int, int]:
 
 async def guarded(
     p: Pipeline, batch: list[Any], exit: Callable[[int], Any] = os._exit
-) -> "asyncio.Future[None]":
+) -> "asyncio.Future[None] | None":
     """Apply a batch; anything that escapes is not about one record: stop now (module doc).
-    Returns the confirmation of the batch's state writes, to ack the batch after."""
+    Returns the confirmation of the batch's state writes, to ack the batch after; None when
+    the batch was dropped, never to be acked (the worker lost its partitions meanwhile)."""
     try:
-        pending = await apply_events(p, batch)
+        pending, held = await apply_events(p, batch)
     except Exception as exc:  # every worker-level failure ends the same way
         stop(exc, exit)
         raise
     settled = asyncio.ensure_future(settle(p, pending, exit))
     p.settling = settled
-    return settled
+    if held:
+        return settled
+    p.ownership.disown(batch)
+    log.warning(
+        "batch dropped: the worker no longer holds the group generation it was fetched in; "
+        "the partitions' new owner applies it",
+        records=len(batch),
+    )
+    return None
 
 
 async def settle(p: Pipeline, pending: list[Any], exit: Callable[[int], Any]) -> None:
@@ -126,9 +145,11 @@ def stop(exc: BaseException, exit: Callable[[int], Any]) -> None:
     exit(FATAL_EXIT)
 
 
-async def apply_events(p: Pipeline, batch: list[Any]) -> list[Any]:
+async def apply_events(p: Pipeline, batch: list[Any]) -> tuple[list[Any], bool]:
     """Apply the batch, send its events and wait for them, send its state writes; returns
-    the state writes' confirmations (waited for before the batch is acked)."""
+    the state writes' confirmations (waited for before the batch is acked), and False if the
+    batch was dropped because the worker lost its partitions on the way (before its events
+    were sent, or before its state was written: :mod:`pipeline.ownership`)."""
     by_partition: dict[int, list[Any]] = {}
     for event in batch:
         by_partition.setdefault(event.message.partition, []).append(event)
@@ -151,15 +172,19 @@ async def apply_events(p: Pipeline, batch: list[Any]) -> list[Any]:
             outbox, applied, rest = apply_all(p, work, now, Outbox(careful=True))
             statuses = encode_statuses(p, outbox)
         work = rest
+        if p.ownership.lost(batch):
+            return pending, False
         await send(p, outbox, statuses)
         if p.settling is not None:  # the previous batch's state: at most one unconfirmed
             await p.settling
+        if p.ownership.lost(batch):  # no await from here to the writes
+            return pending, False
         for scope, state in applied:
             with partition_scope(scope):
                 state.flush()
         pending += state_writes(p)
         account(p, outbox, now)
-    return pending
+    return pending, True
 
 
 Work = list[tuple[int, Any, list[Any]]]  # partition, its scope event, its messages

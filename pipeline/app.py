@@ -43,6 +43,7 @@ from precache.pipeline.kafka_transport import (
     broker_url,
 )
 from precache.pipeline.operation import Limits
+from precache.pipeline.ownership import GroupOwnership
 from precache.pipeline.rollout_agent import Rollouts
 from precache.pipeline.rollout_store import RolloutStore
 from precache.pipeline.settings import WorkerSettings
@@ -113,6 +114,7 @@ def build(settings: WorkerSettings) -> Pipeline:
 
     dlq = out(settings.pipeline_dlq_topic)
     table = app.Table("operations", partitions=n)
+    ownership = GroupOwnership(app)
     assert isinstance(table, TrackedTable)  # the app's Table class (faust_app)
     pipeline = Pipeline(
         settings=settings,
@@ -128,6 +130,7 @@ def build(settings: WorkerSettings) -> Pipeline:
         dlq=dlq,
         store=TableStore(table, settings.state_chunk_bytes, pending=table.take_pending),
         skips=skips,
+        ownership=ownership,
         limits=limits(settings),
         gaps=GapGuard(fetch, committed, skipped),
         inventory=Inventory(  # pipeline.inventory_agent
@@ -140,12 +143,14 @@ def build(settings: WorkerSettings) -> Pipeline:
             policy=settings.image_policy,
             partitions=n,
             confirm_timeout_s=settings.confirm_timeout_s,
+            ownership=ownership,
         ),
         rollouts=Rollouts(  # pipeline.rollout_agent: GET /rollouts
             topic=out(settings.rollout_topic),
             dlq=dlq,
             store=RolloutStore(app.Table("rollouts", partitions=n)),
             confirm_timeout_s=settings.confirm_timeout_s,
+            ownership=ownership,
         ),
     )
 

@@ -27,7 +27,9 @@ handed over then, whatever the reason no event said so.
 Acks are faust's: every event of a batch is acked after the agent's loop body returned, or
 when the generator is closed (the agent raised or was cancelled). The worker never lets a
 worker-level failure get that far (:mod:`pipeline.agents` exits with status 70 first), so a
-batch is acked only once its effects are in Kafka.
+batch is acked only once its effects are in Kafka. A batch the agent dropped because the
+worker lost its partitions is never acked: its messages are disowned first
+(:mod:`pipeline.ownership`), and faust's ack of a disowned message does nothing.
 
 One change to when: the agent may set a batch's ``acks_after`` (an awaitable: its state
 writes' confirmation) and go on with the next batch; the batch's events are then acked when

@@ -14,6 +14,7 @@ from precache.pipeline.inventory_agent import Inventory
 from precache.pipeline.kafka_transport import SkipState
 from precache.pipeline.metrics import WorkerMetrics
 from precache.pipeline.operation import Limits
+from precache.pipeline.ownership import Ownership
 from precache.pipeline.rollout_agent import Rollouts
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.stats import Stats
@@ -34,6 +35,7 @@ class Pipeline:
     limits: Limits
     gaps: GapGuard
     skips: SkipState  # what the consumer dropped unseen (pipeline.kafka_transport)
+    ownership: Ownership  # are a batch's partitions still ours (pipeline.ownership)
     stats: Stats = field(default_factory=Stats)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     dirty: dict[int, set[str]] = field(default_factory=dict)  # coalesced status snapshots

@@ -10,7 +10,9 @@ then the change events are sent and confirmed, then the table is written and its
 confirmed, then the batch is acked. A crash anywhere before the ack redelivers the batch;
 merging is idempotent, so the state ends exact and an event lost with the crash is sent again
 (the state was not written before it). A failure that is not about one record stops the worker
-(exit 70, as :mod:`pipeline.agents` explains) before the batch is acked.
+(exit 70, as :mod:`pipeline.agents` explains) before the batch is acked. A batch whose
+partitions the broker gave to another worker meanwhile is dropped before its events are sent
+or its entries written, never acked and not counted (:mod:`pipeline.ownership`).
 """
 
 import os
@@ -19,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from precache.contract.kafka_binding import HEADERS
 from precache.pipeline import inventory_events, side_records
 from precache.pipeline.batching import take_ready
@@ -26,9 +30,12 @@ from precache.pipeline.inventory import Entry, Membership, Policy, Touch, merge,
 from precache.pipeline.inventory_input import BadInput, Input, decode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.metrics import SECONDS, FastHistogram
+from precache.pipeline.ownership import Ownership
 from precache.pipeline.packing import pack
 from precache.pipeline.record_batches import RecordBatches, aiokafka_producer
 from precache.pipeline.store import partition_scope
+
+log = structlog.get_logger(__name__)
 
 FATAL_EXIT = side_records.FATAL_EXIT
 BAD_RECORD = "bad_inventory_record"
@@ -74,6 +81,7 @@ class Inventory:
     policy: Policy
     partitions: int
     confirm_timeout_s: float
+    ownership: Ownership  # are a batch's partitions still ours (pipeline.ownership)
     stats: InventoryStats = field(default_factory=InventoryStats)
     # GET summaries by (image key, aggregates asked), with the store version they hold at
     summaries: dict[Any, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
@@ -116,7 +124,14 @@ def attach(app: Any, inv: Inventory) -> None:
     async def inventory(stream: Any) -> None:
         async for batch in take_ready(stream, RECORDS_PER_BATCH):
             for part in slices(batch, SLICE_BYTES):
-                await guarded(inv, part)
+                if not await guarded(inv, part):  # the worker lost its partitions meanwhile
+                    inv.ownership.disown(batch)
+                    log.warning(
+                        "inventory batch dropped: the worker no longer holds the group "
+                        "generation it was fetched in; the partitions' new owner applies it",
+                        records=len(batch),
+                    )
+                    break
 
     app.agent(inv.topic, concurrency=1, name="inventory")(inventory)
 
@@ -127,11 +142,13 @@ def slices(batch: list[Any], budget: int) -> list[list[Any]]:
     return pack(batch, lambda event: len(event.message.value or b""), budget)
 
 
-async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] = os._exit) -> None:
-    await side_records.stop_on_failure(apply_batch(inv, batch), "inventory", exit)
+async def guarded(inv: Inventory, batch: list[Any], exit: Callable[[int], Any] = os._exit) -> bool:
+    return await side_records.stop_on_failure(apply_batch(inv, batch), "inventory", exit)
 
 
-async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
+async def apply_batch(inv: Inventory, batch: list[Any]) -> bool:
+    """Apply one slice; False if it was dropped because the worker lost its partitions on the
+    way (before its events were sent, or before its state was written: pipeline.ownership)."""
     began = time.perf_counter()
     by_partition: dict[int, list[Any]] = {}
     for event in batch:
@@ -141,6 +158,8 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     for partition, events in by_partition.items():
         with partition_scope(events[-1]):
             staged.append((events[-1], partition, stage(inv, events, partition, decoded)))
+    if inv.ownership.lost(batch):
+        return False
     pending = []
     changes = RecordBatches()
     name = inv.events.get_topic_name()
@@ -153,6 +172,8 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     if changes:
         pending.extend((await changes.send(aiokafka_producer(inv.events.app))).futures)
     await confirm(inv, pending)
+    if inv.ownership.lost(batch):  # no await from here to the writes
+        return False
     for scope, partition, s in staged:
         with partition_scope(scope):
             for entry in s.entries.values():
@@ -163,6 +184,7 @@ async def apply_batch(inv: Inventory, batch: list[Any]) -> None:
     for _, _, s in staged:
         inv.stats.add(s)
     inv.stats.apply_s.observe_many([time.perf_counter() - began] * len(batch))
+    return True
 
 
 def stage(

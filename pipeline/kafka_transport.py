@@ -266,6 +266,29 @@ class Consumer(faust_aiokafka.Consumer):
     def _flowing(self) -> bool:
         return not (self.suspend_flow.is_set() or self._stopped.is_set() or self._crashed.is_set())
 
+    def generation(self) -> int:
+        """The group generation this worker is a member of, as the broker last told aiokafka:
+        the generation faust stamps on the messages it fetches (``Message.generation_id``) while
+        the member stands; -1 (``reset_generation``) once the broker answered that it no longer
+        knows the member (expelled: a revocation that outlasted the rebalance timeout, a lost
+        session), a new one after the rejoin (:mod:`pipeline.ownership`)."""
+        generation: int = self._thread._ensure_consumer()._coordinator.generation
+        return generation
+
+    def disown(self, messages: Iterable[Message]) -> None:
+        """Messages of a generation the worker lost, never applied: never acked (their offsets
+        are never committed by this worker; the partition's new owner reads them from the
+        committed offset), and no longer waited for (a revocation waits until every delivered
+        message is acked: ``wait_empty`` on ``_unacked_messages``). Marked ``acked`` so that a
+        later ``Message.ack`` (take_ready's) does nothing; left in :class:`SkipState`'s in-flight
+        set, so the skipped offsets after them are never acked either (the rebalance that
+        follows a lost generation resets it)."""
+        with ack_lock:
+            for message in messages:
+                message.acked = True
+                self._unacked_messages.discard(message)
+            notify(self._waiting_for_ack)
+
 
 class SkipState:
     """Per raw partition: records handed to faust and not acked yet, and the skipped offsets

@@ -7,7 +7,9 @@ is a dead letter with its reason, never a stop. A good one is merged into its ta
 (:mod:`pipeline.rollouts`), written, and the changelog write confirmed before faust acks the
 record; a crash before that redelivers it, and merging it again changes nothing. A failure
 that is not about one record (Kafka, a state write) stops the worker, exit 70, before the ack,
-as :mod:`pipeline.agents` explains.
+as :mod:`pipeline.agents` explains. A record of a group generation the worker no longer holds
+(the broker gave its partition to another worker) is neither applied nor counted nor acked:
+the new owner applies it (:mod:`pipeline.ownership`).
 """
 
 import os
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from precache.pipeline.ownership import Ownership
 from precache.pipeline.rollout_store import RolloutStore
 from precache.pipeline.rollouts import BadRollout, decode, merge, target_key
 from precache.pipeline.side_records import confirm, dead_letter, stop_on_failure
@@ -39,6 +42,7 @@ class Rollouts:
     dlq: Any
     store: RolloutStore
     confirm_timeout_s: float
+    ownership: Ownership  # is a record's partition still ours (pipeline.ownership)
     stats: RolloutStats = field(default_factory=RolloutStats)
 
 
@@ -55,6 +59,9 @@ async def guarded(r: Rollouts, event: Any, exit: Callable[[int], Any] = os._exit
 
 
 async def apply(r: Rollouts, event: Any) -> None:
+    if r.ownership.lost([event]):
+        r.ownership.disown([event])
+        return
     message = event.message
     try:
         rollout = decode(message.key, message.value)

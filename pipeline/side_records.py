@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -14,16 +14,18 @@ from precache.pipeline.produce import produce
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 FATAL_EXIT = 70  # as pipeline.agents: the worker stopped itself, the record is redelivered
 
 
 async def stop_on_failure(
-    work: Awaitable[None], agent: str, exit: Callable[[int], Any] = os._exit
-) -> None:
+    work: Awaitable[T], agent: str, exit: Callable[[int], Any] = os._exit
+) -> T:
     """Run ``work``; a failure that is not about one record (Kafka, a state write) ends the
     process before faust acks the record, as :mod:`pipeline.agents` explains."""
     try:
-        await work
+        return await work
     except Exception as exc:
         log.critical(f"{agent}: worker-level failure, exiting before the ack", error=repr(exc))
         sys.stdout.flush()

@@ -8,9 +8,11 @@ applied or dead-lettered, exactly once.
 """
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 import pytest
 from faust.types import AppT, TopicT
 
@@ -209,11 +211,32 @@ class Changelog(dict[str, Any]):
                 dict.__setitem__(self, key, value)
 
 
-def pipeline(table: Changelog, sent: list[tuple[str, Any]], faults: Faults) -> Pipeline:
+class Member:
+    """The worker's group membership as aiokafka tells it: held until a test says the broker
+    gave the worker's partitions to another member (``pipeline.ownership``)."""
+
+    def __init__(self) -> None:
+        self.held = True
+        self.disowned: list[Any] = []
+
+    def lost(self, events: Sequence[Any]) -> bool:
+        return not self.held
+
+    def disown(self, events: Sequence[Any]) -> None:
+        self.disowned += events
+
+
+def pipeline(
+    table: Changelog,
+    sent: list[tuple[str, Any]],
+    faults: Faults,
+    member: Member | None = None,
+    producer: Producer | None = None,
+) -> Pipeline:
     async def nothing(*_: Any) -> Any:
         return {}
 
-    app = App(Producer(sent, faults))
+    app = App(producer or Producer(sent, faults))
 
     def topic(name: str) -> TopicT:
         return cast(TopicT, Topic(name, app))
@@ -229,6 +252,7 @@ def pipeline(table: Changelog, sent: list[tuple[str, Any]], faults: Faults) -> P
         limits=LIMITS,
         gaps=GapGuard(nothing, nothing),
         skips=SkipState("raw"),
+        ownership=member or Member(),
         stats=Stats(),
     )
 
@@ -294,7 +318,9 @@ def run(batches: list[list[Event]], faults: Faults) -> tuple[Changelog, list[tup
         while acked < len(batches):
             try:
                 if started < len(batches):
-                    settling[started] = await guarded(p, batches[started], exit)
+                    settled = await guarded(p, batches[started], exit)
+                    assert settled is not None  # never dropped: the worker keeps its partitions
+                    settling[started] = settled
                     started += 1
                 else:
                     await settling[acked]
@@ -465,3 +491,118 @@ def test_a_failing_flush_exits_before_the_ack(monkeypatch: pytest.MonkeyPatch) -
 def test_every_record_is_accounted_for_in_the_reference_run():
     applied = RAW_COUNT - len(INVALID)
     assert applied > 10
+
+
+class HeldBack(Producer):
+    """A producer whose confirmations wait for ``release`` while ``holding``: a batch's
+    events sent and Kafka slow to confirm them."""
+
+    def __init__(self, sent: list[tuple[str, Any]], faults: Faults) -> None:
+        super().__init__(sent, faults)
+        self.holding = False
+        self.waiting = asyncio.Event()  # a send is held back
+        self.release = asyncio.Event()
+        self._later: set[asyncio.Task[None]] = set()
+
+    async def send(self, *args: Any) -> "asyncio.Future[None]":
+        landed = await super().send(*args)
+        if not self.holding:
+            return landed
+        self.waiting.set()
+        held = asyncio.get_running_loop().create_future()
+
+        async def later() -> None:
+            await self.release.wait()
+            held.set_result(landed.result())
+
+        task = asyncio.ensure_future(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+        return held
+
+
+def event_ids(sent: list[tuple[str, Any]]) -> list[str]:
+    return [orjson.loads(kw["value"])["id"] for name, kw in sent if name in EVENT_TOPICS]
+
+
+EVENT_TOPICS = ("status", "completed", "host_failed", "stalled")
+MOVED = 2  # the batch whose partitions move while it is applied
+
+
+def counted(p: Pipeline) -> tuple[int, int, int, int]:
+    return p.stats.applied, p.stats.malformed, p.stats.batches, p.stats.ticks
+
+
+def test_a_batch_whose_partitions_moved_while_its_events_were_confirmed_is_not_written() -> None:
+    """Worker A sends batch MOVED's events; while Kafka confirms them, the broker gives A's
+    partitions to B (A's revocation outlasted the rebalance timeout, or its session ended:
+    ``pipeline.ownership``). B recovers the changelog and applies every batch from the
+    committed offset; then A's confirmation comes back. A must not write its older state after
+    B's (the next recovery would read it as the newest), nor count the batch, nor ack it.
+
+    Why this level (the agent's batch function, a changelog stand-in shared by A and B, the
+    group membership flipped during the confirmation await): a real expulsion needs a revocation
+    that outlasts the 60 s rebalance timeout, or a lost session, to fall on one chosen await
+    of a worker process; the consumer's side of it (aiokafka resets the generation) is fenced
+    in test_pipeline_transport_fence.py."""
+    batches = scenario()
+
+    async def go() -> None:
+        table, sent = Changelog(Faults()), list[tuple[str, Any]]()
+        member, producer = Member(), HeldBack(sent, Faults())
+        a = pipeline(table, sent, Faults(), member, producer)
+        for batch in batches[:MOVED]:
+            settled = await guarded(a, batch)
+            assert settled is not None
+            await settled
+        counts = counted(a)
+        producer.holding = True
+        applying = asyncio.ensure_future(guarded(a, batches[MOVED]))
+        await producer.waiting.wait()
+        assert not applying.done()
+        sent_by_a = event_ids(sent)
+        member.held = False  # the broker gave A's partitions to B
+        table.recover()  # B recovers the changelog and applies from the committed offset
+        b = pipeline(table, sent, Faults())
+        for batch in batches[MOVED:]:
+            settled = await guarded(b, batch)
+            assert settled is not None
+            await settled
+        producer.release.set()  # A's confirmation comes back
+        settled = await applying
+        table.recover()  # the partitions' next recovery
+        assert summaries(table) == summaries(REFERENCE_TABLE)
+        assert settled is None  # dropped: never acked
+        assert member.disowned == batches[MOVED]
+        assert counted(a) == counts
+        # what A had sent of the batch, B sent again with the same ids: consumers de-duplicate
+        a_ids = sent_by_a[len(event_ids(REFERENCE_SENT_UNTIL_MOVED)) :]
+        assert a_ids
+        assert set(a_ids) <= set(event_ids(sent)[len(sent_by_a) :])
+
+    asyncio.run(go())
+
+
+def test_a_batch_whose_partitions_moved_before_its_events_were_sent_sends_nothing() -> None:
+    """The broker gave the partitions away before the agent got to the batch: nothing of it
+    is sent, written or counted (same level as above, for the same reason)."""
+    batches = scenario()
+
+    async def go() -> None:
+        table, sent = Changelog(Faults()), list[tuple[str, Any]]()
+        member = Member()
+        a = pipeline(table, sent, Faults(), member)
+        for batch in batches[:MOVED]:
+            settled = await guarded(a, batch)
+            assert settled is not None
+            await settled
+        log, sends, counts = list(table.log), len(sent), counted(a)
+        member.held = False
+        assert await guarded(a, batches[MOVED]) is None
+        assert (table.log, len(sent), counted(a)) == (log, sends, counts)
+        assert member.disowned == batches[MOVED]
+
+    asyncio.run(go())
+
+
+_, REFERENCE_SENT_UNTIL_MOVED = run(scenario()[:MOVED], Faults())

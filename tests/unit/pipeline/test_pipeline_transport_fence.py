@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.producer.message_accumulator import BatchBuilder, MessageBatch
 from faust import streams
 from faust.stores.rocksdb import Store as RocksDBStore
@@ -19,6 +20,7 @@ from faust.tables.base import Collection as TableBase
 from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
 
 from precache.pipeline import batching, record_batches
 from precache.pipeline.app import faust_app
@@ -323,5 +325,72 @@ def test_the_private_members_the_rebalance_paths_use_exist() -> None:
             faust_consumer.Consumer._set_active_tps,
             "self._active_partitions.difference_update(self._paused_partitions)",
         )
+    finally:
+        consumer._thread.thread_loop.close()
+
+
+def test_a_normal_revocation_waits_for_the_batch_in_flight() -> None:
+    """Why a normal rebalance never moves a partition under a batch (``pipeline.ownership``):
+    faust's revocation waits until every message delivered to a stream is acked, before the
+    worker rejoins the group."""
+    app = faust_app(WorkerSettings())
+    try:
+        assert app.conf.stream_wait_empty is True
+        assert_steps(
+            faust.App._on_partitions_revoked,
+            "await T(self._consumer_wait_empty)(consumer, on_timeout)",
+        )
+        assert_steps(faust.App._consumer_wait_empty, "await consumer.wait_empty()")
+        assert_steps(
+            faust_consumer.Consumer.wait_empty,
+            "while not self.should_stop and self._unacked_messages:",
+        )
+    finally:
+        consumer_of(app)._thread.thread_loop.close()
+
+
+def test_the_generation_our_consumer_reads_is_the_one_faust_stamps_on_messages() -> None:
+    """``Consumer.generation`` reads aiokafka's coordinator, as faust's rebalance listener does
+    to stamp the generation on every message it fetches; aiokafka resets it when the broker
+    no longer knows the member (the heartbeat goes on during a revocation)."""
+    assert_steps(
+        faust_aiokafka.ConsumerRebalanceListener.on_partitions_assigned,
+        "generation = self._thread._ensure_consumer()._coordinator.generation",
+        "self._thread.app.consumer_generation_id = generation",
+    )
+    assert_steps(
+        faust_aiokafka.Consumer._to_message,
+        "generation_id=self.app.consumer_generation_id,",
+    )
+    assert_steps(Consumer.generation, "self._thread._ensure_consumer()._coordinator.generation")
+    assert_steps(
+        GroupCoordinator.reset_generation,
+        "self.generation = OffsetCommitRequest.DEFAULT_GENERATION_ID",
+    )
+    heartbeat = inspect.getsource(GroupCoordinator._do_heartbeat)
+    for error in ("IllegalGenerationError", "UnknownMemberIdError"):
+        after = heartbeat[heartbeat.index(f"error_type is Errors.{error}") :]
+        assert after.index("self.reset_generation()") < after.index("elif")
+    assert_steps(GroupCoordinator._heartbeat_routine, "success = await self._do_heartbeat()")
+    rejoin = inspect.getsource(GroupCoordinator.ensure_active_group)
+    assert rejoin.index("await self._on_join_prepare") < rejoin.index("_stop_heartbeat_task()")
+
+
+def test_a_disowned_message_is_never_acked_nor_waited_for() -> None:
+    """``Consumer.disown``: faust's ``Message.ack`` then does nothing (take_ready acks every
+    event of a batch), no offset of it reaches the commit bookkeeping, and a revocation's
+    ``wait_empty`` no longer counts it."""
+    consumer = consumer_of(faust_app(WorkerSettings()))
+    try:
+        tp = TP("raw", 0)
+        message = Message("raw", 0, 5, 0.0, 0, [], b"k", b"v", None, tp=tp)
+        consumer.track_message(message)
+        assert message in consumer._unacked_messages
+        consumer.disown([message])
+        assert message not in consumer._unacked_messages
+        assert message.ack(consumer) is False
+        assert not consumer._acked[tp]
+        assert 5 not in consumer._acked_index[tp]
+        assert consumer._n_acked == 0
     finally:
         consumer._thread.thread_loop.close()
