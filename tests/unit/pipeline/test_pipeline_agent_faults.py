@@ -26,6 +26,7 @@ from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.stats import Stats
 from precache.pipeline.store import TableStore
+from tests.support.record_batches import Batch, BatchApi
 
 SETTINGS = WorkerSettings(raw_topic="raw", ticks_topic="ticks")
 LIMITS = Limits(grace_period_s=0.0)
@@ -77,7 +78,7 @@ class Topic:
         return self.name
 
 
-class Producer:
+class Producer(BatchApi):
     """Stands in for faust's producer: records what Kafka confirmed."""
 
     def __init__(self, sent: list[tuple[str, Any]], faults: Faults) -> None:
@@ -87,7 +88,7 @@ class Producer:
         self,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         partition: int | None,
         timestamp: float | None,
         headers: list[tuple[str, bytes]] | None,
@@ -104,18 +105,8 @@ class Producer:
             self.sent.append((topic, kw))
         return fut
 
-    # aiokafka's batch API, which pipeline.record_batches uses on faust's aiokafka producer
-    def _ensure_producer(self) -> "Producer":
-        return self
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return {0, 1}
-
-    def create_batch(self) -> "Batch":
-        return Batch()
-
     async def send_batch(
-        self, batch: "Batch", topic: str, *, partition: int
+        self, batch: Batch, topic: str, *, partition: int
     ) -> "asyncio.Future[None]":
         """One fault point per record batch: a batch lands or fails as a whole."""
         self.faults.hit("send")
@@ -130,22 +121,6 @@ class Producer:
                 kw = {"key": key, "value": value, "headers": headers, "partition": partition}
                 self.sent.append((topic, kw))
         return fut
-
-
-class Batch:
-    """Stands in for aiokafka's ``BatchBuilder``: takes every record."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
-
-    def append(
-        self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Any
-    ) -> object:
-        self.records.append((key, value, list(headers)))
-        return object()
-
-    def record_count(self) -> int:
-        return len(self.records)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from precache.pipeline.inventory_input import encode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.rollout_agent import Rollouts, apply
 from precache.pipeline.rollout_store import RolloutStore
+from tests.support.record_batches import BatchApi
 from tests.support.rollout_events import record, target
 
 OLDER, NEWER = "2026-12-06T09:00:00.000000Z", "2026-12-06T10:00:00.000000Z"
@@ -46,7 +47,7 @@ class Member:
         self.disowned += events
 
 
-class Producer:
+class Producer(BatchApi):
     """Records every send; Kafka's confirmation waits for ``release`` while ``holding``."""
 
     def __init__(self) -> None:
