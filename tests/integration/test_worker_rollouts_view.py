@@ -3,11 +3,13 @@ partitions: ``GET /rollouts`` from the events on ``precache.rollout`` (bad recor
 with their reason, the worker unharmed), and ``GET /operations``'s filters."""
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from bench.synthetic import Record, SyntheticOperation, hostnames
 from precache.pipeline.rollouts import Event
@@ -30,6 +32,19 @@ async def two_workers(
     first.wait_ready(partitions=2)
     second.wait_ready(partitions=2)
     return first, second
+
+
+def covering(partitions: int, count: int) -> list[str]:
+    """``count`` aggregate uuids whose raw records (keyed by the uuid, murmur2 as the producer
+    partitions them) land on every one of ``partitions``: random ones left a worker with no
+    operation of its own about once in 30 runs."""
+    every = list(range(partitions))
+    found: list[str] = []
+    while len(found) < count:
+        candidate = str(uuid.uuid4())
+        if DefaultPartitioner()(candidate.encode(), every, every) == len(found) % partitions:
+            found.append(candidate)
+    return found
 
 
 def aggregate(i: int) -> dict[str, object]:
@@ -117,12 +132,16 @@ async def test_operations_filters_from_either_worker(
     a, b = await two_workers(worker_settings, start_worker)
     settings = a.settings
     hosts = hostnames(3)
+    uuids = covering(settings.raw_partitions, 6)  # each worker holds some: both share
     done = [
-        SyntheticOperation(hosts=hosts, images=["i"], region=r, started=SyntheticOperation(
-            hosts=[], images=[]).started + timedelta(minutes=m))
+        SyntheticOperation(hosts=hosts, images=["i"], region=r, aggregate_uuid=uuids.pop(),
+            started=SyntheticOperation(hosts=[], images=[]).started + timedelta(minutes=m))
         for r, m in (("eu-1", 0), ("eu-1", 10), ("us-1", 20), ("us-1", 30))
     ]  # fmt: skip
-    running = [SyntheticOperation(hosts=hosts, images=["i"], region=r) for r in ("eu-1", "us-1")]
+    running = [
+        SyntheticOperation(hosts=hosts, images=["i"], region=r, aggregate_uuid=uuids.pop())
+        for r in ("eu-1", "us-1")
+    ]
     records = [r for op in done for r in op.records()]
     records += [r for op in running for r in [op.start(), op.progress(hosts[0], 1)]]
     await produce(settings.kafka_bootstrap, settings.raw_topic, records)
