@@ -8,6 +8,7 @@ API in terms of its own ``send``, record by record, in order.
 """
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
@@ -61,3 +62,18 @@ class BatchApi:
         futures = [await self.send(topic, k, v, partition, None, h) for k, v, h in batch.records]
         landed: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*futures))
         return landed
+
+
+class Member:
+    """The worker's group membership as aiokafka tells it (``pipeline.ownership``): held until
+    a test says the broker gave the worker's partitions to another member."""
+
+    def __init__(self) -> None:
+        self.held = True
+        self.disowned: list[Any] = []
+
+    def lost(self, events: Sequence[Any]) -> bool:
+        return not self.held
+
+    def disown(self, events: Sequence[Any]) -> None:
+        self.disowned += events

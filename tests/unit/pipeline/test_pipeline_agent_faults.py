@@ -26,7 +26,7 @@ from precache.pipeline.operation import Limits
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.stats import Stats
 from precache.pipeline.store import TableStore
-from tests.support.record_batches import Batch, BatchApi
+from tests.support.record_batches import Batch, BatchApi, Member
 
 SETTINGS = WorkerSettings(raw_topic="raw", ticks_topic="ticks")
 LIMITS = Limits(grace_period_s=0.0)
@@ -93,22 +93,17 @@ class Producer(BatchApi):
         timestamp: float | None,
         headers: list[tuple[str, bytes]] | None,
     ) -> "asyncio.Future[None]":
-        self.faults.hit("send")
-        fut = asyncio.get_running_loop().create_future()
-        try:
-            self.faults.hit("confirm")
-        except Injected as exc:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(None)
-            kw = {"key": key, "value": value, "headers": headers, "partition": partition}
-            self.sent.append((topic, kw))
-        return fut
+        return self._land(topic, partition, [(key, value, headers)])
 
     async def send_batch(
         self, batch: Batch, topic: str, *, partition: int
     ) -> "asyncio.Future[None]":
         """One fault point per record batch: a batch lands or fails as a whole."""
+        return self._land(topic, partition, batch.records)
+
+    def _land(
+        self, topic: str, partition: int | None, records: Sequence[Any]
+    ) -> "asyncio.Future[None]":
         self.faults.hit("send")
         fut = asyncio.get_running_loop().create_future()
         try:
@@ -117,7 +112,7 @@ class Producer(BatchApi):
             fut.set_exception(exc)
         else:
             fut.set_result(None)
-            for key, value, headers in batch.records:
+            for key, value, headers in records:
                 kw = {"key": key, "value": value, "headers": headers, "partition": partition}
                 self.sent.append((topic, kw))
         return fut
@@ -184,21 +179,6 @@ class Changelog(dict[str, Any]):
                 dict.pop(self, key, None)
             else:
                 dict.__setitem__(self, key, value)
-
-
-class Member:
-    """The worker's group membership as aiokafka tells it: held until a test says the broker
-    gave the worker's partitions to another member (``pipeline.ownership``)."""
-
-    def __init__(self) -> None:
-        self.held = True
-        self.disowned: list[Any] = []
-
-    def lost(self, events: Sequence[Any]) -> bool:
-        return not self.held
-
-    def disown(self, events: Sequence[Any]) -> None:
-        self.disowned += events
 
 
 def pipeline(

@@ -10,7 +10,6 @@ revocation waits) is shown on the real broker in tests/integration/test_pipeline
 """
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from precache.pipeline.inventory_input import encode
 from precache.pipeline.inventory_store import InventoryStore
 from precache.pipeline.rollout_agent import Rollouts, apply
 from precache.pipeline.rollout_store import RolloutStore
-from tests.support.record_batches import BatchApi
+from tests.support.record_batches import BatchApi, Member
 from tests.support.rollout_events import record, target
 
 OLDER, NEWER = "2026-12-06T09:00:00.000000Z", "2026-12-06T10:00:00.000000Z"
@@ -31,20 +30,6 @@ OLDER, NEWER = "2026-12-06T09:00:00.000000Z", "2026-12-06T10:00:00.000000Z"
 @dataclass(eq=False)
 class Event:
     message: Message
-
-
-class Member:
-    """The worker's group membership as aiokafka tells it: held until the test moves it."""
-
-    def __init__(self) -> None:
-        self.held = True
-        self.disowned: list[Any] = []
-
-    def lost(self, events: Sequence[Any]) -> bool:
-        return not self.held
-
-    def disown(self, events: Sequence[Any]) -> None:
-        self.disowned += events
 
 
 class Producer(BatchApi):
