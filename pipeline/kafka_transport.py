@@ -77,6 +77,7 @@ from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, AppT, Message
 from faust.types.tuples import ack_lock
+from mode import ServiceT
 from mode.services import WaitResults
 from mode.utils.futures import notify
 
@@ -100,6 +101,15 @@ class WorkerApp(faust.App):
     def __init__(self, id: str, *, transport_options: TransportOptions, **options: Any) -> None:
         super().__init__(id, **options)
         self.transport_options = transport_options
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        """faust's, without its Monitor sensor: faust calls every sensor several times per
+        message and per table read and write (counters and timings for faust's own web pages
+        and metrics, which the worker does not serve; its ``/stats`` and ``/metrics`` are its
+        own). Measured in ``bench scale``: 3 % of the worker (bench/README.md, Run S5)."""
+        dependencies = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return dependencies
 
 
 def options_of(app: AppT) -> TransportOptions:

@@ -11,7 +11,8 @@ added, go out in as few batches as the producer's ``max_batch_size`` allows.
 
 The producer is faust's own (``app.producer``'s aiokafka producer), so faust's ``flush`` before
 it commits offsets waits for these batches too. A keyed record without a partition gets the
-one aiokafka's default partitioner (murmur2, as Kafka's) would give it.
+one aiokafka's default partitioner (murmur2, as Kafka's) would give it, and faust's producer uses
+(``producer_partitioner`` unset): :mod:`pipeline.key_partition`.
 """
 
 import asyncio
@@ -19,14 +20,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata
 
+from precache.pipeline.key_partition import key_partition
+
 Headers = Sequence[tuple[str, bytes]]
 NO_HEADERS: Headers = ()
-
-_partitioner = DefaultPartitioner()  # what faust's producer uses (producer_partitioner unset)
 
 
 def aiokafka_producer(app: Any) -> AIOKafkaProducer:
@@ -78,7 +78,9 @@ class RecordBatches:
                 every = partitions.get(topic)
                 if every is None:
                     every = partitions[topic] = sorted(await producer.partitions_for(topic))
-                partition = _partitioner(key, every, every)
+                if key is None:
+                    raise ValueError(f"a record for {topic} without a key or a partition")
+                partition = key_partition(key, every)
             where = (topic, partition)
             builder = open_.get(where)
             if builder is None:

@@ -26,7 +26,7 @@ from precache.errors import (
     ServiceFailed,
     TopicMismatch,
 )
-from precache.heap import freeze_startup_heap
+from precache.heap import freeze_startup_heap, space_out_collections
 from precache.pipeline.app import build
 from precache.pipeline.settings import WorkerSettings
 from precache.pipeline.startup import check_port_free, data_dir_lock
@@ -36,6 +36,7 @@ from precache.pipeline.topics import prepare_topics
 def serve(settings: WorkerSettings) -> None:
     """The process entry point: the checks, then faust until SIGTERM/SIGINT."""
     kafka_backoff.install()  # reconnects back off (a small module: kafka_backoff)
+    space_out_collections()  # precache.heap: a backlog's garbage is not cyclic
     with data_dir_lock(settings.data_dir):
         check_port_free(settings.web_bind, settings.web_port)
         _run_faust(settings)

@@ -55,16 +55,18 @@ class TrackedTable(faust.Table[Any, Any]):
     """A table whose changelog writes can be awaited, sent as record batches per batch.
 
     faust routes every write and delete through ``send_changelog`` (``Table.on_key_set``,
-    ``on_key_del``) and only logs a failed send; here the writes of one synchronous stretch (a
-    batch's flush) are one *round*: encoded as faust's ``send_changelog`` would (the table's
-    codecs, byte for byte), gathered in :class:`~pipeline.record_batches.RecordBatches` and
-    handed to the producer by one task as a few record batches per partition. Each round is one
-    future (:meth:`take_pending`: the agent waits for Kafka before it acks). faust's own path
-    makes a ``FutureMessage`` and a producer ``send`` of every write, and its buffer yields
-    between them: ~20,000 produce requests for 32,000 notifications in ``bench scale``, then
-    ~157,000 sends in all (bench/README.md, Run S4). When a batch lands, the offset of its last
-    record goes to ``_on_changelog_sent`` (RocksDB's persisted offset), as faust's callback
-    does per write. The transport fence checks the faust internals this relies on.
+    ``on_key_del``: overridden here) and only logs a failed send; here the writes of one
+    synchronous stretch (a batch's flush) are one *round*: encoded as faust's
+    ``send_changelog`` would (the table's codecs, byte for byte), gathered in
+    :class:`~pipeline.record_batches.RecordBatches` and handed to the producer by one task as a
+    few record batches per partition. Each round is one future (:meth:`take_pending`: the
+    agent waits for Kafka before it acks). faust's own path makes a ``FutureMessage`` and a
+    producer ``send`` of every write, and its buffer yields between them: ~20,000 produce
+    requests for 32,000 notifications in ``bench scale``, then ~157,000 sends in all
+    (bench/README.md, Run S4). When a batch lands, the offset of its last record goes to
+    ``_on_changelog_sent`` (RocksDB's persisted offset), as faust's callback does per write:
+    one future per partition and round. The transport fence checks the faust internals this
+    relies on.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -72,7 +74,9 @@ class TrackedTable(faust.Table[Any, Any]):
         self.pending: list[asyncio.Future[None]] = []
         self._round: asyncio.Future[None] | None = None
         self._batches = RecordBatches()
-        self._last: dict[int, FutureMessage] = {}  # partition -> the round's last write there
+        # partition -> the future of the round's last write there, if one was asked for
+        self._last: dict[int, FutureMessage | None] = {}
+        self._changelog_name: str | None = None
         self._publisher: asyncio.Future[None] | None = None
         self._codecs: dict[Any, Any] = {}
 
@@ -82,6 +86,19 @@ class TrackedTable(faust.Table[Any, Any]):
             codec = self._codecs[serializer] = codecs.get_codec(serializer)
         return codec
 
+    def on_key_set(self, key: Any, value: Any) -> None:
+        """faust's ``Table.on_key_set`` (``__setitem__`` calls it before it stores the value),
+        with the write staged in the round. faust's makes a ``FutureMessage`` per write and
+        calls two things that do nothing here: the key expiry of windowed tables (these tables
+        are not windowed; the fence checks) and the table sensor (faust's Monitor is not
+        attached: :class:`~pipeline.kafka_transport.WorkerApp`). Measured in ``bench scale``:
+        the future alone was 5 % of the worker (bench/README.md, Run S5)."""
+        self._stage(self.partition_for_key(key), key, value, self.key_serializer, None)
+
+    def on_key_del(self, key: Any) -> None:
+        """faust's ``Table.on_key_del``, as :meth:`on_key_set`: a tombstone in the round."""
+        self._stage(self.partition_for_key(key), key, None, self.key_serializer, None)
+
     def send_changelog(
         self,
         partition: int | None,
@@ -90,30 +107,43 @@ class TrackedTable(faust.Table[Any, Any]):
         key_serializer: Any = None,
         value_serializer: Any = None,
     ) -> FutureMessage:
-        topic = self.changelog_topic
-        name = topic.get_topic_name()
-        k = self._codec(key_serializer or self.key_serializer).dumps(key)
-        v = (
-            None
-            if value is None
-            else self._codec(value_serializer or self.value_serializer).dumps(value)
-        )
+        """faust's entry point for a changelog write made elsewhere: the same round. The
+        future resolves if it is its partition's last write of the round (as the records
+        before it are in Kafka once it is, nothing waits on the others)."""
+        ks = key_serializer or self.key_serializer
+        vs = value_serializer or self.value_serializer
+        partition = self._stage(partition, key, value, ks, vs)
+        fut = self._future(partition, key, value, ks, vs)
+        self._last[partition] = fut
+        return fut
+
+    def _stage(self, partition: int | None, key: Any, value: Any, ks: Any, vs: Any) -> int:
+        """Encode one write as faust's ``send_changelog`` would and add it to the round."""
+        name = self._changelog_name
+        if name is None:
+            name = self._changelog_name = self.changelog_topic.get_topic_name()
+        k = self._codec(ks).dumps(key)
+        v = None if value is None else self._codec(vs or self.value_serializer).dumps(value)
         if partition is None:  # as faust's eager partitioning: the key's partition now
             partition = self.app.producer.key_partition(name, k).partition
-        fut = FutureMessage(
-            PendingMessage(
-                topic, k, v, partition, None, None, key_serializer, value_serializer,
-                self._on_changelog_sent, name,
-            )
-        )  # fmt: skip
         self._batches.add(name, k, v, partition=partition)
-        self._last[partition] = fut
+        self._last[partition] = None  # send_changelog puts its future here after
         if self._round is None:
             self._round = asyncio.get_running_loop().create_future()
             self.pending.append(self._round)
         if self._publisher is None:
             self._publisher = asyncio.ensure_future(self._publish())
-        return fut
+        return partition
+
+    def _future(self, partition: int, key: Any, value: Any, ks: Any, vs: Any) -> FutureMessage:
+        """A write's future as faust's ``send_changelog`` returns it (its callback records
+        RocksDB's persisted offset)."""
+        return FutureMessage(
+            PendingMessage(
+                self.changelog_topic, key, value, partition, None, None, ks, vs,
+                self._on_changelog_sent, self.changelog_topic.get_topic_name(),
+            )
+        )  # fmt: skip
 
     async def _publish(self) -> None:
         """Hand every round to the producer (a round's writes were made without an await)."""
@@ -144,7 +174,7 @@ class TrackedTable(faust.Table[Any, Any]):
         self,
         done: "asyncio.Future[None]",
         sent: Sent,
-        last: dict[int, FutureMessage],
+        last: dict[int, FutureMessage | None],
         landed: "asyncio.Future[list[Any]]",
     ) -> None:
         if landed.cancelled():
@@ -159,9 +189,10 @@ class TrackedTable(faust.Table[Any, Any]):
             newest[result.partition] = result._replace(offset=result.offset + count - 1)
         for partition, result in newest.items():
             fut = last.get(partition)
-            if fut is not None:
-                fut.set_result(result)
-                self._on_changelog_sent(fut)  # RocksDB: the partition's persisted offset
+            if fut is None:  # one future per partition and round, not one per write
+                fut = self._future(partition, None, None, None, None)
+            fut.set_result(result)
+            self._on_changelog_sent(fut)  # RocksDB: the partition's persisted offset
         done.set_result(None)
 
     def take_pending(self) -> list[asyncio.Future[Any]]:

@@ -9,6 +9,13 @@ each one a pause for every notification in flight, far beyond the latency target
 (``gc.freeze``, which the CPython docs recommend for this), so full collections walk only what
 the service made since. Objects frozen are still freed by reference counting; only reference
 cycles among them are never collected, and start-up objects live as long as the process.
+
+:func:`space_out_collections` is the worker's second measure: a worker applying a backlog
+allocates and frees millions of small, acyclic objects (decoded records, entries, encoded
+events) that reference counting frees, yet CPython runs a young collection every 700
+allocations net of frees and walks each survivor. Measured in ``bench scale --steps 30000``
+(``gc.callbacks``): 1,458 collections, 0.99 CPU s of about 9 (11 %) at the default
+thresholds; 12 collections, 0.28 s at :data:`WORKER_THRESHOLDS`, the same peak RSS.
 """
 
 import gc
@@ -16,6 +23,14 @@ import gc
 import structlog
 
 log = structlog.get_logger(__name__)
+
+
+WORKER_THRESHOLDS = (50_000, 20, 20)  # CPython's defaults: (700, 10, 10)
+
+
+def space_out_collections(thresholds: tuple[int, int, int] = WORKER_THRESHOLDS) -> None:
+    """Collect young objects every ``thresholds[0]`` net allocations instead of 700."""
+    gc.set_threshold(*thresholds)
 
 
 def freeze_startup_heap() -> int:

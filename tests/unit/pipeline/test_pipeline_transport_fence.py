@@ -21,6 +21,7 @@ from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+from mode.utils.collections import ManagedUserDict
 
 from precache.pipeline import batching, record_batches
 from precache.pipeline.app import faust_app
@@ -211,14 +212,42 @@ async def test_our_consumer_thread_gives_aiokafka_the_worker_s_fetch_wait() -> N
         thread.thread_loop.close()
 
 
-def test_every_table_write_and_delete_goes_through_send_changelog() -> None:
-    """``TrackedTable`` collects the futures of ``send_changelog``; if faust's table stopped
-    calling it for a write or a delete, ``take_pending`` would return nothing and a batch would
-    be acked before its state was confirmed (silently)."""
-    assert_steps(faust.Table.on_key_set, "self.send_changelog(")
-    assert_steps(faust.Table.on_key_del, "self.send_changelog(")
+def test_every_table_write_and_delete_goes_through_the_hooks_tracked_table_overrides() -> None:
+    """``TrackedTable`` stages a write in ``on_key_set`` and a delete in ``on_key_del``, which
+    faust's dict calls before it changes its data; if faust stopped calling them, a batch would
+    be acked before its state was confirmed (silently). faust's own hooks do only what ours do
+    (send_changelog), plus the key expiry of windowed tables (ours are not) and the table sensor
+    (faust's Monitor is not attached): anything more would be lost by the override."""
+    assert_steps(
+        ManagedUserDict.__setitem__, "self.on_key_set(key, value)", "self.data[key] = value"
+    )
+    assert_steps(ManagedUserDict.__delitem__, "self.on_key_del(key)", "del self.data[key]")
     assert issubclass(TrackedTable, faust.Table)
-    assert "send_changelog" in vars(TrackedTable)
+    assert {"on_key_set", "on_key_del", "send_changelog"} <= set(vars(TrackedTable))
+    calls: dict[Any, list[str]] = {
+        faust.Table.on_key_set: ["send_changelog", "partition_for_key", "_maybe_set_key_ttl",
+                                 "_sensor_on_set"],
+        faust.Table.on_key_del: ["send_changelog", "partition_for_key", "_maybe_del_key_ttl",
+                                 "_sensor_on_del"],
+    }  # fmt: skip
+    for method, expected in calls.items():
+        assert re.findall(r"\bself\.(\w+)\(", inspect.getsource(method)) == expected, method
+    table = faust_app(WorkerSettings()).Table("fence", partitions=2)
+    assert isinstance(table, TrackedTable)
+    assert not table._should_expire_keys()
+
+
+def test_the_worker_app_runs_without_faust_s_monitor_sensor() -> None:
+    """faust adds its Monitor to the sensors in ``on_init_dependencies``; the worker takes it
+    out there (its per-message and per-table-operation calls, for faust's web pages only)."""
+    assert_steps(faust.App.on_init_dependencies, "self.sensors.add(self.monitor)")
+    app = faust_app(WorkerSettings())
+    try:
+        app.on_init_dependencies()
+        assert app.monitor not in set(app.sensors)
+    finally:
+        consumer_of(app)._thread.thread_loop.close()
+    assert_steps(TrackedTable.on_key_set, "self._stage(self.partition_for_key(key)")
 
 
 def test_the_changelog_batches_do_what_faust_send_changelog_and_on_published_do() -> None:
@@ -245,9 +274,6 @@ def test_the_changelog_batches_do_what_faust_send_changelog_and_on_published_do(
         "res: RecordMetadata = fut.result()",
         "self.data.set_persisted_offset(res.topic_partition, res.offset)",
     )
-    for method in (faust.Table.on_key_set, faust.Table.on_key_del):
-        code = "\n".join(line.split("#")[0] for line in inspect.getsource(method).splitlines())
-        assert re.findall(r"\bfut\.[\w.]+", code) == ["fut.message.partition"], method
     assert_steps(faust_aiokafka.Producer.key_partition, "producer = self._ensure_producer()")
 
 
