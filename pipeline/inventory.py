@@ -15,6 +15,7 @@ The forecast (``expires_at``, ``gone_by``) is computed when read, from the setti
 entry's region (:class:`Expiry`): changing a setting needs no rewrite of the state.
 """
 
+import functools
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -200,6 +201,7 @@ def write_time(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+@functools.lru_cache(maxsize=4096)  # a notification's images share its time: half are repeats
 def forecast(cached_at: str, expiry: Expiry) -> tuple[str, str]:
     """(``expires_at``, ``gone_by``) of a copy cached at ``cached_at`` (an expiring region).
 

@@ -15,19 +15,22 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.producer.message_accumulator import BatchBuilder, MessageBatch
 from faust import streams
+from faust.serializers import codecs
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.base import Collection as TableBase
 from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+from hypothesis import given
+from hypothesis import strategies as st
 from mode.utils.collections import ManagedUserDict
 
 from precache.pipeline import batching, record_batches
 from precache.pipeline.app import faust_app
 from precache.pipeline.kafka_transport import Consumer, ConsumerThread, Producer
 from precache.pipeline.settings import WorkerSettings
-from precache.pipeline.store import TrackedTable, partition_scope
+from precache.pipeline.store import JSON_DUMPS, TrackedTable, partition_scope
 
 OVERRIDDEN = [
     "_getmany",
@@ -290,11 +293,28 @@ def test_the_changelog_records_are_the_bytes_faust_would_write() -> None:
         ("x|op", None),
         ("a|r/u", "op-id"),
     ]:
-        ours_key = table._codec(table.key_serializer).dumps(key)
+        ours_key = table._encoder(table.key_serializer)(key)
         assert ours_key == topic.prepare_key(key, table.key_serializer)[0]
         if value is not None:
-            ours_value = table._codec(table.value_serializer).dumps(value)
+            ours_value = table._encoder(table.value_serializer)(value)
             assert ours_value == topic.prepare_value(value, table.value_serializer)[0]
+    assert table._encoder(table.value_serializer) is JSON_DUMPS  # the direct path is taken
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text() | st.integers(0, 9), inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(value=JSON)
+def test_the_direct_json_encoder_writes_faust_s_json_codec_bytes(value: Any) -> None:
+    """``TrackedTable`` calls orjson as faust's ``json`` codec ends up doing (its options and
+    default): if faust changed how it writes JSON, the two would differ on some value."""
+    assert JSON_DUMPS(value) == codecs.get_codec("json").dumps(value)
 
 
 def test_the_producer_behind_faust_is_the_one_record_batches_use() -> None:
