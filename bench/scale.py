@@ -10,6 +10,10 @@ until it is idle again (so the inventory agent's trailing share counts too), its
 rate and its peak RSS. Flat CPU per 1,000 from the first step to the last is the target. The
 bridge's cost per notification does not depend on the stream's length (it keeps no state):
 ``bench bridge`` measures it.
+
+``--floor``: after the worker, the faust floor (``bench/faust_floor.py``: a no-op agent on the
+worker's own faust app and transport) reads the same topic; its CPU per 1,000 notifications is
+what reading the raw topic through faust costs before the worker does anything with it.
 """
 
 import argparse
@@ -17,6 +21,7 @@ import asyncio
 import time
 from typing import Any
 
+from bench.faust_floor import run_floor
 from bench.support import (
     catch_up,
     produce_many,
@@ -68,6 +73,9 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         "--steps", default="10000,100000,1000000", help="notifications per step (comma list)"
     )
     parser.add_argument("--store", choices=["memory", "rocksdb"], default="memory")
+    parser.add_argument(
+        "--floor", action="store_true", help="and the faust floor on the same topic"
+    )
     args = parser.parse_args(argv)
     bootstrap = StackSettings().kafka_bootstrap
     rows: list[list[Any]] = []
@@ -81,9 +89,14 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
         await produce_many(bootstrap, s.raw_topic, records)
         preload_s = time.monotonic() - began
         r = await asyncio.to_thread(worker_run, s, len(records))
+        if args.floor:
+            floor = await asyncio.to_thread(run_floor, s, len(records))
+            seen = max(1, len(records) - floor["read_at_first"])
+            r["floor_cpu_s_per_1000"] = floor["cpu_s"] / seen * 1000
         rows.append(
             [f"{len(records):,}", hosts, r["rate"], r["applied_cpu_s_per_1000"],
-             r["cpu_s_per_1000"], r["peak_rss_mib"], r["mean_batch"], preload_s]
+             r["cpu_s_per_1000"], r.get("floor_cpu_s_per_1000", "-"), r["peak_rss_mib"],
+             r["mean_batch"], preload_s]
         )  # fmt: skip
         figures[str(len(records))] = {k: round(v, 3) for k, v in r.items()}
     text = "\n".join(
@@ -96,6 +109,7 @@ async def run(argv: list[str]) -> tuple[str, dict[str, Any]]:
                     "worker /s",
                     "worker CPU s per 1,000 (to last applied)",
                     "worker CPU s per 1,000 (until idle)",
+                    "faust floor CPU s per 1,000 (--floor)",
                     "worker peak RSS MiB",
                     "mean batch",
                     "preload s",

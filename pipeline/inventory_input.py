@@ -37,6 +37,7 @@ from precache.pipeline.notifications import (
     json_object,
     nova_time,
 )
+from precache.pipeline.packing import pack
 
 INSTANCE_TYPES = frozenset({"instance.create.end", "instance.rebuild.end"})
 EVENT_TYPES = INVENTORY_TYPES  # the raw consumer's skip filter lets these through
@@ -117,16 +118,21 @@ def from_cache_images(n: Notification, op_id: str) -> list[Input]:
 
 
 TOUCHES_PER_RECORD = 1000  # a record of at most ~300 kB (255-char names at worst: 1.3 MB)
+MEMBERSHIP_RECORD_BYTES = 256 * 1024  # memberships packed per record (a larger one alone)
 
 
 def encode(items: list[Input]) -> list[tuple[bytes, bytes, bool]]:
     """(key, value, to every partition) of the internal records for ``items``. Touches are
     grouped per ``region/image``, their key: all hosts of one image live in one partition, so
     ``GET /images/{image}`` reads one worker's index, and a batch of progress makes one record
-    per image instead of one per host and image. A membership is one record for every
-    partition (see ``pipeline.inventory_store``)."""
+    per image instead of one per host and image. Memberships go to every partition (see
+    ``pipeline.inventory_store``), packed into records of up to ``MEMBERSHIP_RECORD_BYTES``:
+    one record per membership was 8,000 of the inventory agent's 8,150 records in ``bench
+    scale --steps 30000`` (1,000 operations, a start and an end each, 4 partitions), each
+    a slice of its own for the agent and two produce round trips (bench/README.md, Run S5)."""
     out: list[tuple[bytes, bytes, bool]] = []
     groups: dict[tuple[str, str], list[list[Any]]] = {}
+    memberships: list[tuple[bytes, bytes]] = []
     for item in items:
         if isinstance(item, Touch):
             group = groups.setdefault((item.region, item.image), [])
@@ -136,7 +142,6 @@ def encode(items: list[Input]) -> list[tuple[bytes, bytes, bool]]:
             )  # fmt: skip
         else:
             value = {
-                "t": "membership",
                 "region": item.region,
                 "uuid": item.uuid,
                 "name": item.name,
@@ -145,7 +150,10 @@ def encode(items: list[Input]) -> list[tuple[bytes, bytes, bool]]:
                 "deleted": item.deleted,
                 "src": item.source,
             }
-            out.append((item.key.encode(), orjson.dumps(value), True))
+            memberships.append((item.key.encode(), orjson.dumps(value)))
+    for run in pack(memberships, lambda m: len(m[1]) + 1, MEMBERSHIP_RECORD_BYTES):
+        packed = b'{"t":"memberships","items":[' + b",".join(v for _, v in run) + b"]}"
+        out.append((run[0][0], packed, True))
     for (region, image), touches in groups.items():
         key = f"{region}/{image}".encode()
         for i in range(0, len(touches), TOUCHES_PER_RECORD):
@@ -180,20 +188,18 @@ def decode(value: bytes | None) -> list[Input]:
                           _intern(src), _intern(reason))
                 )  # fmt: skip
             return out
-        if d["t"] == "membership":
-            return [
-                Membership(
-                    d["region"],
-                    d["uuid"],
-                    d["name"],
-                    tuple(d["hosts"]),
-                    d["at"],
-                    d["deleted"],
-                    d["src"],
-                )
-            ]
+        if d["t"] == "memberships":
+            return [_membership(m) for m in d["items"]]
+        if d["t"] == "membership":  # one membership a record: written before 2026-12-06
+            return [_membership(d)]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, BadInput):
             raise
         raise BadInput(f"not an inventory record: {exc!r}") from exc
     raise BadInput(f"unknown inventory record type {d.get('t')!r}")
+
+
+def _membership(d: dict[str, Any]) -> Membership:
+    return Membership(
+        d["region"], d["uuid"], d["name"], tuple(d["hosts"]), d["at"], d["deleted"], d["src"]
+    )

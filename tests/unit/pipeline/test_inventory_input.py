@@ -148,3 +148,35 @@ def test_touches_are_grouped_per_region_and_image():
 def test_the_skip_filter_lets_inventory_types_through(event_type):
     assert not skippable([("event_type", event_type.encode())])
     assert skippable([("event_type", b"instance.update")])
+
+
+def test_memberships_of_a_batch_share_records_that_go_to_every_partition():
+    memberships = [
+        Membership("r1", f"agg-{n}", f"a{n}", tuple(f"h{n}-{i}" for i in range(30)), AT)
+        for n in range(2000)
+    ]
+    big = Membership("r1", "big", None, tuple(f"host-{i:06d}" for i in range(30_000)), AT)
+    items: list[Touch | Membership] = [*memberships[:1000], big, *memberships[1000:]]
+    records = inventory_input.encode(items)
+    assert all(everywhere for _, _, everywhere in records)
+    sizes = [len(v) for _, v, _ in records]
+    assert len(records) < 10  # not 2,001
+    assert max(s for s in sizes if s < 400_000) <= inventory_input.MEMBERSHIP_RECORD_BYTES
+    assert [s > inventory_input.MEMBERSHIP_RECORD_BYTES for s in sizes].count(True) == 1
+    decoded = [d for _, v, _ in records for d in inventory_input.decode(v)]
+    assert decoded == items  # in order
+
+
+def test_a_membership_record_of_one_membership_still_decodes():
+    """The format of records written before memberships were packed (an upgrade mid-stream)."""
+    old = (
+        b'{"t":"membership","region":"r1","uuid":"agg","name":"web","hosts":["c1","c2"],'
+        b'"at":"2026-12-01T10:00:00.000000Z","deleted":false,"src":"aggregate.add_host.end"}'
+    )
+    (m,) = inventory_input.decode(old)
+    assert m == Membership(
+        "r1", "agg", "web", ("c1", "c2"), "2026-12-01T10:00:00.000000Z", False,
+        "aggregate.add_host.end",
+    )  # fmt: skip
+    with pytest.raises(inventory_input.BadInput):
+        inventory_input.decode(b'{"t":"memberships","items":[{"region":"r1"}]}')
