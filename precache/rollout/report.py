@@ -82,7 +82,9 @@ class JsonReporter:
         self._emit("then", region=key.region, aggregate=key.aggregate, status=status)
 
     def note(self, line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        """A note is an object too (``kind`` ``note``): automation reading ``--json`` sees why
+        a series was not continued or an event not published, in order with the rest."""
+        self._emit("note", message=line)
 
     def summary(
         self, targets: Sequence[Resolved], verdicts: Mapping[TargetKey, Verdict], status: int

@@ -296,11 +296,13 @@ async def test_a_rerun_for_another_image_or_much_later_starts_its_own_retries(
         assert [(e["attempt"], e["images"]) for e in rerun.of("request")] == [
             (1, [IMAGE_2]), (2, [IMAGE_2]),
         ]  # fmt: skip
-        assert len(rerun.err) == 1, rerun.text()
-        assert rerun.err[0].startswith(
+        notes = [n["message"] for n in rerun.of("note")]  # --json: notes are objects too
+        assert len(notes) == 1, rerun.text()
+        assert notes[0].startswith(
             "region-a/web: policy changed since the open rollout series (2 requests, the newest "
-        ), rerun.err
-        assert rerun.err[0].endswith("other images or gate; its retries start from 0")
+        ), notes
+        assert notes[0].endswith("other images or gate; its retries start from 0")
+        assert rerun.err == [], rerun.text()
 
         # the events carry the goal: the worker's record shows both series, the new one closed
         def settled(status: int, body: Any) -> bool:
@@ -323,13 +325,45 @@ async def test_a_rerun_for_another_image_or_much_later_starts_its_own_retries(
         )  # fmt: skip
         assert late.proc.returncode == 1, late.text()
         assert [e["attempt"] for e in late.of("request")] == [1, 2], late.text()
-        assert len(late.err) == 1, late.text()
-        assert "is older than 2s" in late.err[0], late.err
+        notes = [n["message"] for n in late.of("note")]
+        assert len(notes) == 1, late.text()
+        assert "is older than 2s" in notes[0], notes
         status, ops = fleet.worker.get(f"/operations?aggregate={uuid}")
         assert status == 200
         asked = [*first.of("request"), *rerun.of("request"), *again.of("request")]
         asked += late.of("request")
         assert {o["request_id"] for o in ops["operations"]} == {e["request_id"] for e in asked}
+
+
+async def test_keep_warm_restarted_with_another_image_starts_its_own_retries(
+    fleet_of: FleetOf,
+) -> None:
+    """keep-warm takes the same series rules as rollout: restarted (a changed policy file, a
+    new image) after it had retried a failing host, it asks for the new image from attempt 1
+    and says, as a ``note`` object, why the open keep-warm series was not continued."""
+    aggregates = {"region-a": [{"id": 1, "name": "web", "hosts": 3, "failing": "2"}]}
+    keep = '[keep]\nrefresh_before = "15s"\ninterval = "0.5s"\njitter = "0%"\n'
+    async with fleet_of(aggregates) as fleet:
+        old = fleet.policy(one_target(IMAGE_NAME) + keep)
+        one = await fleet.start("keep-warm", str(old), "--json")
+        await one.until(lambda c: len(c.of("request")) == 2)  # the first ask and its retry
+        one.signal(signal.SIGKILL)
+        await one.wait()
+        assert [(e["attempt"], e["images"]) for e in one.of("request")] == [
+            (1, [IMAGE]), (2, [IMAGE]),
+        ]  # fmt: skip
+
+        new = fleet.policy(one_target(IMAGE_2_NAME) + keep, "new.toml")
+        two = await fleet.start("keep-warm", str(new), "--json")
+        await two.until(lambda c: len(c.of("request")) >= 1)
+        first = two.of("request")[0]
+        assert (first["attempt"], first["images"]) == (1, [IMAGE_2]), two.text()
+        two.signal(signal.SIGTERM)
+        assert await two.wait(30) == 0
+        notes = [n["message"] for n in two.of("note")]
+        assert notes[0].startswith("region-a/web: policy changed since the open keep-warm series")
+        assert notes[-1] == "keep-warm: stopped", two.text()
+        assert all("Traceback" not in line for line in two.err)
 
 
 async def test_keep_warm_refreshes_adds_hosts_and_restarts_without_duplicates(
@@ -369,7 +403,7 @@ jitter = "0%"
         await two.until(lambda c: len(c.of("request")) == 3, limit_s=150)
         two.signal(signal.SIGTERM)
         assert await two.wait(30) == 0
-        assert "keep-warm: stopped" in two.err
+        assert [n["message"] for n in two.of("note")][-1] == "keep-warm: stopped", two.text()
         refreshes = two.of("request")[1:]
         for r in refreshes:
             [reason] = r["reasons"]

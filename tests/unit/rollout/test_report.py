@@ -55,7 +55,10 @@ def test_json_lines_one_object_per_change() -> None:
     reporter.target(
         TARGET, Verdict(TargetState.FAILED, ("failed last time on 1 host",), ("img-1",))
     )
-    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    reporter.note("eu-1/web: policy changed since the open rollout series; retries start from 0")
+    first, second, note = (json.loads(line) for line in out.getvalue().splitlines())
+    assert note["kind"] == "note"
+    assert note["message"].startswith("eu-1/web: policy changed")
     assert first["kind"] == "request"
     assert (first["region"], first["aggregate"], first["request_id"]) == ("eu-1", "web", "req-1")
     assert first["reasons"] == list(REQUEST.reasons)
