@@ -60,7 +60,8 @@ def parse_other(value: bytes | None, headers: Mapping[str, str]) -> list[Input] 
     if event_type in INSTANCE_TYPES:
         return _instance(event_type, data, region, at, message)
     agg = _aggregate(data)
-    hosts = _hosts(data.get("hosts") or [])
+    listed = data.get("hosts")  # Nova: a nullable list; "", 0 or {} is malformed, not empty
+    hosts = _hosts([] if listed is None else listed)
     deleted = event_type == "aggregate.delete.end"
     return [
         Membership(region, agg.uuid, agg.name, () if deleted else hosts, at, deleted, event_type)

@@ -2,8 +2,10 @@
 order, to judge the worker's completed events.
 
 Input validation (R1) is ``pipeline.notifications.parse`` (its ``MalformedNotification.reason``
-is the dead-letter code), plus the two list checks of R3 (``no_hosts``, ``duplicate_host``)
-done here too, so the reference holds the contract whether or not the parser does them. The
+is the dead-letter code) and, for the image cache inventory's instance and aggregate
+notifications, ``pipeline.inventory_input.parse_other`` (the worker dead-letters a malformed
+one too), plus the two list checks of R3 (``no_hosts``, ``duplicate_host``) done here too, so
+the reference holds the contract whether or not the parser does them. The
 aggregation itself (identity, host list, held progress, counting, completion) shares no code
 with ``pipeline.operation`` or ``pipeline.engine``: it keeps whole sets in memory and is meant
 to be obviously right, not fast.
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from precache.audit.records import AuditRecord
+from precache.pipeline.inventory_input import parse_other
 from precache.pipeline.notifications import (
     End,
     MalformedNotification,
@@ -116,6 +119,11 @@ class _Reference:
             self.dead_letter(ref, getattr(exc, "reason", None) or "malformed")
             return
         if n is None:
+            try:
+                parse_other(record.value, record.headers)
+            except MalformedNotification as exc:
+                self.dead_letter(ref, exc.reason)
+                return
             self.result.ignored["not_used"] += 1
             return
         if isinstance(n, Start | End):

@@ -193,3 +193,28 @@ def test_a_stranger_after_the_end_of_an_unfinished_operation_may_be_ignored() ->
         log.ref(after): "host_not_in_operation",
     }
     assert result.optional == {log.ref(after)}
+
+
+def test_a_malformed_inventory_notification_is_a_dead_letter_a_valid_one_is_not() -> None:
+    """The worker dead-letters a bad instance or aggregate notification (the inventory's inputs,
+    ``pipeline.inventory_input``): the reference must too, or ``precache audit`` calls those
+    dead letters wrong (found by the fuzz)."""
+
+    def message(event_type: str, data: dict[str, object]) -> dict[str, object]:
+        return {
+            "event_type": event_type,
+            "timestamp": "2026-12-01 10:00:00.000000",
+            "message_id": "m",
+            "payload": {"nova_object.name": "X", "nova_object.data": data},
+        }
+
+    log = Log()
+    image = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
+    bad_host = log.add_message(message("instance.create.end", {"host": 7, "image_uuid": image}))
+    log.add_message(message("instance.create.end", {"host": "c1", "image_uuid": image}))
+    log.add_message(message("instance.rebuild.end", {"host": "c1", "image_uuid": None}))
+    agg = {"uuid": "788608ec-ebdc-45c5-bc7f-e5f24ab92c80", "name": "a", "id": 1}
+    bad_hosts = log.add_message(message("aggregate.add_host.end", {**agg, "hosts": [1]}))
+    log.add_message(message("aggregate.add_host.end", {**agg, "hosts": ["c1"]}))
+    result = compute(log.records)
+    assert result.dead_letters == {log.ref(bad_host): "bad_host", log.ref(bad_hosts): "bad_hosts"}

@@ -180,3 +180,21 @@ def test_a_membership_record_of_one_membership_still_decodes():
     )  # fmt: skip
     with pytest.raises(inventory_input.BadInput):
         inventory_input.decode(b'{"t":"memberships","items":[{"region":"r1"}]}')
+
+
+@pytest.mark.parametrize("hosts", ["", 0, False, {}])
+def test_hosts_that_are_not_a_list_are_bad_even_when_falsy(hosts):
+    """``hosts or []`` took an empty string, 0, false or {} for an empty membership: a malformed
+    payload emptied the aggregate (found by the fuzz). Nova's ``hosts`` is a nullable list."""
+    with pytest.raises(MalformedNotification) as caught:
+        parse(aggregate("aggregate.update_metadata.end", hosts))
+    assert caught.value.reason == "bad_hosts"
+
+
+def test_null_or_absent_hosts_is_an_empty_membership():
+    (m,) = parse(aggregate("aggregate.create.end", None))  # type: ignore[arg-type,misc]
+    assert m.hosts == ()
+    message = aggregate("aggregate.create.end", [])
+    del message["payload"]["nova_object.data"]["hosts"]
+    (m,) = parse(message)  # type: ignore[misc]
+    assert m.hosts == ()
