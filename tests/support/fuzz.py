@@ -8,13 +8,20 @@ operations never share an aggregate or request id by accident.
 """
 
 import random
-import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from tests.support.fuzz_inventory import (
+    KINDS,
+    VALID_KINDS,
+    InventoryCase,
+    build_case,
+    inventory_plans,
+)
+from tests.support.fuzz_items import APPLY, Fate, Ids, Item, bridge_dead, dead
 from tests.support.publishers import inner_message, oslo_envelope
 
 START, PROGRESS, END = (f"aggregate.cache_images.{k}" for k in ("start", "progress", "end"))
@@ -22,51 +29,6 @@ REGION = "region-a"
 HUGE_ID = 10**30
 NUMBER_ID = object()  # stands for a message_id that is a JSON number (unique per body)
 HOST_PREFIXES = ["guaranine", "compute-", "cmp.rack7.example.org-", "hôte-"]
-
-
-@dataclass(frozen=True)
-class Fate:
-    """What must become of one published body.
-
-    ``dlq``: the pipeline DLQ reasons allowed; ``must_dlq``: it must be dead-lettered (else it
-    may be, with one of ``dlq``, or - when ``dlq`` is empty - must not be). ``bridge``: the
-    bridge DLQ reasons allowed for a body that must never reach the raw topic.
-    """
-
-    dlq: frozenset[str] = frozenset()
-    must_dlq: bool = False
-    bridge: frozenset[str] = frozenset()
-
-
-APPLY = Fate()
-
-
-def dead(*reasons: str) -> Fate:
-    return Fate(frozenset(reasons), True)
-
-
-def bridge_dead(*reasons: str) -> Fate:
-    return Fate(bridge=frozenset(reasons))
-
-
-@dataclass
-class Item:
-    """One body to publish: through oslo's Notifier (``event_type``/``payload``) or, for what
-    the Notifier cannot produce, raw through kombu (``body``)."""
-
-    label: str
-    fate: Fate
-    event_type: str | None = None
-    payload: Any = None
-    request_id: str | None = None
-    body: bytes | None = None
-    message_id: str | None = None  # known up front for raw bodies, after publishing otherwise
-    secrets: tuple[str, ...] = ()
-    huge_number: bool = False  # the raw record must keep HUGE_ID's digits
-
-    @property
-    def raw(self) -> bool:
-        return self.body is not None
 
 
 @dataclass
@@ -202,10 +164,13 @@ plans = st.builds(
 )
 
 
-def draw_plans(fuzz_seed: int, count: int) -> list[OpPlan]:
+P = TypeVar("P")
+
+
+def draw_plans(fuzz_seed: int, count: int, strategy: st.SearchStrategy[P]) -> list[P]:
     """``count`` plans drawn by hypothesis, deterministic for a seed (no database, no
     shrinking: generation only)."""
-    out: list[OpPlan] = []
+    out: list[P] = []
 
     @settings(
         max_examples=count,
@@ -215,8 +180,8 @@ def draw_plans(fuzz_seed: int, count: int) -> list[OpPlan]:
         suppress_health_check=list(HealthCheck),
     )
     @seed(fuzz_seed)
-    @given(plans)
-    def collect(plan: OpPlan) -> None:
+    @given(strategy)
+    def collect(plan: P) -> None:
         out.append(plan)
 
     collect()
@@ -228,12 +193,22 @@ class FuzzRun:
     ops: list[FuzzOp]
     junk: list[Item]
     order: list[Item]  # everything, interleaved, in publish order
+    inventory: list[InventoryCase] = field(default_factory=list)  # one per operation
 
     def mutated(self) -> int:
         """Bodies that are not a valid operation's: every body of an operation with a
         mutation (its bad copies and its genuine bodies, whose handling the mutation may
         change) and every bad body."""
         return sum(len(op.items) for op in self.ops if op.mutation not in VALID) + len(self.junk)
+
+    def inventory_mutated(self) -> int:
+        """The instance/aggregate bodies of cases with a mutation (beside ``mutated``)."""
+        return sum(len(c.items) for c in self.inventory if not c.valid)
+
+    def items(self) -> list[Item]:
+        """Every body the pipeline judges (operations', inventory cases', bad bodies)."""
+        inventory = [i for c in self.inventory for i in c.items]
+        return [i for op in self.ops for i in op.items] + inventory + self.junk
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -244,14 +219,15 @@ class FuzzRun:
 
 def generate(fuzz_seed: int, mutated: int) -> FuzzRun:
     """At least ``mutated`` mutated notifications (:meth:`FuzzRun.mutated`), with the valid
-    operations drawn between them; operations interleaved at random (seeded)."""
+    operations drawn between them, and one instance/aggregate case per operation
+    (:func:`inventory_cases`); all interleaved at random (seeded)."""
     ops: list[FuzzOp] = []
     junk: list[Item] = []
-    ids = _Ids(fuzz_seed)
+    ids = Ids(fuzz_seed)
     chunk = 0
     done = 0
     while done < mutated:
-        for plan in draw_plans(fuzz_seed + chunk, 200):
+        for plan in draw_plans(fuzz_seed + chunk, 200, plans):
             op = build(_rotate(plan, len(ops)), ids, ops[-1] if ops else None)
             ops.append(op)
             done += 0 if op.mutation in VALID else len(op.items)
@@ -261,7 +237,28 @@ def generate(fuzz_seed: int, mutated: int) -> FuzzRun:
             if done >= mutated:
                 break
         chunk += 1
-    return FuzzRun(ops, junk, interleave(ops, junk, random.Random(fuzz_seed)))
+    cases = inventory_cases(fuzz_seed, len(ops), ids)
+    order = interleave(ops, junk, random.Random(fuzz_seed), cases)
+    return FuzzRun(ops, junk, order, cases)
+
+
+def inventory_cases(fuzz_seed: int, count: int, ids: Ids) -> list[InventoryCase]:
+    """``count`` instance/aggregate cases: as operations, every other one takes the next kind
+    in turn, one in four is valid (the next valid kind), the rest drawn."""
+    out: list[InventoryCase] = []
+    chunk = 0
+    while len(out) < count:
+        for plan in draw_plans(fuzz_seed + 7919 + chunk, 200, inventory_plans):
+            i = len(out)
+            if i % 4 == 1:
+                plan = replace(plan, kind=VALID_KINDS[(i // 4) % len(VALID_KINDS)])
+            elif i % 2 == 0:
+                plan = replace(plan, kind=KINDS[(i // 2) % len(KINDS)])
+            out.append(build_case(plan, ids, HOST_PREFIXES[i % len(HOST_PREFIXES)]))
+            if len(out) == count:
+                break
+        chunk += 1
+    return out
 
 
 def _rotate(plan: OpPlan, i: int) -> OpPlan:
@@ -274,9 +271,18 @@ def _rotate(plan: OpPlan, i: int) -> OpPlan:
     return plan
 
 
-def interleave(ops: list[FuzzOp], junk: list[Item], rng: random.Random) -> list[Item]:
-    """Each operation's bodies keep their order; operations and junk are mixed."""
-    queues = [list(op.items) for op in ops] + [[j] for j in junk]
+def interleave(
+    ops: list[FuzzOp],
+    junk: list[Item],
+    rng: random.Random,
+    cases: list[InventoryCase],
+) -> list[Item]:
+    """Each operation's and case's bodies keep their order; operations, cases and junk are
+    mixed."""
+    queues = [list(op.items) for op in ops]
+    for i, case in enumerate(cases):  # each case beside an operation, in flight with it
+        queues.insert(2 * i + 1, list(case.items))
+    queues += [[j] for j in junk]
     order: list[Item] = []
     live = [q for q in queues if q]
     window = 40  # operations in flight at once, as in a cloud with many operators
@@ -289,17 +295,7 @@ def interleave(ops: list[FuzzOp], junk: list[Item], rng: random.Random) -> list[
     return order
 
 
-class _Ids:
-    def __init__(self, fuzz_seed: int) -> None:
-        self.namespace = uuid.uuid5(uuid.NAMESPACE_OID, f"precache-fuzz-{fuzz_seed}")
-        self.n = 0
-
-    def next(self, kind: str) -> str:
-        self.n += 1
-        return str(uuid.uuid5(self.namespace, f"{kind}-{self.n}"))
-
-
-def build(plan: OpPlan, ids: _Ids, previous: FuzzOp | None) -> FuzzOp:
+def build(plan: OpPlan, ids: Ids, previous: FuzzOp | None) -> FuzzOp:
     """The operation's bodies, in publish order, and what must become of it."""
     m = plan.mutation
     n = max(plan.hosts, 2) if m in ("silent_with_end", "no_end") else plan.hosts
@@ -328,7 +324,7 @@ def build(plan: OpPlan, ids: _Ids, previous: FuzzOp | None) -> FuzzOp:
 
 
 class _Builder:
-    def __init__(self, op: FuzzOp, plan: OpPlan, ids: _Ids) -> None:
+    def __init__(self, op: FuzzOp, plan: OpPlan, ids: Ids) -> None:
         self.op, self.plan, self.m, self.ids = op, plan, plan.mutation, ids
         self.n = len(op.hosts)
         self.stamp = 0
@@ -470,7 +466,7 @@ def _nova_object(name: str, version: str, data: dict[str, Any]) -> dict[str, Any
     }
 
 
-def junk_item(kind: str, ids: _Ids) -> Item:
+def junk_item(kind: str, ids: Ids) -> Item:
     """A bridge-level body: each unique (a nonce), so its dead letter can be found by bytes."""
     nonce = ids.next(kind)
     if kind == "no_event_type_with_secrets":
