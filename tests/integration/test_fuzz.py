@@ -1,7 +1,10 @@
 """Fuzz: mutated notifications derived from Nova's real ones, with valid operations between
 them, through the real chain (oslo Notifier / kombu -> RabbitMQ -> ``precache bridge`` -> Kafka
 -> ``precache worker``), each with its expected handling known by construction
-(tests/support/fuzz.py).
+(tests/support/fuzz.py): cache_images operations, and beside each one an instance or aggregate
+case (tests/support/fuzz_inventory.py) whose outcome is read back from the worker's inventory
+(``GET /images/{image}``, ``/hosts/{host}``, ``/aggregates/{uuid}``) and from
+``precache.image.cache``.
 
 ``PRECACHE_FUZZ_COUNT`` mutated notifications, valid operations drawn between them (default
 1,000: the default suite's short run; ``scripts/test-fuzz`` runs 10,000),
@@ -9,19 +12,23 @@ them, through the real chain (oslo Notifier / kombu -> RabbitMQ -> ``precache br
 """
 
 import asyncio
+import json
 import os
 import time
+import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pydantic
 import pytest
 
 from precache import contract
 from precache.audit.reconcile import message_id, operation_key, reason
 from precache.audit.records import AuditRecord
+from precache.contract import ImageCacheEvent
 from precache.pipeline.settings import WorkerSettings
 from tests.support.chain import (
     BridgeProcesses,
@@ -31,9 +38,11 @@ from tests.support.chain import (
     read,
     tracebacks,
 )
-from tests.support.fuzz import HUGE_ID, VALID, FuzzRun, Item, generate
+from tests.support.fuzz import HUGE_ID, REGION, VALID, FuzzRun, generate
+from tests.support.fuzz_items import Item
+from tests.support.inventory import image_rows
 from tests.support.publishers import Accepted, RawPublisher, context, recording_notifier
-from tests.support.schemas import derived_event
+from tests.support.schemas import derived_event, schema_validator
 from tests.support.worker import WorkerProcess
 
 SEED = int(os.environ.get("PRECACHE_FUZZ_SEED", "20261129"))
@@ -103,7 +112,7 @@ async def wait_settled(
     """Until every operation that must complete did, every must-dead-letter record is in the
     pipeline DLQ and every bad body in the bridge DLQ (or a process died, or the deadline)."""
     deadline = time.monotonic() + 60 + len(run.order) / 50
-    must_dlq = {i.message_id for op in run.ops for i in op.items if i.fate.must_dlq}
+    must_dlq = {i.message_id for i in run.items() if i.fate.must_dlq}
     bounce = [i for i in run.junk if i.fate.bridge]
     while time.monotonic() < deadline and alive():
         got = await read(worker, [worker.completed_topic, worker.pipeline_dlq_topic, bridge_dlq])
@@ -167,7 +176,7 @@ def judge_dead_letters(
 ) -> None:
     dead = dead_letters_by_id(topics.get(worker.pipeline_dlq_topic, []))
     raw = {r.headers.get("message_id"): r for r in topics.get(worker.raw_topic, [])}
-    items: list[Item] = [i for op in run.ops for i in op.items] + run.junk
+    items = run.items()
     known = {i.message_id for i in items}
     for item in items:
         reasons = dead.get(item.message_id or "", [])
@@ -227,6 +236,85 @@ def dead_letter_problems(
     return [f"{tag}: original headers changed: {lost}"] if lost else []
 
 
+def inventory_problems(run: FuzzRun, worker: WorkerProcess) -> dict[str, list[str]]:
+    """What the worker's inventory shows against each instance/aggregate case: every valid
+    touch a row (cached, on its host, of its image, the newest touch's source, no operation),
+    nothing of a dead-lettered or "nothing recorded" one, every aggregate's newest valid
+    membership (a deleted one unknown) and its hosts' aggregates."""
+    problems: dict[str, list[str]] = defaultdict(list)
+    for case in run.inventory:
+        for image, want in case.rows.items():
+            rows = image_rows(worker, image, region=REGION)
+            got = {h: r.get("source") for h, r in (rows or {}).items()}
+            if got != want:
+                problems["inventory_rows"].append(f"{case.kind} {image}: {got} != {want}")
+                continue
+            for host, row in (rows or {}).items():
+                fields = (row["region"], row["host"], row["image"], row["state"])
+                if fields != (REGION, host, image, "cached") or row["operation_id"] is not None:
+                    problems["inventory_rows"].append(f"{case.kind}: {str(row)[:300]}")
+        for image in case.no_image:
+            if image_rows(worker, image) != {}:
+                problems["inventory_trace"].append(f"{case.kind}: image {image} has rows")
+        for host in case.no_host:
+            status, _ = worker.get(f"/hosts/{urllib.parse.quote(host)}")
+            if status != 404:
+                problems["inventory_trace"].append(f"{case.kind}: host {host[:40]!r}: {status}")
+        for uuid, hosts in case.members.items():
+            status, body = worker.get(f"/aggregates/{uuid}")
+            found = [sorted(a["hosts"]) for a in body["aggregates"]] if status == 200 else None
+            want_members = None if hosts is None else [sorted(hosts)]
+            if found != want_members:
+                problems["inventory_members"].append(f"{case.kind} {uuid}: {found}")
+        for host in case.aggregate_hosts:
+            status, body = worker.get(f"/hosts/{urllib.parse.quote(host)}")
+            got_aggs = {a["uuid"] for a in body["aggregates"]} if status == 200 else set()
+            if got_aggs != case.aggregates_of(host) or (status == 404) != (not got_aggs):
+                problems["inventory_host_aggregates"].append(f"{case.kind} {host}: {got_aggs}")
+    return problems
+
+
+async def wait_inventory(run: FuzzRun, worker: WorkerProcess) -> dict[str, list[str]]:
+    """The inventory's problems once there are none, or at the deadline (the agent applies
+    the internal topic after the operations agent forwarded it)."""
+    deadline = time.monotonic() + 60
+    while True:
+        problems = await asyncio.to_thread(inventory_problems, run, worker)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        await asyncio.sleep(2)
+
+
+def image_cache_problems(run: FuzzRun, records: list[AuditRecord]) -> dict[str, list[str]]:
+    """``precache.image.cache``: a valid event (the contract) whose last one per key says the
+    image is cached with the newest touch's source for every valid touch, none about a host or
+    image of a case that must leave no trace."""
+    problems: dict[str, list[str]] = defaultdict(list)
+    last: dict[str, dict[str, Any]] = {}
+    for r in records:
+        try:
+            event = json.loads(r.value or b"")
+            schema_validator("precache.image.cache").validate(event)
+            ImageCacheEvent.model_validate(event)
+            assert r.key == event["subject"].encode(), r.key
+        except (jsonschema.ValidationError, pydantic.ValidationError, AssertionError) as exc:
+            problems["schema"].append(f"{r.topic} offset {r.offset}: {exc!s:.200}")
+            continue
+        last[event["subject"]] = event["data"]
+    hosts = {d["host"] for d in last.values()}
+    images = {d["image"] for d in last.values()}
+    for case in run.inventory:
+        for image, want in case.rows.items():
+            for host, source in want.items():
+                d = last.get(f"{REGION}/{host}/{image}")
+                got = d and (d["state"], d["source"], d["operation_id"])
+                if got != ("cached", source, None):
+                    problems["image_cache_event"].append(f"{case.kind} {host} {image}: {got}")
+        if (case.no_host & hosts) or (case.no_image & images):
+            problems["image_cache_trace"].append(f"{case.kind}: an event about it")
+    return problems
+
+
 async def test_fuzzed_notifications_through_the_real_chain(
     amqp_url: str,
     unique_name: Callable[[str], str],
@@ -250,7 +338,9 @@ async def test_fuzzed_notifications_through_the_real_chain(
         await bridges.start()
         await asyncio.to_thread(publish_all, run, amqp_url, bridge.exchange, accepted)
         await wait_settled(run, worker, bridge.dlq_topic, alive)
+        inventory = await wait_inventory(run, worker_process)
         names = [worker.raw_topic, bridge.dlq_topic, worker.pipeline_dlq_topic]
+        names.append(worker.image_cache_topic)
         topics = await read(worker, names + derived_topics(worker))
         report = await audit(worker, bridge, accepted.ids)
         still_alive = alive()
@@ -258,6 +348,9 @@ async def test_fuzzed_notifications_through_the_real_chain(
         bridges.stop()
 
     problems = judge(run, topics, worker, bridge.dlq_topic)
+    for found in (inventory, image_cache_problems(run, topics.get(worker.image_cache_topic, []))):
+        for kind, listed in found.items():
+            problems[kind] += listed
     if not still_alive:
         problems["crash"].append("the bridge or the worker exited")
     problems["crash"] += tracebacks(worker_process.log_path, bridges.log)
@@ -282,6 +375,9 @@ def print_counts(
     valid = sum(op.mutation in VALID for op in run.ops)
     print(f"\nfuzz seed {SEED}: {total} notifications, {mutated} of them mutated (the others")
     print(f"in valid operations); {len(run.ops)} operations, {valid} of them valid")
+    cases = sum(c.valid for c in run.inventory)
+    print(f"inventory: {len(run.inventory)} instance/aggregate cases, {cases} of them valid,")
+    print(f"{run.inventory_mutated()} mutated bodies (counted apart from the above)")
     print("by mutation:", dict(run.counts()))
     pipeline_dlq = topics.get(worker.pipeline_dlq_topic, [])
     print("pipeline DLQ by reason:", dict(Counter(reason(r) for r in pipeline_dlq)))

@@ -101,6 +101,11 @@ class InventoryCase:
     no_image: set[str] = field(default_factory=set)  # images with no row anywhere
     no_host: set[str] = field(default_factory=set)  # hosts with no row and no aggregate
     members: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # None: unknown
+    aggregate_hosts: list[str] = field(default_factory=list)  # every host an aggregate case named
+
+    def aggregates_of(self, host: str) -> set[str]:
+        """The case's live aggregates ``host`` is a member of, as ``GET /hosts/{host}`` lists."""
+        return {uuid for uuid, hosts in self.members.items() if hosts and host in hosts}
 
     @property
     def valid(self) -> bool:
@@ -254,7 +259,7 @@ class _CaseBuilder:
 
     def aggregate_case(self, kind: str) -> None:
         uuid, name = self.ids.next("inv-aggregate"), f"fuzz-{self.plan.steps}"
-        hosts = self.hosts
+        hosts = self.case.aggregate_hosts = self.hosts
 
         def send(event: str, members: Any, label: str = "valid", **top: Any) -> None:
             payload = aggregate_payload(uuid, name, members)
@@ -310,4 +315,3 @@ class _CaseBuilder:
         item = self.raw(event, payload, fate, **how["top"]) if "top" in how else None
         self.add(item or self.notify(event, payload, fate), f"bad:{mutation}")
         self.case.members[uuid] = tuple(members)
-        self.case.no_host.update(self.hosts[1:])  # in the bad one only
