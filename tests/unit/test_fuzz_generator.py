@@ -2,10 +2,18 @@
 expected dead-letter reason one the contract defines."""
 
 import json
+from typing import Any
+
+import pytest
 
 from precache.audit.records import AuditRecord
 from precache.audit.reference import compute
-from tests.support.fuzz import OP_MUTATIONS, REGION, FuzzRun, Item, generate
+from precache.pipeline.inventory import Entry, Membership, Touch, merge, merge_membership
+from precache.pipeline.inventory_input import parse_other
+from precache.pipeline.notifications import MalformedNotification
+from tests.support.fuzz import OP_MUTATIONS, REGION, FuzzRun, generate
+from tests.support.fuzz_inventory import KINDS, VALID_KINDS, InventoryCase
+from tests.support.fuzz_items import Item
 from tests.support.publishers import inner_message
 
 CONTRACT_REASONS = {
@@ -25,16 +33,22 @@ def test_same_seed_same_run_and_every_kind_appears() -> None:
     ]
     assert {op.mutation for op in first.ops} == set(OP_MUTATIONS)
     assert len({op.aggregate_uuid for op in first.ops}) == len(first.ops)
+    assert {c.kind for c in first.inventory} == set(KINDS)
+    assert len(first.inventory) == len(first.ops)
+    assert sum(c.valid for c in first.inventory) >= len(first.inventory) / 4
+    assert {i.label for i in first.order} >= {i.label for c in first.inventory for i in c.items}
 
 
 def test_expected_reasons_are_the_contracts() -> None:
     run = generate(12, 800)
-    items = [i for op in run.ops for i in op.items] + run.junk
+    items = run.items()
     assert set().union(*(i.fate.dlq for i in items)) <= CONTRACT_REASONS
     assert set().union(*(i.fate.bridge for i in items)) <= BRIDGE_REASONS
     valid = [op for op in run.ops if op.mutation == "valid"]
     assert valid
     assert all(not i.fate.dlq for op in valid for i in op.items)
+    assert all(not i.fate.dlq for c in run.inventory if c.valid for i in c.items)
+    assert any(i.fate.must_dlq for c in run.inventory for i in c.items)
 
 
 def raw_records(run: FuzzRun) -> tuple[list[AuditRecord], dict[int, Item]]:
@@ -84,3 +98,61 @@ def test_constructed_expectations_agree_with_the_reference_computation() -> None
         reason = reference.dead_letters.get((0, offset))
         assert (reason is not None) >= item.fate.must_dlq, item.label
         assert reason is None or reason in item.fate.dlq, (item.label, reason)
+
+
+def message_of(item: Item, stamp: str) -> dict[str, Any]:
+    """The inner message the worker reads: a raw body's own, or the Notifier's (stamped when
+    sent: ``stamp``, later for each body as when they are published one by one)."""
+    if item.body is not None:
+        message: dict[str, Any] = json.loads(json.loads(item.body)["oslo.message"])
+        return message
+    return inner_message(item.event_type or "", item.payload, item.request_id, timestamp=stamp)
+
+
+def replay(case: InventoryCase, stamps: list[str]) -> tuple[dict[Any, Entry], dict[str, Any]]:
+    """The case's bodies through the worker's parser and the inventory's merge rules."""
+    entries: dict[Any, Entry] = {}
+    members: dict[str, Membership] = {}
+    for item in case.items:
+        message = message_of(item, stamps.pop(0))
+        headers = {"region": REGION, "event_type": str(message.get("event_type"))}
+        value = json.dumps(message).encode()
+        if item.fate.must_dlq:
+            with pytest.raises(MalformedNotification) as caught:
+                parse_other(value, headers)
+            assert caught.value.reason in item.fate.dlq, (item.label, caught.value.reason)
+            continue
+        inputs = parse_other(value, headers)
+        assert inputs is not None, item.label  # one of the inventory's event types
+        for x in inputs:
+            if isinstance(x, Touch):
+                key = (x.host, x.image)
+                after = merge(entries.get(key), x)
+                entries[key] = after or entries[key]
+            elif merge_membership(members.get(x.uuid), x) is not None:
+                members[x.uuid] = x
+    return entries, members
+
+
+@pytest.mark.parametrize("seed", [14, 15])
+def test_inventory_cases_agree_with_the_parser_and_the_merge_rules(seed: int) -> None:
+    """Each instance/aggregate case's expectations, stated by construction, against the
+    worker's own parser (``parse_other``) and merge rules applied in publish order: its dead
+    letters and reasons, its rows (newest touch's source), no trace of what must leave none,
+    and its aggregates' memberships."""
+    run = generate(seed, 800)
+    stamps = [f"2026-12-06 10:{n // 60 % 60:02d}:{n % 60:02d}.{n:06d}" for n in range(10**4)]
+    for case in run.inventory:
+        entries, members = replay(case, stamps)
+        rows: dict[str, dict[str, str]] = {}
+        for (host, image), entry in entries.items():
+            assert entry["failed"] is None, case.kind
+            rows.setdefault(image, {})[host] = entry["cached"]["src"]
+        assert rows == case.rows, case.kind
+        assert not {h for h, _ in entries} & case.no_host, case.kind
+        assert not {i for _, i in entries} & case.no_image, case.kind
+        got = {u: None if m.deleted else tuple(sorted(m.hosts)) for u, m in members.items()}
+        want = {u: None if h is None else tuple(sorted(h)) for u, h in case.members.items()}
+        assert got == want, case.kind
+        if case.kind in VALID_KINDS:
+            assert case.rows or case.members, case.kind  # a valid case says something checkable
