@@ -91,6 +91,20 @@ KINDS = [
 ]
 
 
+def mutated(payload: dict[str, Any], how: dict[str, Any]) -> Any:
+    """``payload`` with a mutation's data changes (``DELETED``: the field removed), or the
+    mutation's whole ``payload`` instead; ``top`` (envelope fields) is the publisher's."""
+    data = payload["nova_object.data"]
+    for key, value in how.items():
+        if key in ("payload", "top"):
+            continue
+        if value is DELETED:
+            del data[key]
+        else:
+            data[key] = value
+    return how.get("payload", payload)
+
+
 @dataclass
 class InventoryCase:
     """One case's bodies, in publish order, and what the inventory must show after them."""
@@ -239,16 +253,7 @@ class _CaseBuilder:
     def instance_mutation(self, name: str, event: str, instance: str) -> None:
         how, fate = INSTANCE_MUTATIONS[name]
         host, image = self.hosts[0], self.image
-        payload: Any = instance_payload(event, instance, host, image)
-        changes = {k: v for k, v in how.items() if k not in ("payload", "top")}
-        data = payload["nova_object.data"]
-        for key, value in changes.items():
-            if value is DELETED:
-                del data[key]
-            else:
-                data[key] = value
-        if "payload" in how:
-            payload = how["payload"]
+        payload = mutated(instance_payload(event, instance, host, image), how)
         if "top" in how:
             item = self.raw(event, payload, fate, **how["top"])
         else:
@@ -300,17 +305,7 @@ class _CaseBuilder:
         how, fate = AGGREGATE_MUTATIONS[mutation]
         members = self.hosts[:1]
         self.add(self.notify(ADD, aggregate_payload(uuid, name, members)), "valid:before")
-        payload: Any = aggregate_payload(uuid, name, self.hosts)
-        data = payload["nova_object.data"]
-        for key, value in how.items():
-            if key in ("payload", "top"):
-                continue
-            if value is DELETED:
-                del data[key]
-            else:
-                data[key] = value
-        if "payload" in how:
-            payload = how["payload"]
+        payload = mutated(aggregate_payload(uuid, name, self.hosts), how)
         event = (ADD, REMOVE, METADATA)[self.plan.steps % 3]
         item = self.raw(event, payload, fate, **how["top"]) if "top" in how else None
         self.add(item or self.notify(event, payload, fate), f"bad:{mutation}")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from precache.pipeline.key_partition import key_partition, murmur2
 from precache.pipeline.record_batches import RecordBatches
-from tests.support.record_batches import BatchApi
+from tests.support.record_batches import Batch, BatchApi
 
 
 def test_the_java_client_s_values() -> None:
@@ -44,16 +44,10 @@ async def test_record_batches_place_keyed_records_by_key_and_refuse_unplaceable_
     class Producer(BatchApi):
         partitions = 7
 
-        async def send(
-            self,
-            topic: str,
-            key: bytes | None,
-            value: bytes | None,
-            partition: int | None,
-            timestamp: float | None,
-            headers: Any,
+        async def send_batch(
+            self, batch: Batch, topic: str, *, partition: int
         ) -> "asyncio.Future[Any]":
-            sent.append((key, partition))
+            sent.extend((key, partition) for key, _, _ in batch.records)
             done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             done.set_result(None)
             return done
