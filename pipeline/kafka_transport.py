@@ -84,6 +84,7 @@ from mode.utils.futures import notify
 from precache.pipeline.notifications import skippable
 
 SCHEME = "precache-kafka"
+NO_SENSOR = "no sensor attached"  # the rebalance sensor state when none answered
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,14 @@ class WorkerApp(faust.App):
         dependencies = super().on_init_dependencies()
         self.sensors.remove(self.monitor)
         return dependencies
+
+    def on_rebalance_start(self) -> None:
+        """faust's, then a non-empty sensor state when no sensor answered: faust warns "Missing
+        sensor state" at each rebalance's return and end when the state is empty, which without
+        its Monitor (the sensor that always answered) it always is."""
+        super().on_rebalance_start()
+        if not self._rebalancing_sensor_state:
+            self._rebalancing_sensor_state = {NO_SENSOR: None}
 
 
 def options_of(app: AppT) -> TransportOptions:

@@ -6,11 +6,13 @@ what the overrides rely on changes, so that a faust upgrade is looked at before 
 """
 
 import inspect
+import logging
 import re
 from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.producer.message_accumulator import BatchBuilder, MessageBatch
@@ -251,6 +253,30 @@ def test_the_worker_app_runs_without_faust_s_monitor_sensor() -> None:
     finally:
         consumer_of(app)._thread.thread_loop.close()
     assert_steps(TrackedTable.on_key_set, "self._stage(self.partition_for_key(key)")
+
+
+def test_a_rebalance_without_faust_s_monitor_logs_no_missing_sensor_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """faust warns "Missing sensor state for rebalance" at the return and the end of every
+    rebalance when no sensor answered its start; without the Monitor none does, so the worker
+    gives faust a non-empty state. Fails when faust's rebalance hooks read the state otherwise."""
+    for method in (faust.App.on_rebalance_return, faust.App.on_rebalance_end):
+        assert "sensor_state = self._rebalancing_sensor_state" in inspect.getsource(method)
+    app = faust_app(WorkerSettings())
+    try:
+        app.on_init_dependencies()
+        assert not list(app.sensors)
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(2):
+                app.on_rebalance_start()
+                app.on_rebalance_return()
+                app.on_rebalance_end()
+        assert not [r for r in caplog.records if "sensor state" in r.getMessage()]
+        assert app._rebalancing_sensor_state is None
+        assert app.rebalancing_count == 2
+    finally:
+        consumer_of(app)._thread.thread_loop.close()
 
 
 def test_the_changelog_batches_do_what_faust_send_changelog_and_on_published_do() -> None:
