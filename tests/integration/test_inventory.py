@@ -97,7 +97,9 @@ async def test_inventory_through_the_chain_and_the_gate(
             # 1. failing, down, unsupported and silent hosts
             await asyncio.to_thread(simulate_operation, simulate, first)
             times = await progress_times(worker, first.request_id, 5)
-            rows = wait_for(lambda: image_rows(process, IMAGES[0]), lambda r: r and len(r) == 5)
+            rows = await wait_for(
+                lambda: image_rows(process, IMAGES[0]), lambda r: r and len(r) == 5
+            )
             assert sorted(rows) == [h for h in HOSTS if h != "guaranine5"]  # silent: unseen
             for host in ("guaranine1", "guaranine6"):
                 row = rows[host]
@@ -151,7 +153,9 @@ async def test_inventory_through_the_chain_and_the_gate(
 
             # 3. an instance spawned on the silent host touches the image there
             await asyncio.to_thread(nova_events.spawn, simulate, "guaranine5", IMAGES[0])
-            rows = wait_for(lambda: image_rows(process, IMAGES[0]), lambda r: r and len(r) == 6)
+            rows = await wait_for(
+                lambda: image_rows(process, IMAGES[0]), lambda r: r and len(r) == 6
+            )
             spawned = rows["guaranine5"]
             assert (spawned["state"], spawned["source"]) == ("cached", "instance.create.end")
             assert spawned["operation_id"] is None
@@ -165,7 +169,7 @@ async def test_inventory_through_the_chain_and_the_gate(
             op2 = f"region-a/{first.aggregate_uuid}/{second.request_id}"
             await asyncio.to_thread(simulate_operation, simulate, second)
             times2 = await progress_times(worker, second.request_id, 6)
-            rows = wait_for(
+            rows = await wait_for(
                 lambda: image_rows(process, IMAGES[0]),
                 lambda r: r and {x["operation_id"] for x in r.values()} == {op2},
             )
@@ -187,7 +191,7 @@ async def test_inventory_through_the_chain_and_the_gate(
                 status, body = process.get(f"/aggregates/{first.aggregate_uuid}")
                 return body["aggregates"][0]["hosts"] if status == 200 else []
 
-            assert wait_for(members, lambda m: m == joined) == joined
+            assert await wait_for(members, lambda m: m == joined) == joined
             lacking = run_images(process.url, IMAGES[0], *gate, "100%")
             assert lacking.returncode == 1
             assert lacking.stdout.splitlines()[1:] == ["  guaranine7: missing (never seen cached)"]
@@ -195,7 +199,7 @@ async def test_inventory_through_the_chain_and_the_gate(
                 nova_events.membership, simulate, "aggregate.remove_host.end",
                 first.aggregate_uuid, HOSTS, aggregate,
             )  # fmt: skip
-            assert wait_for(members, lambda m: m == HOSTS) == HOSTS
+            assert await wait_for(members, lambda m: m == HOSTS) == HOSTS
             assert run_images(process.url, IMAGES[0], *gate, "100%").returncode == 0
     finally:
         delete_queue(amqp_url, bridge.queue)
@@ -248,7 +252,7 @@ async def test_a_bad_instance_notification_is_dead_lettered_with_its_reason(
         [oslo_record(message(bad), "region-a"), oslo_record(message(good), "region-a")],
     )
     process.wait_ready()
-    rows = wait_for(lambda: image_rows(process, IMAGES[0]), lambda r: bool(r))
+    rows = await wait_for(lambda: image_rows(process, IMAGES[0]), lambda r: bool(r))
     assert rows is not None
     assert list(rows) == ["compute-1"]
     (dead,) = await read_raw(worker.kafka_bootstrap, worker.pipeline_dlq_topic, 1)
@@ -279,7 +283,7 @@ async def test_a_copy_cached_in_year_9999_is_forecast_to_the_end_of_time_not_fat
     records = [oslo_record(far, "region-a"), oslo_record(now, "region-a")]
     await produce(worker.kafka_bootstrap, worker.raw_topic, records)
     process.wait_ready()
-    rows = wait_for(lambda: image_rows(process, IMAGES[1]), lambda r: bool(r) and len(r) == 2)
+    rows = await wait_for(lambda: image_rows(process, IMAGES[1]), lambda r: bool(r) and len(r) == 2)
     assert rows is not None
     assert sorted(rows) == ["compute-1", "compute-2"]
     end = "9999-12-31T23:59:59.999999Z"

@@ -34,9 +34,11 @@ def seen(rows: Rows | None) -> dict[str, tuple[str, str]] | None:
     return None if rows is None else {h: (r["state"], r["operation_id"]) for h, r in rows.items()}
 
 
-def settled(worker: WorkerProcess, image: str, want: dict[str, tuple[str, str]]) -> Rows | None:
+async def settled(
+    worker: WorkerProcess, image: str, want: dict[str, tuple[str, str]]
+) -> Rows | None:
     """The image's rows once the worker shows ``want`` (or as they are after the wait)."""
-    return wait_for(lambda: image_rows(worker, image), lambda rows: seen(rows) == want, 90)  # type: ignore[no-any-return]
+    return await wait_for(lambda: image_rows(worker, image), lambda rows: seen(rows) == want, 90)  # type: ignore[no-any-return]
 
 
 async def test_two_workers_answer_alike_and_a_sigkill_loses_nothing(
@@ -70,7 +72,7 @@ async def test_two_workers_answer_alike_and_a_sigkill_loses_nothing(
 
     for image in IMAGES:
         want = expected([older, newer], image)
-        rows = settled(second, image, want)
+        rows = await settled(second, image, want)
         assert seen(rows) == want, image
         assert rows is not None
         newer_hosts = [h for h, (_, op) in want.items() if op == newer.operation_id]
@@ -82,7 +84,7 @@ async def test_two_workers_answer_alike_and_a_sigkill_loses_nothing(
     for image in IMAGES:
         want = expected([older, newer], image)
         for worker in (restarted, second):
-            rows = settled(worker, image, want)
+            rows = await settled(worker, image, want)
             assert seen(rows) == want, (worker.url, image)
     status_a, hosts_a = restarted.get("/hosts/guaranine1")
     status_b, hosts_b = second.get("/hosts/guaranine1")

@@ -119,7 +119,7 @@ async def test_rollouts_from_either_worker_and_bad_records_dead_lettered(
         each = [w.stats()["rollout_events"] for w in (a, b)]  # type: ignore[index]
         return {k: sum(c[k] for c in each) for k in ("applied", "unchanged", "dead")}
 
-    seen = wait_for(counts, lambda c: c["applied"] + c["unchanged"] == len(good), 30)
+    seen = await wait_for(counts, lambda c: c["applied"] + c["unchanged"] == len(good), 30)
     assert seen == {"applied": len(events), "unchanged": 3, "dead": 3}  # the 3 sent twice
     for worker in (a, b):  # bad records stop nothing
         assert worker.proc is not None

@@ -1,6 +1,7 @@
 """Reading the image cache inventory back in the tests: the worker's HTTP view, polled until it
 shows what a test waits for, and the ``precache images`` command."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -26,13 +27,16 @@ def image_rows(worker: WorkerProcess, image: str, **query: str) -> Rows | None:
     return {r["host"]: r for s in body["images"] for r in s["hosts"]}
 
 
-def wait_for(read: Callable[[], Any], done: Callable[[Any], bool], within: float = 60) -> Any:
-    """``read()`` until ``done`` holds; the last value either way (the test's asserts say why)."""
+async def wait_for(read: Callable[[], Any], done: Callable[[Any], bool], within: float = 60) -> Any:
+    """``read()`` until ``done`` holds; the last value either way (the test's asserts say why).
+    Reads in a thread and sleeps with asyncio: a test runs the bridge in its own event loop,
+    and a loop blocked here forwards nothing (a notification sent just before the wait stayed
+    in the bridge until the wait gave up)."""
     deadline = time.monotonic() + within
-    value = read()
+    value = await asyncio.to_thread(read)
     while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        value = read()
+        await asyncio.sleep(0.3)
+        value = await asyncio.to_thread(read)
     return value
 
 
