@@ -86,6 +86,7 @@ def faust_app(settings: WorkerSettings, skips: SkipState | None = None) -> Worke
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         producer_linger_ms=0,  # the agent sends a batch at once and awaits it: nothing to wait for
         producer_max_request_size=settings.producer_max_request_size,
+        producer_max_batch_size=settings.producer_batch_bytes,  # RecordBatches' batches too
         Table=TrackedTable,
         stream_buffer_maxsize=65536,
         autodiscover=False,

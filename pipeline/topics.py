@@ -20,7 +20,11 @@ from precache.pipeline.settings import WorkerSettings
 
 ONE_MIB = 1024 * 1024
 _RAW_WHY = "PRECACHE_MAX_RECORD_BYTES"
-_EVENT_WHY = "PRECACHE_MAX_EVENT_BYTES (the worker's largest event)"
+_EVENT_WHY = (
+    "PRECACHE_MAX_EVENT_BYTES (the worker's largest event) and PRECACHE_PRODUCER_BATCH_BYTES "
+    "(its record batches)"
+)
+_BATCH_WHY = "PRECACHE_PRODUCER_BATCH_BYTES (the worker's record batches)"
 
 
 def changelog_record_bytes(settings: WorkerSettings) -> int:
@@ -52,7 +56,10 @@ def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> lis
             s.raw_topic, "PRECACHE_RAW_TOPIC", n, False, need[s.raw_topic], _RAW_WHY, big,
             defines_partitions=True,
         ),
-        TopicRule(s.ticks_topic, "PRECACHE_TICKS_TOPIC", n, create={"retention.ms": "3600000"}),
+        TopicRule(
+            s.ticks_topic, "PRECACHE_TICKS_TOPIC", n, False, need[s.ticks_topic], _BATCH_WHY,
+            {"retention.ms": "3600000"},
+        ),
         TopicRule(
             s.status_topic, "PRECACHE_STATUS_TOPIC", n, True, need[s.status_topic], _EVENT_WHY,
             {"cleanup.policy": "compact"},
@@ -72,7 +79,8 @@ def topic_rules(settings: WorkerSettings, changelogs: Iterable[str] = ()) -> lis
         ),
         TopicRule(
             s.image_cache_topic, "PRECACHE_IMAGE_CACHE_TOPIC", None, True,
-            create={"cleanup.policy": "compact"}, create_partitions=n,
+            need[s.image_cache_topic], _BATCH_WHY, {"cleanup.policy": "compact"},
+            create_partitions=n,
         ),
         # written by precache rollout / keep-warm, read by the rollouts agent (its table is
         # co-partitioned with it)

@@ -2,7 +2,7 @@
 
 from precache import kafka_topics
 from precache.kafka_topics import TopicRule, TopicState
-from precache.pipeline.settings import WorkerSettings
+from precache.pipeline.settings import RECORD_OVERHEAD, WorkerSettings
 from precache.pipeline.topics import ONE_MIB, topic_rules
 
 SETTINGS = WorkerSettings(raw_partitions=4)
@@ -63,3 +63,26 @@ def test_the_dlq_may_have_any_partition_count_but_must_take_raw_records() -> Non
     assert needed > SETTINGS.max_record_bytes  # a dead letter is a raw record plus headers
     assert f"max.message.bytes={needed}" in found
     assert problems(rule(dlq), 3, {**GOOD, "max.message.bytes": str(needed)}, SETTINGS) == []
+
+
+def test_every_topic_the_worker_writes_takes_one_of_its_record_batches() -> None:
+    """Kafka checks ``max.message.bytes`` per record batch, and the worker packs a partition's
+    records into batches of up to ``producer_batch_bytes``: a topic that takes the largest
+    event but not a batch would refuse a batch of small events (the worker would exit 70)."""
+    s = WorkerSettings(raw_partitions=4, max_event_bytes=64 * 1024, producer_batch_bytes=512 * 1024)
+    need = s.required_max_message_bytes()
+    batch = 512 * 1024 + RECORD_OVERHEAD
+    written = [
+        s.status_topic, s.completed_topic, s.host_failed_topic, s.stalled_topic,
+        s.pipeline_dlq_topic, s.inventory_topic, s.image_cache_topic, s.ticks_topic,
+    ]  # fmt: skip
+    assert all(need[topic] >= batch for topic in written)
+    assert need[s.status_topic] == batch  # the batch, not the (smaller) largest event
+    rules = {r.name: r for r in topic_rules(s)}
+    for topic in (s.image_cache_topic, s.completed_topic):
+        configs = {"cleanup.policy": "compact", "max.message.bytes": str(batch - 1)}
+        found = [p for p in problems(rules[topic], 4, configs, s) if "max.message.bytes" in p]
+        assert len(found) == 1, topic
+        assert "PRECACHE_PRODUCER_BATCH_BYTES" in found[0]
+        assert found[0].endswith(f"--add-config max.message.bytes={batch}")
+    assert WorkerSettings().producer_batch_bytes + RECORD_OVERHEAD <= ONE_MIB  # the changelogs

@@ -5,6 +5,7 @@ each override fixed a measured loss or cost). These tests read faust's own code 
 what the overrides rely on changes, so that a faust upgrade is looked at before it is trusted.
 """
 
+import asyncio
 import inspect
 import logging
 import re
@@ -351,6 +352,33 @@ def test_the_producer_behind_faust_is_the_one_record_batches_use() -> None:
     assert_steps(faust_aiokafka.Producer._ensure_producer, "return self._producer")
     assert_steps(faust_aiokafka.Producer.flush, "await self._producer.flush()")
     assert "_ensure_producer()" in inspect.getsource(record_batches.aiokafka_producer)
+
+
+def test_the_worker_s_record_batches_hold_producer_batch_bytes() -> None:
+    """faust hands ``producer_max_batch_size`` to its aiokafka producer, whose ``create_batch``
+    gives ``RecordBatches`` its builders: with faust's 16 kB default a batch of the worker made
+    thousands of record batches (a fifth of its CPU in ``bench scale``, bench/README.md Run S6).
+    Fails if faust stops passing the setting on or aiokafka's builders stop honouring it."""
+    settings = WorkerSettings(producer_batch_bytes=300_000)
+    app = faust_app(settings)
+    faust_producer = cast(faust_aiokafka.Producer, app.producer)
+
+    async def filled() -> int:
+        producer = faust_producer._new_producer()
+        try:
+            builder = producer.create_batch()
+            record = {"key": b"region/host/image", "value": b"x" * 700, "timestamp": None}
+            while builder.append(**record, headers=[]) is not None:
+                pass
+            return int(builder.size())
+        finally:
+            await producer.stop()
+
+    try:
+        assert faust_producer._settings_default()["max_batch_size"] == 300_000
+        assert 290_000 < asyncio.run(filled()) <= 300_000
+    finally:
+        consumer_of(app)._thread.thread_loop.close()
 
 
 def test_aiokafka_batches_resolve_to_their_base_offset_and_take_any_first_record() -> None:
