@@ -75,6 +75,12 @@ class Membership:
     at: str
     deleted: bool = False
     source: str = "aggregate.cache_images.start"
+    # made once: a membership is compared and versioned per partition, several times each
+    # (a SHA-1 of its sorted hosts, 2.7 us for 30 hosts; ~40,000 calls per bench scale run)
+    digest: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", _digest(self.hosts, self.name))
 
     @property
     def key(self) -> str:
@@ -82,7 +88,7 @@ class Membership:
 
     def order(self) -> tuple[str, bool, str]:
         """A total order, so two records with the same time still merge the same way."""
-        return (self.at, self.deleted, _digest(self.hosts, self.name))
+        return (self.at, self.deleted, self.digest)
 
 
 def entry_key(region: str, host: str, image: str) -> str:
