@@ -9,6 +9,8 @@ import asyncio
 import inspect
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -54,6 +56,16 @@ def consumer_of(app: faust.App) -> Consumer:
     consumer = app.consumer
     assert isinstance(consumer, Consumer)
     return consumer
+
+
+@contextmanager
+def worker_app(settings: WorkerSettings | None = None) -> Iterator[faust.App]:
+    """The worker's faust app; its consumer thread's event loop closed afterwards."""
+    app = faust_app(settings or WorkerSettings())
+    try:
+        yield app
+    finally:
+        consumer_of(app)._thread.thread_loop.close()
 
 
 def assert_steps(function: Any, *steps: str) -> None:
@@ -205,17 +217,14 @@ def test_aiokafka_reads_the_fetch_wait_from_the_attribute_our_consumer_thread_se
 
 
 async def test_our_consumer_thread_gives_aiokafka_the_worker_s_fetch_wait() -> None:
-    app = faust_app(WorkerSettings(fetch_max_wait_ms=37))
-    thread = consumer_of(app)._thread
-    try:
+    with worker_app(WorkerSettings(fetch_max_wait_ms=37)) as app:
+        thread = consumer_of(app)._thread
         assert isinstance(thread, ConsumerThread)
         consumer = thread._create_worker_consumer(app.transport)
         try:
             assert consumer._fetch_max_wait_ms == 37
         finally:
             await consumer.stop()
-    finally:
-        thread.thread_loop.close()
 
 
 def test_every_table_write_and_delete_goes_through_the_hooks_tracked_table_overrides() -> None:
@@ -247,12 +256,9 @@ def test_the_worker_app_runs_without_faust_s_monitor_sensor() -> None:
     """faust adds its Monitor to the sensors in ``on_init_dependencies``; the worker takes it
     out there (its per-message and per-table-operation calls, for faust's web pages only)."""
     assert_steps(faust.App.on_init_dependencies, "self.sensors.add(self.monitor)")
-    app = faust_app(WorkerSettings())
-    try:
+    with worker_app() as app:
         app.on_init_dependencies()
         assert app.monitor not in set(app.sensors)
-    finally:
-        consumer_of(app)._thread.thread_loop.close()
     assert_steps(TrackedTable.on_key_set, "self._stage(self.partition_for_key(key)")
 
 
@@ -264,8 +270,7 @@ def test_a_rebalance_without_faust_s_monitor_logs_no_missing_sensor_state(
     gives faust a non-empty state. Fails when faust's rebalance hooks read the state otherwise."""
     for method in (faust.App.on_rebalance_return, faust.App.on_rebalance_end):
         assert "sensor_state = self._rebalancing_sensor_state" in inspect.getsource(method)
-    app = faust_app(WorkerSettings())
-    try:
+    with worker_app() as app:
         app.on_init_dependencies()
         assert not list(app.sensors)
         with caplog.at_level(logging.DEBUG):
@@ -276,8 +281,6 @@ def test_a_rebalance_without_faust_s_monitor_logs_no_missing_sensor_state(
         assert not [r for r in caplog.records if "sensor state" in r.getMessage()]
         assert app._rebalancing_sensor_state is None
         assert app.rebalancing_count == 2
-    finally:
-        consumer_of(app)._thread.thread_loop.close()
 
 
 def test_the_changelog_batches_do_what_faust_send_changelog_and_on_published_do() -> None:
@@ -359,11 +362,8 @@ def test_the_worker_s_record_batches_hold_producer_batch_bytes() -> None:
     gives ``RecordBatches`` its builders: with faust's 16 kB default a batch of the worker made
     thousands of record batches (a fifth of its CPU in ``bench scale``, bench/README.md Run S6).
     Fails if faust stops passing the setting on or aiokafka's builders stop honouring it."""
-    settings = WorkerSettings(producer_batch_bytes=300_000)
-    app = faust_app(settings)
-    faust_producer = cast(faust_aiokafka.Producer, app.producer)
 
-    async def filled() -> int:
+    async def filled(faust_producer: faust_aiokafka.Producer) -> int:
         producer = faust_producer._new_producer()
         try:
             builder = producer.create_batch()
@@ -374,11 +374,10 @@ def test_the_worker_s_record_batches_hold_producer_batch_bytes() -> None:
         finally:
             await producer.stop()
 
-    try:
+    with worker_app(WorkerSettings(producer_batch_bytes=300_000)) as app:
+        faust_producer = cast(faust_aiokafka.Producer, app.producer)
         assert faust_producer._settings_default()["max_batch_size"] == 300_000
-        assert 290_000 < asyncio.run(filled()) <= 300_000
-    finally:
-        consumer_of(app)._thread.thread_loop.close()
+        assert 290_000 < asyncio.run(filled(faust_producer)) <= 300_000
 
 
 def test_aiokafka_batches_resolve_to_their_base_offset_and_take_any_first_record() -> None:
@@ -414,8 +413,8 @@ def test_the_private_members_the_rebalance_paths_use_exist() -> None:
     """``_is_changelog_tp``, ``_paused_partitions``, ``_get_active_partitions`` and ``_thread``
     (with its ``seek_to_beginning``) are used only while partitions move: a rename would be an
     AttributeError in the middle of a rebalance, seen only by the fault suite."""
-    consumer = consumer_of(faust_app(WorkerSettings()))
-    try:
+    with worker_app() as app:
+        consumer = consumer_of(app)
         assert callable(consumer._is_changelog_tp)
         assert isinstance(consumer._paused_partitions, set)
         assert isinstance(consumer._get_active_partitions(), set)
@@ -425,16 +424,13 @@ def test_the_private_members_the_rebalance_paths_use_exist() -> None:
             faust_consumer.Consumer._set_active_tps,
             "self._active_partitions.difference_update(self._paused_partitions)",
         )
-    finally:
-        consumer._thread.thread_loop.close()
 
 
 def test_a_normal_revocation_waits_for_the_batch_in_flight() -> None:
     """Why a normal rebalance never moves a partition under a batch (``pipeline.ownership``):
     faust's revocation waits until every message delivered to a stream is acked, before the
     worker rejoins the group."""
-    app = faust_app(WorkerSettings())
-    try:
+    with worker_app() as app:
         assert app.conf.stream_wait_empty is True
         assert_steps(
             faust.App._on_partitions_revoked,
@@ -445,8 +441,6 @@ def test_a_normal_revocation_waits_for_the_batch_in_flight() -> None:
             faust_consumer.Consumer.wait_empty,
             "while not self.should_stop and self._unacked_messages:",
         )
-    finally:
-        consumer_of(app)._thread.thread_loop.close()
 
 
 def test_the_generation_our_consumer_reads_is_the_one_faust_stamps_on_messages() -> None:
@@ -480,8 +474,8 @@ def test_a_disowned_message_is_never_acked_nor_waited_for() -> None:
     """``Consumer.disown``: faust's ``Message.ack`` then does nothing (take_ready acks every
     event of a batch), no offset of it reaches the commit bookkeeping, and a revocation's
     ``wait_empty`` no longer counts it."""
-    consumer = consumer_of(faust_app(WorkerSettings()))
-    try:
+    with worker_app() as app:
+        consumer = consumer_of(app)
         tp = TP("raw", 0)
         message = Message("raw", 0, 5, 0.0, 0, [], b"k", b"v", None, tp=tp)
         consumer.track_message(message)
@@ -492,5 +486,3 @@ def test_a_disowned_message_is_never_acked_nor_waited_for() -> None:
         assert not consumer._acked[tp]
         assert 5 not in consumer._acked_index[tp]
         assert consumer._n_acked == 0
-    finally:
-        consumer._thread.thread_loop.close()
